@@ -73,7 +73,7 @@ public sealed class Scheduler
             ref Event top = ref _heap[0];
             if (top.Time > untilTime)
             {
-                Now = untilTime;
+                if (untilTime > Now) Now = untilTime; // time never moves backwards
                 return RunOutcome.TimeLimit;
             }
             Event e = top;
