@@ -19,6 +19,7 @@ internal static class PlotKit
     public static Plot NewPlot(string title, string xLabel, string yLabel)
     {
         var p = new Plot();
+        p.Font.Set("DejaVu Sans");
         p.Title(title);
         p.Axes.Title.Label.FontSize = 18;
         p.XLabel(xLabel);
@@ -173,6 +174,16 @@ internal static class PlotKit
     public static ScottPlot.TickGenerators.NumericManual LogTicks(double min, double max, bool sizes)
     {
         var gen = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var (pos, label, major) in LogTickList(min, max, sizes))
+            if (major) gen.AddMajor(pos, label);
+            else gen.AddMinor(pos);
+        return gen;
+    }
+
+    /// <summary>The ticks of <see cref="LogTicks"/>: (log10 position, label, major).</summary>
+    public static List<(double Position, string Label, bool Major)> LogTickList(double min, double max, bool sizes)
+    {
+        var gen = new List<(double Position, string Label, bool Major)>();
         if (!(min > 0) || !(max >= min)) return gen;
         var ticks = new List<double>();
         if (sizes)
@@ -185,18 +196,31 @@ internal static class PlotKit
         else
         {
             int lo = (int)Math.Floor(Math.Log10(min)), hi = (int)Math.Ceiling(Math.Log10(max));
-            double[] mult = hi - lo <= 2 ? [1, 2, 5] : [1];
             int step = Math.Max(1, (hi - lo + 9) / 10);
-            for (int e = lo; e <= hi; e += step)
-                foreach (double m in mult) ticks.Add(m * Math.Pow(10, e));
+            foreach (double[] mult in new double[][] { [1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9] })
+            {
+                ticks.Clear();
+                for (int e = lo; e <= hi; e += step)
+                    foreach (double m in mult) ticks.Add(m * Math.Pow(10, e));
+                if (ticks.Count(t => t >= min / 1.05 && t <= max * 1.05) >= 3) break;
+            }
+            if (ticks.Count(t => t >= min / 1.05 && t <= max * 1.05) < 3)
+            {
+                // Less than a decade wide: evenly spaced round values.
+                double span = max - min, stepV = Math.Pow(10, Math.Floor(Math.Log10(span / 4)));
+                if (span / stepV > 8) stepV *= 2;
+                if (span / stepV > 8) stepV *= 2.5;
+                ticks.Clear();
+                for (double t = Math.Floor(min / stepV) * stepV; t <= max + stepV; t += stepV) if (t > 0) ticks.Add(t);
+            }
         }
         foreach (double t in ticks)
-            gen.AddMajor(Math.Log10(t), sizes ? Bytes(t) : Number(t));
+            gen.Add((Math.Log10(t), sizes ? Bytes(t) : Number(t), true));
         if (!sizes)
         {
             int lo = (int)Math.Floor(Math.Log10(min)), hi = (int)Math.Ceiling(Math.Log10(max));
             for (int e = lo; e <= hi; e++)
-                for (int m = 2; m <= 9; m++) gen.AddMinor(Math.Log10(m * Math.Pow(10, e)));
+                for (int m = 2; m <= 9; m++) gen.Add((Math.Log10(m * Math.Pow(10, e)), "", false));
         }
         return gen;
     }

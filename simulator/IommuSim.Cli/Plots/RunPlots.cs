@@ -95,7 +95,7 @@ public static class RunPlots
         if (b.Count == 0) p.Add.Annotation("no page walks in this run (translation off, pass-through, or every lookup hit)");
         else
         {
-            var bars = b.Select(x => new Bar { Position = x.Low, Value = x.Count, FillColor = PlotKit.ColorOf(0), Size = 0.8 }).ToList();
+            var bars = b.Select(x => new Bar { Position = x.Low, Value = x.Count, FillColor = PlotKit.ColorOf(0), Size = 0.6 }).ToList();
             p.Add.Bars(bars);
             double mean = b.Sum(x => x.Low * x.Count) / walks;
             p.Title(string.Create(CultureInfo.InvariantCulture, $"Page-table reads per page walk ({walks:N0} walks, mean {mean:0.##})"));
@@ -104,8 +104,7 @@ public static class RunPlots
             int step = Math.Max(1, (hi - lo + 1) / 25 + 1);
             for (int v = lo; v <= hi; v += step) ticks.AddMajor(v, v.ToString(CultureInfo.InvariantCulture));
             p.Axes.Bottom.TickGenerator = ticks;
-            p.Axes.SetLimitsX(lo - 1, hi + 1);
-            p.Axes.Margins(bottom: 0);
+            p.Axes.SetLimits(Math.Min(0, lo - 1), Math.Max(hi + 1, 6), 0, b.Max(x => x.Count) * 1.08);
         }
         PlotKit.Save(p, path);
     }

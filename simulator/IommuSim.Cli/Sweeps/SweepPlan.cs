@@ -46,8 +46,8 @@ public sealed class SweepPlan
             {
                 foreach (string m in e.Messages)
                 {
-                    string msg = DescribePointError(sweepPath, p, m);
-                    if (reported.Add(msg)) errors.Add(msg);
+                    var (dedupeKey, msg) = DescribePointError(sweepPath, p, m);
+                    if (reported.Add(dedupeKey)) errors.Add(msg);
                 }
                 if (reported.Count > 50) break;
             }
@@ -84,12 +84,13 @@ public sealed class SweepPlan
         }
     }
 
-    private static string DescribePointError(string sweepPath, SweepPoint p, string message)
+    /// <summary>The message naming the vary key the config error is about (reported once per key and message).</summary>
+    private static (string DedupeKey, string Message) DescribePointError(string sweepPath, SweepPoint p, string message)
     {
         foreach (var kv in p.Values)
             if (message.Contains(kv.Key, StringComparison.OrdinalIgnoreCase))
-                return $"sweep error: {sweepPath}: vary:{kv.Key} = {kv.Value}: {message}";
+                return (kv.Key + "\u001f" + message, $"sweep error: {sweepPath}: vary:{kv.Key} = {kv.Value}: {message}");
         string where = string.Join(", ", p.Values.Select(v => $"{v.Key}={v.Value}").Append($"seed={p.Seed.ToString(CultureInfo.InvariantCulture)}"));
-        return $"sweep error: {sweepPath}: point {p.Index} ({where}): {message}";
+        return (message, $"sweep error: {sweepPath}: point {p.Index} ({where}): {message}");
     }
 }
