@@ -22,6 +22,7 @@ public static class SummaryBuilder
         var cfg = run.Config.Config;
         var io = p.Iommu;
         double simNs = run.SimulatedNs;
+        double tputNs = run.ThroughputWindowNs;
 
         long issued = 0, completed = 0, faulted = 0, bytes = 0;
         var dma = new LatencyHistogram("dma");
@@ -56,8 +57,9 @@ public static class SummaryBuilder
             },
             ["throughput"] = new JsonObject
             {
-                ["gbps"] = Round(simNs > 0 ? bytes * 8.0 / simNs : 0),
-                ["mrps"] = Round(simNs > 0 ? completed * 1000.0 / simNs : 0),
+                ["gbps"] = Round(tputNs > 0 ? bytes * 8.0 / tputNs : 0),
+                ["mrps"] = Round(tputNs > 0 ? completed * 1000.0 / tputNs : 0),
+                ["windowNs"] = Round(tputNs),
             },
             ["iotlb"] = new JsonObject
             {
@@ -153,7 +155,7 @@ public static class SummaryBuilder
     private static JsonObject Devices(RunOutput run)
     {
         var o = new JsonObject();
-        double simNs = run.SimulatedNs;
+        double simNs = run.ThroughputWindowNs;
         foreach (var d in run.Platform.Devices)
         {
             var st = d.Stats;
