@@ -107,6 +107,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         }
         InFlight++;
         tlp.IommuArrivalPs = _sched.Now;
+        if (tlp.IsTranslationRequest) AtsTranslationRequests++;
         // One lookup starts per cycle; each takes the context + IOTLB lookup latency.
         long start = Math.Max(Clock.EdgeAfter(_sched.Now, 0), _nextLookupSlot);
         _nextLookupSlot = Clock.EdgeAfter(start, 1);
@@ -230,7 +231,25 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     }
 
     private void RecordFault(Tlp tlp, FaultReason reason)
-        => Faults.Record(new FaultRecord(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, reason));
+    {
+        // A failed ATS translation request is not a fault: the completion says "no access" and the
+        // device may ask for the page with PRI.
+        if (tlp.IsTranslationRequest) { AtsTranslationFailures++; return; }
+        Faults.Record(new FaultRecord(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, reason));
+    }
+
+    /// <summary>A PRI page request arrived: queue it for software (the uAPI fault queue reads it).</summary>
+    public void RecordPageRequest(Tlp tlp)
+    {
+        Faults.RecordPageRequest(new PageRequest(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, tlp.PageGroupIndex, true));
+        PageRequestArrived?.Invoke();
+    }
+
+    /// <summary>Raised when a page request is queued (software's interrupt).</summary>
+    public event Action? PageRequestArrived;
+
+    public long AtsTranslationFailures { get; private set; }
+    public long AtsTranslationRequests { get; private set; }
 
     private void Finish(Tlp tlp)
     {
@@ -358,6 +377,6 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         Faults.ResetCounters();
         TranslationLatency.Reset();
         TableFetchReads = Translations = PassThroughTranslations = InputQueueFullRefusals = StaleTranslationsUsed = 0;
-        DeviceTlbInvalidations = 0;
+        DeviceTlbInvalidations = AtsTranslationFailures = AtsTranslationRequests = 0;
     }
 }
