@@ -1,85 +1,94 @@
+using IommuSim.Cli.Config;
+using IommuSim.Cli.Results;
+using IommuSim.Cli.Running;
 using IommuSim.Hardware.Iommu.Faults;
 
 namespace IommuSim.Cli.Sweeps;
 
 /// <summary>
-/// The flattened <c>summary.json</c> keys (spec/results.md plus the extra keys SummaryBuilder writes), in
-/// the order sweep.csv lists them. Sweep files are checked against this list before anything runs, so a
-/// misspelt plot column fails at once instead of after the sweep. A test compares it with a real summary.
+/// The flattened <c>summary.json</c> keys a sweep may plot. Sweep files are checked against them before
+/// anything runs, so a misspelt plot column fails at once instead of after the sweep. The set is the
+/// contract keys of spec/results.md (<see cref="Contract"/>), every fault reason, and whatever a one-request
+/// probe run of the base config writes (so keys SummaryBuilder gains later are accepted without a list to
+/// maintain, including <c>devices.&lt;name&gt;.*</c>).
 /// </summary>
 public static class SummaryKeys
 {
-    private static readonly string[] LatencyFields = ["count", "mean", "p50", "p90", "p99", "p999", "max"];
+    private static readonly string[] LatencyFields = ["mean", "p50", "p90", "p99", "p999", "max"];
 
-    private static readonly string[] DeviceFields =
+    /// <summary>The required keys of spec/results.md (flattened), without the per-device ones.</summary>
+    public static readonly IReadOnlyList<string> Contract =
     [
-        "issued", "completed", "faulted", "bytes", "tlps", "creditStalls", "throughputGbps",
-        .. LatencyFields.Select(f => $"latencyNs.{f}"),
-    ];
-
-    /// <summary>Every fixed key, in canonical column order (device keys follow, then unknown keys sorted).</summary>
-    public static readonly IReadOnlyList<string> Fixed =
-    [
-        "name", "seed", "configHash", "design",
+        "name", "seed", "configHash",
         "sim.events", "sim.simulatedNs", "sim.wallSeconds", "sim.eventsPerSecond",
         "requests.issued", "requests.completed", "requests.faulted", "requests.bytes",
-        "throughput.gbps", "throughput.mrps",
-        "iotlb.lookups", "iotlb.hits", "iotlb.misses", "iotlb.missRate", "iotlb.evictions", "iotlb.invalidatedEntries", "iotlb.entries",
-        "walks.count", "walks.coalesced", "walks.queued", "walks.memoryReads", "walks.stage1Reads", "walks.stage2Reads",
-        "walks.readsPerWalk", "walks.meanLatencyNs",
-        "walkCaches.hits", "walkCaches.misses", "walkCaches.nestedTlbHits", "walkCaches.nestedTlbMisses",
+        "throughput.gbps",
+        "iotlb.lookups", "iotlb.hits", "iotlb.misses", "iotlb.missRate", "iotlb.evictions", "iotlb.invalidatedEntries",
+        "walks.count", "walks.coalesced", "walks.memoryReads", "walks.stage1Reads", "walks.stage2Reads",
+        "walkCaches.hits", "walkCaches.misses",
         "contextCache.hits", "contextCache.misses", "pasidCache.hits", "pasidCache.misses",
         .. LatencyFields.Select(f => $"latencyNs.translation.{f}"),
         .. LatencyFields.Select(f => $"latencyNs.dma.{f}"),
         "faults.count",
-        .. Enum.GetValues<FaultReason>().Select(r => $"faults.byReason.{r.Key()}"),
-        "invalidation.descriptors", "invalidation.busyNs", "invalidation.iotlbDescriptors", "invalidation.deviceTlbDescriptors", "invalidation.waitDescriptors",
+        "invalidation.descriptors", "invalidation.busyNs",
         "security.staleTranslationsUsed",
-        "pcie.tlps", "pcie.dllps", "pcie.linkUtilization", "pcie.upstreamUtilization", "pcie.downstreamUtilization", "pcie.rawGbpsPerLink",
-        "iommu.translations", "iommu.passThrough", "iommu.tableFetchReads", "iommu.inputQueueFullRefusals",
-        "memory.reads", "memory.writes", "memory.walkReads", "memory.walkLlcHits",
+        "pcie.tlps", "pcie.linkUtilization",
     ];
-
-    private static readonly Dictionary<string, int> Rank = Fixed.Select((k, i) => (k, i)).ToDictionary(t => t.k, t => t.i, StringComparer.Ordinal);
 
     /// <summary>Keys whose values are text, not numbers.</summary>
     public static readonly IReadOnlySet<string> TextKeys = new HashSet<string>(StringComparer.Ordinal) { "name", "configHash", "design" };
 
-    /// <summary>True for a fixed key or <c>devices.&lt;device&gt;.&lt;field&gt;</c> of a device the config defines.</summary>
-    public static bool IsKnown(string key, IEnumerable<string> deviceNames)
+    /// <summary>The keys a sweep over <paramref name="baseConfig"/> can plot: contract keys, fault reasons, and a probe run's keys.</summary>
+    public static HashSet<string> Known(LoadedConfig baseConfig)
     {
-        if (Rank.ContainsKey(key)) return true;
-        foreach (var d in deviceNames)
-        {
-            string prefix = $"devices.{d}.";
-            if (key.StartsWith(prefix, StringComparison.Ordinal) && DeviceFields.Contains(key[prefix.Length..])) return true;
-        }
-        return false;
+        var set = new HashSet<string>(Contract, StringComparer.Ordinal);
+        foreach (var r in Enum.GetValues<FaultReason>()) set.Add($"faults.byReason.{r.Key()}");
+        foreach (var k in ProbeKeys(baseConfig)) set.Add(k);
+        return set;
     }
 
-    /// <summary>Orders a set of keys: fixed keys in list order, then device keys by device (order of
-    /// <paramref name="deviceOrder"/>) and field, then any others sorted ordinally.</summary>
-    public static List<string> Order(IEnumerable<string> keys, IReadOnlyList<string> deviceOrder)
+    /// <summary>The flattened keys of a summary of <paramref name="baseConfig"/> cut to one measured request (no warm-up).</summary>
+    public static IEnumerable<string> ProbeKeys(LoadedConfig baseConfig)
     {
-        int DeviceRank(string k)
+        var c = baseConfig.Config;
+        var sim = c.Simulation;
+        long max = sim.MaxRequests, warm = sim.WarmupRequests;
+        double maxUs = sim.MaxSimulatedUs;
+        try
         {
-            for (int i = 0; i < deviceOrder.Count; i++)
-                if (k.StartsWith($"devices.{deviceOrder[i]}.", StringComparison.Ordinal)) return i;
-            return int.MaxValue;
+            sim.MaxRequests = 1;
+            sim.WarmupRequests = 0;
+            sim.MaxSimulatedUs = 1;
+            var run = SimulationRunner.Run(baseConfig);
+            return SummaryBuilder.Flatten(SummaryBuilder.Build(run)).Select(kv => kv.Key).ToList();
         }
-        int FieldRank(string k)
+        finally
         {
-            int dot = k.IndexOf('.', "devices.".Length);
-            int i = dot < 0 ? -1 : Array.IndexOf(DeviceFields, k[(dot + 1)..]);
-            return i < 0 ? int.MaxValue : i;
+            sim.MaxRequests = max;
+            sim.WarmupRequests = warm;
+            sim.MaxSimulatedUs = maxUs;
         }
-        return keys.Distinct(StringComparer.Ordinal)
-            .Select(k => (k, group: Rank.ContainsKey(k) ? 0 : k.StartsWith("devices.", StringComparison.Ordinal) ? 1 : 2))
-            .OrderBy(t => t.group)
-            .ThenBy(t => t.group == 0 ? Rank[t.k] : t.group == 1 ? DeviceRank(t.k) : 0)
-            .ThenBy(t => t.group == 1 ? FieldRank(t.k) : 0)
-            .ThenBy(t => t.k, StringComparer.Ordinal)
-            .Select(t => t.k)
-            .ToList();
+    }
+
+    /// <summary>
+    /// One column order for the union of several summaries' keys, each list in its summary's (fixed)
+    /// order: a key first seen in a later summary (a fault reason only some points hit) goes right after
+    /// the key that precedes it there. Depends only on the lists and their order, so an unsharded sweep
+    /// and a merge of shards (both read the points in index order) get the same columns.
+    /// </summary>
+    public static List<string> MergeOrder(IEnumerable<IReadOnlyList<string>> keyLists)
+    {
+        var order = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var keys in keyLists)
+        {
+            string? prev = null;
+            foreach (var k in keys)
+            {
+                if (seen.Add(k)) order.Insert(prev is null ? 0 : order.IndexOf(prev) + 1, k);
+                prev = k;
+            }
+        }
+        return order;
     }
 }

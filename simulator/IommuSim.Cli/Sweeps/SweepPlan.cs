@@ -55,7 +55,7 @@ public sealed class SweepPlan
         if (errors.Count == 0)
             foreach (var cfg in configs) RunCommand.Preflight(cfg);
 
-        var devices = baseConfig.Config.Devices.Select(d => d.Name).ToList();
+        var known = spec.Plots.Count > 0 ? SummaryKeys.Known(baseConfig) : new HashSet<string>(SummaryKeys.Contract, StringComparer.Ordinal);
         for (int i = 0; i < spec.Plots.Count; i++)
         {
             var pl = spec.Plots[i];
@@ -70,7 +70,7 @@ public sealed class SweepPlan
         void CheckColumn(string key, string where, bool allowVary)
         {
             if (allowVary && (varyKeys.Contains(key, StringComparer.Ordinal) || key == SweepTable.SeedColumn)) return;
-            if (SummaryKeys.IsKnown(key, devices))
+            if (known.Contains(key))
             {
                 if (!allowVary && SummaryKeys.TextKeys.Contains(key)) errors.Add($"sweep error: {sweepPath}: {where} = {key}: not a number; y must be a numeric summary key");
                 return;
@@ -78,7 +78,7 @@ public sealed class SweepPlan
             string hint = allowVary
                 ? $"a vary key ({(varyKeys.Count == 0 ? "none" : string.Join(", ", varyKeys))}), seed, or a summary key"
                 : "a numeric summary key";
-            var near = SummaryKeys.Fixed.Concat(varyKeys).FirstOrDefault(k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase)
+            var near = known.Order(StringComparer.Ordinal).Concat(varyKeys).FirstOrDefault(k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase)
                                                                             || string.Equals(k.Replace(':', '.'), key.Replace(':', '.'), StringComparison.OrdinalIgnoreCase));
             errors.Add($"sweep error: {sweepPath}: {where} = {key}: unknown column (allowed: {hint} such as iotlb.missRate, latencyNs.dma.p99, throughput.gbps; see spec/results.md){(near is null ? "" : $"; did you mean {near}?")}");
         }

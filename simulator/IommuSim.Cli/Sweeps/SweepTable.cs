@@ -38,26 +38,24 @@ public sealed class SweepTable
     public static SweepTable FromPoints(SweepSpec spec, IReadOnlyList<SweepPoint> points, Func<SweepPoint, string> summaryOf)
     {
         var flat = new List<Dictionary<string, string>>(points.Count);
-        var keySeen = new List<string>();
-        var keySet = new HashSet<string>(StringComparer.Ordinal);
-        var devices = new List<string>();
+        var keyLists = new List<IReadOnlyList<string>>(points.Count);
         foreach (var p in points)
         {
             string path = summaryOf(p);
             JsonNode? node;
             try { node = JsonNode.Parse(File.ReadAllText(path)); }
             catch (JsonException e) { throw new ConfigError($"sweep error: {path}: not a valid summary.json: {e.Message}"); }
-            if (node?["devices"] is JsonObject devs)
-                foreach (var d in devs) if (!devices.Contains(d.Key)) devices.Add(d.Key);
             var row = new Dictionary<string, string>(StringComparer.Ordinal);
+            var keys = new List<string>();
             foreach (var kv in SummaryBuilder.Flatten(node))
             {
                 row[kv.Key] = CellText(kv.Value);
-                if (keySet.Add(kv.Key)) keySeen.Add(kv.Key);
+                keys.Add(kv.Key);
             }
             flat.Add(row);
+            keyLists.Add(keys);
         }
-        var summaryCols = SummaryKeys.Order(keySeen.Where(k => k != SeedColumn), devices);
+        var summaryCols = SummaryKeys.MergeOrder(keyLists).Where(k => k != SeedColumn).ToList();
         var columns = new List<string> { PointColumn, SeedColumn };
         columns.AddRange(spec.VaryKeys);
         columns.AddRange(summaryCols);

@@ -189,14 +189,19 @@ public class SweepRunTests
     }
 
     [Fact]
-    public void Summary_key_list_covers_a_real_summary()
+    public void Known_keys_cover_a_real_summary_and_the_contract_keys_exist()
     {
         var loaded = ConfigLoader.Load(WriteTiny(), useEnvironment: false);
-        var run = SimulationRunner.Run(loaded);
+        var known = SummaryKeys.Known(loaded);
+        var run = SimulationRunner.Run(ConfigLoader.Load(loaded.SourcePath, useEnvironment: false));
         var keys = SummaryBuilder.Flatten(SummaryBuilder.Build(run)).Select(kv => kv.Key).ToList();
-        var unknown = keys.Where(k => !SummaryKeys.IsKnown(k, ["dev0"])).ToList();
-        Assert.Empty(unknown);
-        Assert.False(SummaryKeys.IsKnown("devices.dev1.bytes", ["dev0"]));
+        Assert.Equal([], keys.Where(k => !known.Contains(k)).ToList());
+        Assert.Equal([], SummaryKeys.Contract.Where(k => !keys.Contains(k)).ToList());
+        Assert.Contains("devices.dev0.latencyNs.p99", known);
+        Assert.Contains("faults.byReason.permission", known);
+        Assert.DoesNotContain("devices.dev1.bytes", known);
+        // the probe leaves the config as it was
+        Assert.Equal(2000, loaded.Config.Simulation.MaxRequests);
     }
 
     private static string WriteTiny()
@@ -207,9 +212,12 @@ public class SweepRunTests
     }
 
     [Fact]
-    public void Summary_key_order_is_canonical()
+    public void Columns_follow_summary_order_with_late_keys_after_their_predecessor()
     {
-        var order = SummaryKeys.Order(["zeta", "devices.b.bytes", "iotlb.missRate", "devices.a.issued", "name", "devices.a.bytes"], ["a", "b"]);
-        Assert.Equal(["name", "iotlb.missRate", "devices.a.issued", "devices.a.bytes", "devices.b.bytes", "zeta"], order);
+        var order = SummaryKeys.MergeOrder([
+            ["name", "faults.count", "pcie.tlps"],
+            ["name", "faults.count", "faults.byReason.permission", "pcie.tlps"],
+            ["extra", "name", "faults.count", "faults.byReason.addressWidth", "pcie.tlps"]]);
+        Assert.Equal(["extra", "name", "faults.count", "faults.byReason.addressWidth", "faults.byReason.permission", "pcie.tlps"], order);
     }
 }
