@@ -75,7 +75,7 @@ public static class SweepPlots
             string title = (pl.Title ?? $"{PlotKit.Name(pl.Y)} vs {PlotKit.Name(pl.X).ToLowerInvariant()}");
             var sub = new List<string>();
             if (facetText.Length > 0) sub.Add(facetText);
-            sub.Add(seeds > 1 ? $"mean of {seeds} seeds, {(kind == XKind.Category ? "bars" : "band")} = 95 % confidence interval" : "one seed");
+            sub.Add(seeds > 1 ? $"mean of {seeds} seeds, {(kind == XKind.Category ? "error bars" : "band")} = 95 % confidence interval" : "one seed");
             title += "\n" + string.Join("; ", sub);
 
             string xLabel = kind == XKind.Size && !PlotKit.Label(pl.X).Contains("(bytes)", StringComparison.Ordinal) ? PlotKit.Label(pl.X) + " (bytes)" : PlotKit.Label(pl.X);
@@ -86,13 +86,17 @@ public static class SweepPlots
             else DrawLines(p, cells, pl, kind);
 
             string file = FileName(pl, facetKeys.Count == 0 ? "" : string.Join("-", facetKeys.Select(k => $"{Tail(k)}-{table.Cell(rows[0], k)}")));
-            PlotKit.Save(p, Path.Combine(dir, file));
+            PlotKit.Save(p, Path.Combine(dir, file), WidthFor(cells.Select(c => c.Series)));
             yield return file;
         }
     }
 
     private static string SeriesLabel(IReadOnlyList<string> keys, SweepTable table, string[] row)
-        => string.Join(", ", keys.Select(k => $"{PlotKit.ShortName(k)} = {PlotKit.ValueText(k, table.Cell(row, k))}"));
+        => string.Join(", ", keys.Select(k => $"{PlotKit.ShortName(k)} = {PlotKit.ValueText(k, table.Cell(row, k))}{EntriesNote(k, table, row)}"));
+
+    /// <summary>IOTLB geometry keys are easier to read with the resulting entry count: "IOTLB sets = 16 (64 entries)".</summary>
+    private static string EntriesNote(string key, SweepTable table, string[] row)
+        => key is "iommu:iotlb:sets" or "iommu:iotlb:ways" && table.Cell(row, "iotlb.entries") is { Length: > 0 } e ? $" ({e} entries)" : "";
 
     private static bool TryNum(string s, out double v) => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out v) && double.IsFinite(v);
 
@@ -106,6 +110,7 @@ public static class SweepPlots
     private static void DrawLines(Plot p, List<Cell> cells, PlotSpec pl, XKind kind)
     {
         var series = cells.Select(c => c.Series).Distinct().ToList();
+        var style = LineStyles(series);
         double xmin = double.MaxValue, xmax = double.MinValue, ymin = double.MaxValue, ymax = double.MinValue;
         int dropped = 0;
         for (int s = 0; s < series.Count; s++)
@@ -120,7 +125,8 @@ public static class SweepPlots
             double Tx(double x) => pl.LogX ? Math.Log10(x) : x;
             double Ty(double y) => pl.LogY ? Math.Log10(Math.Max(y, pts.Min(t => t.ci.Mean) / 10)) : y;
             double[] xs = pts.Select(t => Tx(t.x)).ToArray();
-            var color = PlotKit.ColorOf(s);
+            var (ci, pi) = style[series[s]];
+            var color = PlotKit.ColorOf(ci);
             if (pts.Any(t => t.ci.Half > 0))
             {
                 var fill = p.Add.FillY(xs, pts.Select(t => Ty(t.ci.Mean - t.ci.Half)).ToArray(), pts.Select(t => Ty(t.ci.Mean + t.ci.Half)).ToArray());
@@ -130,6 +136,8 @@ public static class SweepPlots
             var sc = p.Add.Scatter(xs, pts.Select(t => Ty(t.ci.Mean)).ToArray(), color);
             sc.LineWidth = 2;
             sc.MarkerSize = 7;
+            sc.LinePattern = Patterns[pi % Patterns.Length];
+            sc.MarkerShape = Markers[pi % Markers.Length];
             sc.LegendText = series[s].Length == 0 ? PlotKit.Name(pl.Y) : series[s];
             xmin = Math.Min(xmin, pts[0].x); xmax = Math.Max(xmax, pts[^1].x);
             ymin = Math.Min(ymin, pts.Min(t => t.ci.Mean - t.ci.Half)); ymax = Math.Max(ymax, pts.Max(t => t.ci.Mean + t.ci.Half));
@@ -162,6 +170,39 @@ public static class SweepPlots
         if (series.Count > 1 || series[0].Length > 0) p.ShowLegend(Edge.Right);
     }
 
+    private static readonly LinePattern[] Patterns = [LinePattern.Solid, LinePattern.Dashed, LinePattern.Dotted, LinePattern.DenselyDashed];
+    private static readonly MarkerShape[] Markers = [MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond];
+
+    /// <summary>With several series keys, the colour follows the first key's value and the line pattern and
+    /// marker the rest, so "16 entries, 2M" and "16 entries, 4K" share a colour and differ in dash.</summary>
+    private static Dictionary<string, (int Color, int Pattern)> LineStyles(List<string> series)
+    {
+        var firsts = new List<string>();
+        var rests = new List<string>();
+        var d = new Dictionary<string, (int, int)>(StringComparer.Ordinal);
+        foreach (var s in series)
+        {
+            int cut = s.IndexOf(", ", StringComparison.Ordinal);
+            string a = cut < 0 ? s : s[..cut], b = cut < 0 ? "" : s[(cut + 2)..];
+            if (!firsts.Contains(a)) firsts.Add(a);
+            if (!rests.Contains(b)) rests.Add(b);
+        }
+        bool split = rests.Count > 1 && rests.Count <= Patterns.Length;
+        for (int i = 0; i < series.Count; i++)
+        {
+            var s = series[i];
+            int cut = s.IndexOf(", ", StringComparison.Ordinal);
+            d[s] = split
+                ? (firsts.IndexOf(cut < 0 ? s : s[..cut]), rests.IndexOf(cut < 0 ? "" : s[(cut + 2)..]))
+                : (i, 0);
+        }
+        return d;
+    }
+
+    /// <summary>Wide enough for the plot plus a legend on the right.</summary>
+    private static int WidthFor(IEnumerable<string> legend)
+        => PlotKit.Width + Math.Max(0, legend.Select(l => l.Length).DefaultIfEmpty(0).Max() - 28) * 7;
+
     private static void DrawBars(Plot p, List<Cell> cells, SweepSpec spec, PlotSpec pl, bool logY)
     {
         var order = spec.Vary.FirstOrDefault(v => v.Key == pl.X).Value ?? [];
@@ -191,15 +232,17 @@ public static class SweepPlots
                     Error = half,
                     Size = width * 0.92,
                     FillColor = PlotKit.ColorOf(s),
+                    Label = PlotKit.Number(mean),
                 });
                 ymax = Math.Max(ymax, mean + half);
             }
-        p.Add.Bars(bars);
+        var plot = p.Add.Bars(bars);
+        plot.ValueLabelStyle.FontSize = bars.Count > 24 ? 9 : 11;
         var ticks = new ScottPlot.TickGenerators.NumericManual();
         for (int c = 0; c < cats.Count; c++) ticks.AddMajor(c, PlotKit.ValueText(catKey, cats[c]));
         p.Axes.Bottom.TickGenerator = ticks;
         p.Axes.Bottom.MajorTickStyle.Length = 0;
-        p.Axes.SetLimits(-0.6, cats.Count - 0.4, 0, ymax <= 0 ? 1 : ymax * 1.08);
+        p.Axes.SetLimits(-0.6, cats.Count - 0.4, 0, ymax <= 0 ? 1 : ymax * 1.12);
         if (series.Count > 1 || (series.Count == 1 && series[0].Length > 0))
         {
             for (int s = 0; s < series.Count; s++)
@@ -232,7 +275,8 @@ public static class SweepPlots
                 .Where(r => table.Cell(r, DesignKey) == d && SeriesLabel(others, table, r) == s)
                 .Select(r => double.TryParse(table.Cell(r, key), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v : double.NaN)
                 .Where(double.IsFinite).ToList(), DesignKey);
-            mp.AddPlot(p);
+            if (m == 0) mp.Reset(p);
+            else mp.AddPlot(p);
         }
         Sweeps.AtomicFile.Write(path, tmp => mp.SavePng(tmp, 1200, 1500));
     }
