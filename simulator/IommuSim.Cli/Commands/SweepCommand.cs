@@ -18,13 +18,21 @@ internal static class SweepCommand
         var quiet = new Option<bool>("--quiet") { Description = "Print only the final summary line" };
         var pointPlots = new Option<bool>("--point-plots") { Description = "Also draw each point's run plots (slower)" };
         var noPlots = new Option<bool>("--no-plots") { Description = "Do not draw the sweep's plots (sweep.csv only)" };
-        var cmd = new Command("sweep", "Run a parameter sweep") { sweep, jobs, shard, outDir, resume, quiet, pointPlots, noPlots };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Check the whole sweep and list its points; run nothing, write nothing" };
+        var cmd = new Command("sweep", "Run a parameter sweep") { sweep, jobs, shard, outDir, resume, quiet, pointPlots, noPlots, dryRun };
         cmd.SetAction(pr => CliApp.Guard(stderr, () =>
         {
             var s = ShardSpec.Parse(pr.GetValue(shard));
             int j = pr.GetValue(jobs) ?? Environment.ProcessorCount;
             if (j < 1) throw new ConfigError($"sweep error: --jobs {j}: must be at least 1");
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var plan = SweepPlan.Prepare(pr.GetValue(sweep)!);
+            double prepare = clock.Elapsed.TotalSeconds;
+            if (pr.GetValue(dryRun))
+            {
+                DryRun(stdout, plan, s, pr.GetValue(quiet));
+                return CliApp.Ok;
+            }
             string dir = pr.GetValue(outDir) ?? Path.Combine("results", plan.Spec.Name);
             bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
             var r = SweepRunner.Run(plan, new SweepOptions(dir, j, s, pr.GetValue(resume), interactive, pr.GetValue(pointPlots), !pr.GetValue(noPlots)));
@@ -33,10 +41,21 @@ internal static class SweepCommand
                 ? $"sweep.csv and plots -> {dir}"
                 : $"{r.Total - CountFinished(dir, plan)} points still missing; run the other shards, then iommusim merge";
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{plan.Spec.Name}:{shardText} {r.Ran} points run, {r.Skipped} skipped (of {r.Owned} in this shard, {r.Total} in the sweep) in {r.WallSeconds:0.00} s with {Math.Min(j, Math.Max(1, r.Ran))} jobs; {tail}"));
+                $"{plan.Spec.Name}:{shardText} {r.Ran} points run, {r.Skipped} skipped (of {r.Owned} in this shard, {r.Total} in the sweep) in {prepare + r.WallSeconds:0.00} s with {Math.Min(j, Math.Max(1, r.Ran))} jobs (checking {prepare:0.00} s, points {r.PointsSeconds:0.00} s, sweep.csv and plots {r.ResultsSeconds:0.00} s); {tail}"));
             return CliApp.Ok;
         }));
         return cmd;
+    }
+
+    private static void DryRun(TextWriter stdout, SweepPlan plan, ShardSpec shard, bool quiet)
+    {
+        var spec = plan.Spec;
+        if (!quiet)
+            foreach (var p in plan.Points.Where(p => shard.Owns(p.Index)))
+                stdout.WriteLine($"{p.FolderName}  seed={p.Seed.ToString(CultureInfo.InvariantCulture)}  {string.Join("  ", p.Values.Select(v => $"{v.Key}={v.Value}"))}");
+        string shape = string.Join(" × ", spec.Vary.Select(v => v.Value.Count.ToString(CultureInfo.InvariantCulture)).Append($"{spec.Seeds.Count.ToString(CultureInfo.InvariantCulture)} seeds"));
+        int owned = plan.Points.Count(p => shard.Owns(p.Index));
+        stdout.WriteLine($"{spec.Name}: valid; {plan.Points.Count} points ({shape}), {owned} in shard {shard}; base {plan.BasePath}; nothing run");
     }
 
     private static int CountFinished(string dir, SweepPlan plan) => plan.Points.Count(p => File.Exists(SweepRunner.SummaryPath(dir, p.Index)));

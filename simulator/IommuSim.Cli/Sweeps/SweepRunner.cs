@@ -12,7 +12,7 @@ namespace IommuSim.Cli.Sweeps;
 public sealed record SweepOptions(string OutDir, int Jobs, ShardSpec Shard, bool Resume, bool Progress, bool PointPlots, bool Plots = true);
 
 /// <summary>What a sweep invocation did.</summary>
-public sealed record SweepResult(int Total, int Owned, int Ran, int Skipped, bool Complete, double WallSeconds);
+public sealed record SweepResult(int Total, int Owned, int Ran, int Skipped, bool Complete, double WallSeconds, double PointsSeconds, double ResultsSeconds);
 
 /// <summary>
 /// Runs the points of a sweep on worker threads, each point a single-threaded deterministic
@@ -81,9 +81,10 @@ public static class SweepRunner
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
         }
 
+        double pointsSeconds = wall.Elapsed.TotalSeconds;
         bool complete = plan.Points.All(p => File.Exists(SummaryPath(dir, p.Index)));
         if (complete) WriteResults(dir, plan.Spec, plan.Points, o.Plots);
-        return new SweepResult(plan.Points.Count, owned.Count, todo.Count, skipped, complete, wall.Elapsed.TotalSeconds);
+        return new SweepResult(plan.Points.Count, owned.Count, todo.Count, skipped, complete, wall.Elapsed.TotalSeconds, pointsSeconds, wall.Elapsed.TotalSeconds - pointsSeconds);
     }
 
     /// <summary>Creates DIR and its sweep.json. A folder holding a different sweep is an error with
