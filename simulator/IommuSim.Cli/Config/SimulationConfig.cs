@@ -51,6 +51,7 @@ public sealed class StageOptions
     /// <summary><c>4K</c>, <c>2M</c> or <c>1G</c>: the largest leaf the mapping may use.</summary>
     public string PageSize { get; set; } = "4K";
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public PageSize Leaf => PageSizes.TryParse(PageSize, out var s) ? s : Hardware.PageTables.PageSize.Size4K;
 }
 
