@@ -1,0 +1,134 @@
+using IommuSim.Engine.Scheduling;
+using IommuSim.Engine.Stats;
+using IommuSim.Engine.Time;
+using IommuSim.Hardware.Iommu;
+using IommuSim.Hardware.Memory;
+
+namespace IommuSim.Hardware.Pcie;
+
+/// <summary>
+/// The root complex: takes TLPs off the root ports, hands them to the IOMMU (holding them in the
+/// port's receive buffer while the IOMMU input queue is full — which withholds flow-control
+/// credits and so stalls the device), sends translated requests to memory and returns read data
+/// as completions split at the read completion boundary and MPS. Traversal costs
+/// <c>rootComplexLatencyNs</c> each way. With the IOMMU off, addresses go to memory unchanged.
+/// </summary>
+public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
+{
+    private const int KindArrive = 1;
+    private const int KindMemoryDone = 2;
+    private const int KindCompletionArrived = 3;
+
+    private readonly Scheduler _sched;
+    private readonly MemoryTimingModel _timing;
+    private readonly IommuUnit? _iommu;
+    private readonly long _latencyPs;
+    private Tlp? _blockedHead, _blockedTail;
+
+    public RootComplex(Scheduler sched, MemoryTimingModel timing, IommuUnit? iommu, PcieOptions options)
+    {
+        _sched = sched;
+        _timing = timing;
+        _iommu = iommu;
+        _latencyPs = SimTime.FromNs(options.RootComplexLatencyNs);
+        if (iommu is not null) iommu.Sink = this;
+    }
+
+    public bool IommuOnPath => _iommu is not null;
+    public long Tlps { get; private set; }
+    public long BlockedTlps { get; private set; }
+    public long FaultedTlps { get; private set; }
+
+    /// <summary>Called by a device right after putting a TLP on its link: the TLP reaches the root
+    /// complex's translation stage at <paramref name="linkArrival"/> + traversal latency.</summary>
+    public void Deliver(Tlp tlp, long linkArrival) => _sched.ScheduleAt(linkArrival + _latencyPs, this, KindArrive, 0, tlp);
+
+    public void OnEvent(int kind, long arg, object? payload)
+    {
+        var tlp = (Tlp)payload!;
+        switch (kind)
+        {
+            case KindArrive: OnArrive(tlp); break;
+            case KindMemoryDone: OnMemoryDone(tlp); break;
+            default: tlp.Source.OnTlpDone(tlp); break;
+        }
+    }
+
+    private void OnArrive(Tlp tlp)
+    {
+        Tlps++;
+        if (_iommu is null || tlp.Translated)
+        {
+            tlp.PhysicalAddress = tlp.Address;
+            tlp.Source.OnCreditReturned(tlp.IsWrite);
+            ToMemory(tlp);
+            return;
+        }
+        if (_blockedHead is null && _iommu.TryAccept(tlp))
+        {
+            tlp.Source.OnCreditReturned(tlp.IsWrite);
+            return;
+        }
+        BlockedTlps++;
+        tlp.Next = null;
+        if (_blockedTail is null) _blockedHead = _blockedTail = tlp;
+        else { _blockedTail.Next = tlp; _blockedTail = tlp; }
+    }
+
+    public void OnInputQueueSpace()
+    {
+        while (_blockedHead is not null)
+        {
+            var t = _blockedHead;
+            if (!_iommu!.TryAccept(t)) return;
+            _blockedHead = t.Next;
+            if (_blockedHead is null) _blockedTail = null;
+            t.Next = null;
+            t.Source.OnCreditReturned(t.IsWrite);
+        }
+    }
+
+    public void OnTranslated(Tlp tlp)
+    {
+        if (tlp.Faulted)
+        {
+            FaultedTlps++;
+            // A faulted write is dropped; a faulted read gets an Unsupported Request completion.
+            if (tlp.IsWrite) tlp.Source.OnTlpDone(tlp);
+            else _sched.ScheduleAt(tlp.Source.Link.SendDownstream(_sched.Now + _latencyPs, 0), this, KindCompletionArrived, 0, tlp);
+            return;
+        }
+        ToMemory(tlp);
+    }
+
+    private void ToMemory(Tlp tlp)
+        => _sched.ScheduleAt(_timing.Access(_sched.Now, Math.Max(tlp.Bytes, 1), tlp.IsWrite), this, KindMemoryDone, 0, tlp);
+
+    private void OnMemoryDone(Tlp tlp)
+    {
+        if (tlp.IsWrite)
+        {
+            tlp.Source.OnTlpDone(tlp);
+            return;
+        }
+        // Read data returns as completions: split at the RCB, each at most MPS.
+        var link = tlp.Source.Link;
+        int mps = link.Options.MaxPayloadBytes, rcb = link.Options.ReadCompletionBoundary;
+        ulong addr = tlp.PhysicalAddress;
+        int left = tlp.Bytes;
+        long start = _sched.Now + _latencyPs, arrival = start;
+        while (left > 0)
+        {
+            int toBoundary = rcb - (int)(addr % (ulong)rcb);
+            int chunk = left <= toBoundary ? left : toBoundary + ((Math.Min(left, mps) - toBoundary) / rcb) * rcb;
+            if (chunk <= 0) chunk = Math.Min(left, toBoundary);
+            chunk = Math.Min(chunk, left);
+            arrival = link.SendDownstream(start, chunk);
+            addr += (ulong)chunk;
+            left -= chunk;
+        }
+        _sched.ScheduleAt(arrival, this, KindCompletionArrived, 0, tlp);
+    }
+
+    public void Reset() => Tlps = BlockedTlps = FaultedTlps = 0;
+}

@@ -1,0 +1,116 @@
+using IommuSim.Engine.Random;
+using IommuSim.Engine.Scheduling;
+using IommuSim.Engine.Stats;
+using IommuSim.Hardware.Devices;
+using IommuSim.Hardware.Iommu;
+using IommuSim.Hardware.Iommu.Faults;
+using IommuSim.Hardware.Iommu.Tables;
+using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.PageTables;
+using IommuSim.Hardware.Pcie;
+
+namespace IommuSim.Hardware;
+
+/// <summary>Outcome of one synchronous DMA (uAPI scripts, tests).</summary>
+public readonly record struct DmaResult(bool Faulted, FaultReason Reason, ulong PhysicalAddress, long LatencyPs, int WalkReads);
+
+/// <summary>
+/// The simulated machine: scheduler, physical memory and its timing, the IOMMU, the root complex
+/// and the PCIe devices, each on its own link. Software (the uAPI layer) programs it through
+/// <see cref="Iommu"/>'s tables and invalidation queue; workloads drive its devices.
+/// </summary>
+public sealed class Platform
+{
+    /// <summary>Host-physical memory handed out for tables and user memory starts here (below: firmware, MMIO).</summary>
+    public const ulong AllocatorBase = 0x100_0000;       // 16 MiB
+    public const ulong PhysicalLimit = 1UL << 46;        // 64 TiB of simulated physical address space
+
+    private readonly Dictionary<ushort, DmaEngine> _byRid = [];
+    private readonly List<DmaEngine> _devices = [];
+    private readonly PcieOptions _pcie;
+
+    public Platform(MemoryOptions memory, PcieOptions pcie, IommuOptions iommu, bool iommuOnPath, ulong seed)
+    {
+        Seed = seed;
+        _pcie = pcie;
+        Random = SimRandom.ForStream(seed, "platform");
+        Scheduler = new Scheduler(4096);
+        Memory = new PhysicalMemory();
+        Frames = new FrameAllocator(Memory, AllocatorBase, PhysicalLimit);
+        Timing = Stats.Register(new MemoryTimingModel(memory, SimRandom.ForStream(seed, "memory")));
+        Iommu = Stats.Register(new IommuUnit(iommu, Scheduler, Memory, Frames, Timing, SimRandom.ForStream(seed, "iommu")));
+        RootComplex = Stats.Register(new RootComplex(Scheduler, Timing, iommuOnPath ? Iommu : null, pcie));
+    }
+
+    public ulong Seed { get; }
+    public SimRandom Random { get; }
+    public Scheduler Scheduler { get; }
+    public PhysicalMemory Memory { get; }
+    public FrameAllocator Frames { get; }
+    public MemoryTimingModel Timing { get; }
+    public IommuUnit Iommu { get; }
+    public RootComplex RootComplex { get; }
+    public StatsRegistry Stats { get; } = new();
+    public IReadOnlyList<DmaEngine> Devices => _devices;
+    public bool IommuOnPath => RootComplex.IommuOnPath;
+
+    public DmaEngine AddDevice(DeviceOptions options)
+    {
+        var rid = options.RequesterId;
+        if (_byRid.ContainsKey(rid.Value)) throw new ArgumentException($"two devices at {rid}");
+        var link = Stats.Register(new PcieLink(options.Name, _pcie));
+        var dev = new DmaEngine(options, link, RootComplex, Scheduler);
+        Stats.Register(dev.Stats);
+        _devices.Add(dev);
+        _byRid[rid.Value] = dev;
+        return dev;
+    }
+
+    public DmaEngine? Device(RequesterId rid) => _byRid.GetValueOrDefault(rid.Value);
+
+    public DmaEngine? Device(string name) => _devices.Find(d => d.Name == name);
+
+    /// <summary>Runs events until <paramref name="done"/> holds (checked first) or nothing is pending.</summary>
+    public void RunUntil(Func<bool> done)
+    {
+        if (done()) return;
+        Scheduler.Run(stopWhen: done);
+    }
+
+    /// <summary>Issues one DMA from a device and runs the simulation until it completes.</summary>
+    public DmaResult ExecuteDma(RequesterId rid, uint? pasid, ulong iova, int bytes, Access op)
+    {
+        var dev = Device(rid) ?? throw new ArgumentException($"no device at {rid}");
+        if (op is not (Access.Read or Access.Write)) throw new ArgumentException("op must be Read or Write", nameof(op));
+        var waiter = new OneShot();
+        var previous = dev.Client;
+        dev.Client = waiter;
+        try
+        {
+            RunUntil(() => dev.CanIssue);
+            var r = dev.Rent();
+            r.Iova = iova;
+            r.Bytes = bytes;
+            r.IsWrite = op == Access.Write;
+            r.Pasid = pasid ?? 0;
+            r.HasPasid = pasid.HasValue;
+            r.Measured = false;
+            dev.Issue(r);
+            RunUntil(() => waiter.Done is not null);
+            var d = waiter.Done ?? throw new InvalidOperationException("DMA did not complete");
+            var result = new DmaResult(d.Faulted, d.FaultReason, d.FirstPhysicalAddress, d.LatencyPs, d.WalkReads);
+            dev.Return(d);
+            return result;
+        }
+        finally
+        {
+            dev.Client = previous;
+        }
+    }
+
+    private sealed class OneShot : IDmaClient
+    {
+        public DmaRequest? Done;
+        public void OnDmaComplete(DmaEngine device, DmaRequest request) => Done = request;
+    }
+}
