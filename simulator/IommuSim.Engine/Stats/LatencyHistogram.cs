@@ -60,9 +60,13 @@ public sealed class LatencyHistogram : IResettable
     /// reported as the highest value equivalent to the bucket, clipped to the exact max.</summary>
     public long Percentile(double p)
     {
+        if (double.IsNaN(p)) throw new ArgumentOutOfRangeException(nameof(p), p, "percentile must be a number in [0, 100]");
         if (Count == 0) return 0;
         if (p <= 0) return Min;
-        long rank = (long)Math.Ceiling(p / 100.0 * Count);
+        if (p >= 100) return Max;
+        // Rank in decimal arithmetic: in binary floating point p / 100 * Count is off by an ulp for many
+        // inputs (7 / 100.0 * 100 = 7.000000000000001), and the ceiling then picks the next rank.
+        long rank = (long)Math.Ceiling((decimal)p * Count / 100m);
         if (rank < 1) rank = 1;
         if (rank >= Count) return Max;
         long seen = 0;

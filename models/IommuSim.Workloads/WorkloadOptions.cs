@@ -1,0 +1,56 @@
+using IommuSim.Engine.Units;
+
+namespace IommuSim.Workloads;
+
+/// <summary>One workload driving one device (config list <c>workloads</c>).</summary>
+public sealed class WorkloadOptions
+{
+    /// <summary>Name of the device (from <c>devices</c>) this workload drives.</summary>
+    public string Device { get; set; } = "";
+    /// <summary><c>stream</c>, <c>random</c>, <c>zipf</c> or <c>trace</c>.</summary>
+    public string Type { get; set; } = "random";
+    /// <summary>Bytes per request.</summary>
+    public ByteSize Bytes { get; set; } = new(64);
+    /// <summary>Fraction of requests that are DMA reads (memory → device).</summary>
+    public double ReadFraction { get; set; } = 0.5;
+    /// <summary>Size of the address window the requests fall in.</summary>
+    public ByteSize WorkingSetBytes { get; set; } = new(2 << 20);
+    /// <summary>Start of the window; default: the device's first DMA region.</summary>
+    public Address? Iova { get; set; }
+    /// <summary>Zipf exponent s (zipf only).</summary>
+    public double ZipfExponent { get; set; } = 1.0;
+    /// <summary>Trace file (trace only), relative to the config file's folder or absolute.</summary>
+    public string? Path { get; set; }
+    /// <summary>PASID of the requests (null: requests without PASID).</summary>
+    public uint? Pasid { get; set; }
+    /// <summary><c>closed</c> (issue when a slot is free), <c>poisson</c>, <c>constant</c> or <c>bursty</c> arrivals.</summary>
+    public string Arrival { get; set; } = "closed";
+    /// <summary>Offered load for open-loop arrivals, in million requests per second.</summary>
+    public double RateMrps { get; set; } = 1.0;
+    /// <summary>Requests per burst for <c>bursty</c> arrivals.</summary>
+    public int BurstSize { get; set; } = 16;
+    /// <summary>Closed loop: requests kept in flight (default: the device's maxOutstanding).</summary>
+    public int? Outstanding { get; set; }
+
+    public static readonly string[] Types = ["stream", "random", "zipf", "trace"];
+    public static readonly string[] Arrivals = ["closed", "poisson", "constant", "bursty"];
+
+    public void Validate(string path, List<string> errors)
+    {
+        if (!Types.Contains(Type)) errors.Add($"{path}:type = {Type}: allowed values are {string.Join(", ", Types)}");
+        if (!Arrivals.Contains(Arrival)) errors.Add($"{path}:arrival = {Arrival}: allowed values are {string.Join(", ", Arrivals)}");
+        if (Type == "trace")
+        {
+            if (string.IsNullOrWhiteSpace(Path)) errors.Add($"{path}:path: a trace workload needs the path of a trace file");
+            return;
+        }
+        if (Bytes.Bytes is < 1 or > 1 << 20) errors.Add($"{path}:bytes = {Bytes}: must be in [1, 1MiB]");
+        if (WorkingSetBytes.Bytes < Bytes.Bytes) errors.Add($"{path}:workingSetBytes = {WorkingSetBytes}: must be at least bytes ({Bytes})");
+        if (!(ReadFraction >= 0 && ReadFraction <= 1)) errors.Add($"{path}:readFraction = {ReadFraction}: must be in [0, 1]");
+        if (Type == "zipf" && !(ZipfExponent > 0 && ZipfExponent <= 10)) errors.Add($"{path}:zipfExponent = {ZipfExponent}: must be in (0, 10]");
+        if (Arrival != "closed" && !(RateMrps > 0 && RateMrps <= 10_000)) errors.Add($"{path}:rateMrps = {RateMrps}: must be in (0, 10000]");
+        if (Arrival == "bursty" && BurstSize is < 1 or > 1_000_000) errors.Add($"{path}:burstSize = {BurstSize}: must be in [1, 1000000]");
+        if (Outstanding is int o && o < 1) errors.Add($"{path}:outstanding = {o}: must be >= 1");
+        if (Pasid is uint p && p >= 1u << 20) errors.Add($"{path}:pasid = {p}: PASIDs are 20 bits");
+    }
+}

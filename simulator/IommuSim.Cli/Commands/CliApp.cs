@@ -1,0 +1,59 @@
+using System.CommandLine;
+using IommuSim.Cli.Config;
+using IommuSim.Workloads.Trace;
+
+namespace IommuSim.Cli.Commands;
+
+/// <summary>The <c>iommusim</c> command line (spec/cli.md). Exit codes: 0 success, 2 bad input, 1 internal error.</summary>
+public static class CliApp
+{
+    public const int Ok = 0;
+    public const int InternalError = 1;
+    public const int BadInput = 2;
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("IommuSim: a discrete-event simulator of DMA through an IOMMU, programmed through a model of Linux iommufd.");
+        root.Subcommands.Add(RunCommand.Create(stdout, stderr));
+        root.Subcommands.Add(CheckCommand.Create(stdout, stderr));
+        root.Subcommands.Add(BenchCommand.Create(stdout, stderr));
+        foreach (var extra in ExtraCommands) root.Subcommands.Add(extra(stdout, stderr));
+
+        var parse = root.Parse(args, new ParserConfiguration());
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors) stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"usage: iommusim <{string.Join("|", root.Subcommands.Select(c => c.Name))}> [options]   (iommusim --help for details)");
+            return BadInput;
+        }
+        var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        return parse.Invoke(invocation);
+    }
+
+    /// <summary>Verbs contributed by other parts of the CLI (sweep, merge, plot, uapi).</summary>
+    internal static readonly List<Func<TextWriter, TextWriter, Command>> ExtraCommands = [];
+
+    /// <summary>Runs a verb body with the CLI's error conventions: bad input → 2 with one line per problem, bugs → 1 with a stack trace.</summary>
+    public static int Guard(TextWriter stderr, Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (ConfigError e)
+        {
+            foreach (var m in e.Messages) stderr.WriteLine(m);
+            return BadInput;
+        }
+        catch (TraceFormatException e)
+        {
+            stderr.WriteLine(e.Message);
+            return BadInput;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"internal error: {e}");
+            return InternalError;
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Globalization;
+using IommuSim.Cli.Config;
+using IommuSim.Cli.Results;
+using IommuSim.Cli.Running;
+using IommuSim.Workloads.Trace;
+using Spectre.Console;
+
+namespace IommuSim.Cli.Commands;
+
+/// <summary><c>iommusim run CONFIG</c>: one simulation, results written atomically to results/&lt;name&gt;/.</summary>
+internal static class RunCommand
+{
+    /// <summary>Draws the run's plots into its (temporary) folder; set by the plotting code.</summary>
+    internal static Action<string>? PlotRun { get; set; }
+
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var config = CommonOptions.ConfigArgument();
+        var set = CommonOptions.Set();
+        var outDir = new Option<string?>("--out") { Description = "Results folder (default results/<config name>/)" };
+        var seed = new Option<ulong?>("--seed") { Description = "Override simulation:seed" };
+        var noPlots = new Option<bool>("--no-plots") { Description = "Do not draw PNG plots" };
+        var quiet = new Option<bool>("--quiet") { Description = "Print only the final summary line" };
+        var recordTrace = new Option<string?>("--record-trace") { Description = "Write every issued request as a replayable trace (spec/trace.md)" };
+        var cmd = new Command("run", "Run one simulation") { config, set, outDir, seed, noPlots, quiet, recordTrace };
+        cmd.SetAction(pr => CliApp.Guard(stderr, () =>
+        {
+            var loaded = ConfigLoader.Load(pr.GetValue(config)!, pr.GetValue(set), pr.GetValue(seed));
+            Preflight(loaded);
+            string dir = pr.GetValue(outDir) ?? Path.Combine("results", loaded.Config.Name);
+            bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
+            string? tracePath = pr.GetValue(recordTrace);
+            using var recorder = tracePath is null ? null : new TraceRecorder(tracePath);
+            RunOutput run = interactive ? RunWithProgress(loaded, recorder) : SimulationRunner.Run(loaded, observer: recorder);
+            recorder?.Complete();
+            bool plots = !pr.GetValue(noPlots);
+            RunFolderWriter.Write(dir, run, plots ? PlotRun : null);
+            stdout.WriteLine(SummaryLine(run, dir));
+            return CliApp.Ok;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Input checks that need to read files (traces) — all before anything runs.</summary>
+    internal static void Preflight(LoadedConfig loaded)
+    {
+        var devices = loaded.Config.Devices.Select(d => d.Name).ToHashSet();
+        foreach (var w in loaded.Config.Workloads.Where(w => w.Type == "trace"))
+            TraceReader.Validate(ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!), devices);
+    }
+
+    private static RunOutput RunWithProgress(LoadedConfig loaded, TraceRecorder? recorder)
+    {
+        RunOutput? result = null;
+        long target = loaded.Config.Simulation.MaxRequests;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"[green]{loaded.Config.Name}[/]", maxValue: target > 0 ? target : 1);
+                result = SimulationRunner.Run(loaded, p =>
+                {
+                    if (target > 0) task.Value = p.Completed;
+                    task.Description = string.Create(CultureInfo.InvariantCulture,
+                        $"[green]{loaded.Config.Name}[/] sim {p.SimulatedNs / 1000:0.0} µs, {p.Completed:N0} req, {p.Events / Math.Max(1e-9, p.WallSeconds) / 1e6:0.0} M ev/s");
+                }, recorder);
+                task.Value = task.MaxValue;
+            });
+        return result!;
+    }
+
+    public static string SummaryLine(RunOutput run, string dir)
+    {
+        var s = SummaryBuilder.Build(run);
+        string F(string path) => SummaryBuilder.Flatten(s).First(kv => kv.Key == path).Value?.ToJsonString() ?? "";
+        return $"{run.Config.Config.Name}: {F("requests.completed")} requests in {F("sim.simulatedNs")} ns simulated; " +
+               $"{F("throughput.gbps")} Gbit/s, IOTLB miss rate {F("iotlb.missRate")}, DMA p99 {F("latencyNs.dma.p99")} ns, " +
+               $"faults {F("faults.count")}; {F("sim.events")} events at {F("sim.eventsPerSecond")} ev/s -> {dir}";
+    }
+}

@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using IommuSim.Engine.Units;
+using Microsoft.Extensions.Configuration;
+
+namespace IommuSim.Cli.Config;
+
+/// <summary>A config after loading, binding and validation.</summary>
+public sealed record LoadedConfig(SimulationConfig Config, string SourcePath, string ResolvedJson, string Hash)
+{
+    /// <summary>Folder relative paths inside the config (trace files) are resolved against.</summary>
+    public string BaseDirectory => Path.GetDirectoryName(Path.GetFullPath(SourcePath)) ?? ".";
+}
+
+/// <summary>
+/// Reads a config: the JSON file, then <c>IOMMUSIM__</c> environment variables, then
+/// <c>--set KEY=VALUE</c> overrides (Microsoft.Extensions.Configuration), checks every key and
+/// value against the typed options (unknown keys and wrong types are errors naming the key path),
+/// binds, and validates ranges and consistency. Any problem raises <see cref="ConfigError"/>.
+/// </summary>
+public static class ConfigLoader
+{
+    public const string EnvironmentPrefix = "IOMMUSIM__";
+
+    public static LoadedConfig Load(string path, IEnumerable<string>? sets = null, ulong? seed = null,
+        IReadOnlyDictionary<string, string?>? extraOverrides = null, bool useEnvironment = true)
+    {
+        if (!File.Exists(path)) throw new ConfigError($"config error: {path}: file not found");
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ConfigError($"config error: {path}: cannot read: {e.Message}"); }
+        CheckJsonSyntax(path, text);
+
+        var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        if (extraOverrides is not null)
+            foreach (var kv in extraOverrides) overrides[kv.Key] = kv.Value;
+        foreach (string s in sets ?? [])
+        {
+            int eq = s.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new ConfigError($"config error: --set {s}: expected KEY=VALUE (for example iommu:iotlb:ways=8)");
+            overrides[s[..eq].Trim()] = s[(eq + 1)..].Trim();
+        }
+        if (seed is ulong sd) overrides["simulation:seed"] = sd.ToString(CultureInfo.InvariantCulture);
+
+        var builder = new ConfigurationBuilder();
+        using var stream = new MemoryStream(Encoding.UTF8.GetBytes(text));
+        builder.AddJsonStream(stream);
+        if (useEnvironment) builder.AddEnvironmentVariables(EnvironmentPrefix);
+        builder.AddInMemoryCollection(overrides);
+        IConfigurationRoot root;
+        try { root = builder.Build(); }
+        catch (Exception e) when (e is FormatException or InvalidDataException or JsonException)
+        {
+            throw new ConfigError($"config error: {path}: {e.Message}");
+        }
+
+        var errors = new List<string>();
+        CheckSection(root, typeof(SimulationConfig), "", errors);
+        if (errors.Count > 0) throw new ConfigError(errors.Select(e => $"config error: {path}: {e}").ToList());
+
+        SimulationConfig cfg;
+        try
+        {
+            cfg = root.Get<SimulationConfig>(o => o.ErrorOnUnknownConfiguration = true) ?? new SimulationConfig();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new ConfigError($"config error: {path}: {e.Message}");
+        }
+
+        ConfigValidator.Validate(cfg, Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", errors);
+        if (errors.Count > 0) throw new ConfigError(errors.Select(e => $"config error: {path}: {e}").ToList());
+
+        string json = ToJson(cfg);
+        return new LoadedConfig(cfg, path, json, HashOf(json));
+    }
+
+    public static string HashOf(string resolvedJson)
+        => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(resolvedJson)))[..16];
+
+    public static readonly JsonSerializerOptions JsonOptions = CreateJsonOptions();
+
+    private static JsonSerializerOptions CreateJsonOptions()
+    {
+        var o = new JsonSerializerOptions
+        {
+            WriteIndented = true,
+            PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        };
+        o.Converters.Add(new ByteSizeJsonConverter());
+        o.Converters.Add(new AddressJsonConverter());
+        return o;
+    }
+
+    /// <summary>Every key with its final value, in declaration order (config.resolved.json).</summary>
+    public static string ToJson(SimulationConfig cfg) => JsonSerializer.Serialize(cfg, JsonOptions) + "\n";
+
+    private static void CheckJsonSyntax(string path, string text)
+    {
+        try
+        {
+            using var _ = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException e)
+        {
+            long line = (e.LineNumber ?? 0) + 1;
+            string msg = e.Message;
+            int cut = msg.IndexOf(" Path:", StringComparison.Ordinal);
+            if (cut > 0) msg = msg[..cut];
+            throw new ConfigError($"config error: {path}:{line}: malformed JSON: {msg}");
+        }
+    }
+
+    // ---- key and type checking ---------------------------------------------------------
+
+    private static void CheckSection(IConfiguration section, Type type, string path, List<string> errors)
+    {
+        var props = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            .Where(p => p.CanWrite && p.GetSetMethod() is not null)
+            .ToDictionary(p => p.Name, StringComparer.OrdinalIgnoreCase);
+        foreach (var child in section.GetChildren())
+        {
+            string childPath = path.Length == 0 ? child.Key : $"{path}:{child.Key}";
+            if (!props.TryGetValue(child.Key, out var prop))
+            {
+                string allowed = string.Join(", ", props.Keys.Select(CamelCase));
+                errors.Add($"{childPath}: unknown key (allowed under '{(path.Length == 0 ? "<root>" : path)}': {allowed})");
+                continue;
+            }
+            CheckValue(child, prop.PropertyType, childPath, errors);
+        }
+    }
+
+    private static void CheckValue(IConfigurationSection node, Type type, string path, List<string> errors)
+    {
+        var t = Nullable.GetUnderlyingType(type) ?? type;
+        bool hasChildren = node.GetChildren().Any();
+        if (IsLeafType(t))
+        {
+            if (hasChildren) { errors.Add($"{path}: expected {Describe(t)}, found an object or list"); return; }
+            string? v = node.Value;
+            if (v is null || (v.Length == 0 && (Nullable.GetUnderlyingType(type) is not null || t == typeof(string)))) return;
+            if (!TryConvert(v, t)) errors.Add($"{path} = {v}: expected {Describe(t)}");
+            return;
+        }
+        if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(List<>))
+        {
+            var item = t.GetGenericArguments()[0];
+            if (!hasChildren)
+            {
+                if (!string.IsNullOrEmpty(node.Value)) errors.Add($"{path} = {node.Value}: expected a list");
+                return;
+            }
+            foreach (var el in node.GetChildren())
+            {
+                if (!int.TryParse(el.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                {
+                    errors.Add($"{path}:{el.Key}: expected a list index");
+                    continue;
+                }
+                CheckValue(el, item, $"{path}:{el.Key}", errors);
+            }
+            return;
+        }
+        if (!hasChildren)
+        {
+            if (!string.IsNullOrEmpty(node.Value)) errors.Add($"{path} = {node.Value}: expected an object");
+            return;
+        }
+        CheckSection(node, t, path, errors);
+    }
+
+    private static bool IsLeafType(Type t)
+        => t.IsPrimitive || t == typeof(string) || t == typeof(decimal) || t.IsEnum || t == typeof(ByteSize) || t == typeof(Address);
+
+    private static bool TryConvert(string v, Type t)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (t == typeof(string)) return true;
+        if (t == typeof(bool)) return bool.TryParse(v, out _);
+        if (t == typeof(int)) return int.TryParse(v, NumberStyles.AllowLeadingSign, inv, out _);
+        if (t == typeof(long)) return long.TryParse(v, NumberStyles.AllowLeadingSign, inv, out _);
+        if (t == typeof(uint)) return uint.TryParse(v, NumberStyles.None, inv, out _);
+        if (t == typeof(ulong)) return ulong.TryParse(v, NumberStyles.None, inv, out _);
+        if (t == typeof(double)) return double.TryParse(v, NumberStyles.Float, inv, out double d) && double.IsFinite(d);
+        if (t == typeof(ByteSize)) return ByteSize.TryParse(v, out _, out _);
+        if (t == typeof(Address)) return Address.TryParse(v, out _, out _);
+        return true;
+    }
+
+    private static string Describe(Type t)
+    {
+        if (t == typeof(bool)) return "true or false";
+        if (t == typeof(int) || t == typeof(long)) return "an integer";
+        if (t == typeof(uint) || t == typeof(ulong)) return "a non-negative integer";
+        if (t == typeof(double)) return "a number";
+        if (t == typeof(ByteSize)) return "a size (bytes, or with a suffix: 64KiB, 2MiB, 1G; not negative)";
+        if (t == typeof(Address)) return "an address (hex 0x... or decimal)";
+        return "a string";
+    }
+
+    public static string CamelCase(string s) => s.Length == 0 ? s : char.ToLowerInvariant(s[0]) + s[1..];
+}
+
+internal sealed class ByteSizeJsonConverter : System.Text.Json.Serialization.JsonConverter<ByteSize>
+{
+    public override ByteSize Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        => reader.TokenType == JsonTokenType.Number ? new ByteSize(reader.GetInt64()) : ByteSize.Parse(reader.GetString() ?? "");
+
+    public override void Write(Utf8JsonWriter writer, ByteSize value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+}
+
+internal sealed class AddressJsonConverter : System.Text.Json.Serialization.JsonConverter<Address>
+{
+    public override Address Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        => reader.TokenType == JsonTokenType.Number ? new Address(reader.GetUInt64()) : Address.Parse(reader.GetString() ?? "");
+
+    public override void Write(Utf8JsonWriter writer, Address value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+}

@@ -1,0 +1,97 @@
+using System.Text.RegularExpressions;
+using IommuSim.Hardware.PageTables;
+
+namespace IommuSim.Cli.Config;
+
+/// <summary>Range and consistency checks across sections; messages name the key path and what is allowed.</summary>
+public static partial class ConfigValidator
+{
+    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    private static partial Regex SafeName();
+
+    public static void Validate(SimulationConfig c, string baseDir, List<string> errors)
+    {
+        if (!SafeName().IsMatch(c.Name)) errors.Add($"name = {c.Name}: must be non-empty and use only letters, digits, '.', '_' and '-' (it names the results folder)");
+
+        var s = c.Simulation;
+        if (s.WarmupRequests < 0) errors.Add($"simulation:warmupRequests = {s.WarmupRequests}: must be >= 0");
+        if (s.MaxRequests < 0) errors.Add($"simulation:maxRequests = {s.MaxRequests}: must be >= 0 (0 = no limit)");
+        if (!(s.MaxSimulatedUs >= 0)) errors.Add($"simulation:maxSimulatedUs = {s.MaxSimulatedUs}: must be >= 0 (0 = no limit)");
+        if (!(s.SampleIntervalUs > 0)) errors.Add($"simulation:sampleIntervalUs = {s.SampleIntervalUs}: must be > 0");
+        if (s.MaxRequests == 0 && s.MaxSimulatedUs == 0 && c.Workloads.Any(w => w.Type != "trace"))
+            errors.Add("simulation:maxRequests = 0: with no maxSimulatedUs either, a synthetic workload would never end; set one of them");
+
+        c.Memory.Validate("memory", errors);
+        c.Pcie.Validate("pcie", errors);
+        c.Iommu.Validate("iommu", errors);
+
+        var t = c.Translation;
+        if (!TranslationOptions.Designs.Contains(t.Design)) errors.Add($"translation:design = {t.Design}: allowed values are {string.Join(", ", TranslationOptions.Designs)}");
+        if (t.Stage1.Levels is not (4 or 5)) errors.Add($"translation:stage1:levels = {t.Stage1.Levels}: allowed values are 4, 5 (first-stage tables)");
+        if (t.Stage2.Levels is not (3 or 4 or 5)) errors.Add($"translation:stage2:levels = {t.Stage2.Levels}: allowed values are 3, 4, 5");
+        foreach (var (name, st) in new[] { ("stage1", t.Stage1), ("stage2", t.Stage2) })
+            if (!PageSizes.TryParse(st.PageSize, out _)) errors.Add($"translation:{name}:pageSize = {st.PageSize}: allowed values are 4K, 2M, 1G");
+        if (!DmaApiOptions.Modes.Contains(t.DmaApi.Mode)) errors.Add($"translation:dmaApi:mode = {t.DmaApi.Mode}: allowed values are {string.Join(", ", DmaApiOptions.Modes)}");
+        if (t.DmaApi.FlushQueueEntries is < 1 or > 1 << 20) errors.Add($"translation:dmaApi:flushQueueEntries = {t.DmaApi.FlushQueueEntries}: must be in [1, 1048576]");
+        if (!(t.DmaApi.FlushTimeoutUs > 0)) errors.Add($"translation:dmaApi:flushTimeoutUs = {t.DmaApi.FlushTimeoutUs}: must be > 0");
+
+        var vmNames = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < c.Vms.Count; i++)
+        {
+            var vm = c.Vms[i];
+            if (string.IsNullOrWhiteSpace(vm.Name)) errors.Add($"vms:{i}:name: a VM needs a name");
+            else if (!vmNames.Add(vm.Name)) errors.Add($"vms:{i}:name = {vm.Name}: duplicate VM name");
+            if (vm.MemoryMiB is < 2 or > 1 << 24) errors.Add($"vms:{i}:memoryMiB = {vm.MemoryMiB}: must be in [2, 16777216]");
+            else if (vm.MemoryMiB % 2 != 0) errors.Add($"vms:{i}:memoryMiB = {vm.MemoryMiB}: must be a multiple of 2 (2 MiB pages)");
+        }
+
+        var devNames = new Dictionary<string, int>(StringComparer.Ordinal);
+        var bdfs = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (int i = 0; i < c.Devices.Count; i++)
+        {
+            var d = c.Devices[i];
+            d.Validate($"devices:{i}", errors);
+            if (!string.IsNullOrEmpty(d.Name) && !devNames.TryAdd(d.Name, i)) errors.Add($"devices:{i}:name = {d.Name}: duplicate device name");
+            if (d.RequesterId != default && !bdfs.Add(d.RequesterId.ToString())) errors.Add($"devices:{i}:bdf = {d.Bdf}: two devices at the same address");
+            if (d.Attach.Vm is string vm && vm.Length > 0 && !vmNames.Contains(vm)) errors.Add($"devices:{i}:attach:vm = {vm}: no such VM (vms: {string.Join(", ", vmNames)})");
+            if (t.Design is "nested" or "shadow" && string.IsNullOrEmpty(d.Attach.Vm) && c.Vms.Count != 1)
+                errors.Add($"devices:{i}:attach:vm: design '{t.Design}' assigns devices to a VM; name one (vms: {(vmNames.Count == 0 ? "none defined" : string.Join(", ", vmNames))})");
+            if (t.Design is "nested" or "shadow" && d.Attach.Via == "kernel")
+                errors.Add($"devices:{i}:attach:via = kernel: design '{t.Design}' assigns the device to a VM through VFIO; use iommufd or vfio-container");
+        }
+        if (t.Design is "nested" or "shadow" && c.Vms.Count == 0) errors.Add($"translation:design = {t.Design}: needs a VM in 'vms'");
+
+        for (int i = 0; i < c.Workloads.Count; i++)
+        {
+            var w = c.Workloads[i];
+            string p = $"workloads:{i}";
+            w.Validate(p, errors);
+            if (!devNames.TryGetValue(w.Device, out int di))
+            {
+                errors.Add($"{p}:device = {w.Device}: no such device (devices: {string.Join(", ", devNames.Keys)})");
+                continue;
+            }
+            var dev = c.Devices[di];
+            if (w.Pasid is not null && dev.PasidBits == 0) errors.Add($"{p}:pasid = {w.Pasid}: device {dev.Name} has no PASID support (pasidBits = 0)");
+            if (w.Type == "trace")
+            {
+                if (!string.IsNullOrWhiteSpace(w.Path) && !File.Exists(ResolvePath(baseDir, w.Path)))
+                    errors.Add($"{p}:path = {w.Path}: trace file not found (looked in {baseDir} and the current folder)");
+                continue;
+            }
+            if (dev.DmaRegions.Count == 0) { errors.Add($"devices:{di}:dmaRegions: workload {i} needs the device to have a DMA region"); continue; }
+            ulong start = w.Iova?.Value ?? dev.DmaRegions[0].Iova.Value;
+            ulong end = start + (ulong)w.WorkingSetBytes.Bytes;
+            if (!dev.DmaRegions.Any(r => start >= r.Iova.Value && end <= r.Iova.Value + (ulong)r.Bytes.Bytes))
+                errors.Add($"{p}:workingSetBytes = {w.WorkingSetBytes}: the window [0x{start:x}, 0x{end:x}) must lie inside one of {dev.Name}'s dmaRegions");
+        }
+    }
+
+    /// <summary>A path in a config: relative to the config's folder if it exists there, else to the current folder.</summary>
+    public static string ResolvePath(string baseDir, string path)
+    {
+        if (Path.IsPathRooted(path)) return path;
+        string rel = Path.Combine(baseDir, path);
+        return File.Exists(rel) ? rel : path;
+    }
+}

@@ -1,0 +1,73 @@
+using IommuSim.Hardware.Devices;
+using IommuSim.Hardware.Iommu;
+using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.PageTables;
+using IommuSim.Hardware.Pcie;
+using IommuSim.Workloads;
+
+namespace IommuSim.Cli.Config;
+
+/// <summary>The root of a config file: one simulated system and its workload (spec/config.md).</summary>
+public sealed class SimulationConfig
+{
+    public string Name { get; set; } = "run";
+    public SimulationOptions Simulation { get; set; } = new();
+    public MemoryOptions Memory { get; set; } = new();
+    public PcieOptions Pcie { get; set; } = new();
+    public IommuOptions Iommu { get; set; } = new();
+    public TranslationOptions Translation { get; set; } = new();
+    public List<VmOptions> Vms { get; set; } = [];
+    public List<DeviceOptions> Devices { get; set; } = [];
+    public List<WorkloadOptions> Workloads { get; set; } = [];
+}
+
+public sealed class SimulationOptions
+{
+    public ulong Seed { get; set; } = 1;
+    /// <summary>Requests issued before measuring starts (stats are reset after them).</summary>
+    public long WarmupRequests { get; set; }
+    /// <summary>Measured requests; the run ends when all have completed (0 = no limit).</summary>
+    public long MaxRequests { get; set; } = 100_000;
+    /// <summary>Simulated-time limit in µs (0 = none).</summary>
+    public double MaxSimulatedUs { get; set; }
+    /// <summary>Interval of the time series (IOTLB miss rate over time) in simulated µs.</summary>
+    public double SampleIntervalUs { get; set; } = 5;
+}
+
+public sealed class TranslationOptions
+{
+    /// <summary><c>off</c>, <c>passthrough</c>, <c>single-stage</c>, <c>nested</c> or <c>shadow</c>.</summary>
+    public string Design { get; set; } = "single-stage";
+    public StageOptions Stage1 { get; set; } = new();
+    public StageOptions Stage2 { get; set; } = new();
+    public DmaApiOptions DmaApi { get; set; } = new();
+
+    public static readonly string[] Designs = ["off", "passthrough", "single-stage", "nested", "shadow"];
+}
+
+public sealed class StageOptions
+{
+    public int Levels { get; set; } = 4;
+    /// <summary><c>4K</c>, <c>2M</c> or <c>1G</c>: the largest leaf the mapping may use.</summary>
+    public string PageSize { get; set; } = "4K";
+
+    public PageSize Leaf => PageSizes.TryParse(PageSize, out var s) ? s : Hardware.PageTables.PageSize.Size4K;
+}
+
+public sealed class DmaApiOptions
+{
+    /// <summary><c>strict</c>, <c>lazy</c> or <c>none</c>.</summary>
+    public string Mode { get; set; } = "strict";
+    /// <summary>Lazy mode: unmaps batched before a flush.</summary>
+    public int FlushQueueEntries { get; set; } = 256;
+    /// <summary>Lazy mode: the flush timer (µs).</summary>
+    public double FlushTimeoutUs { get; set; } = 10_000;
+
+    public static readonly string[] Modes = ["strict", "lazy", "none"];
+}
+
+public sealed class VmOptions
+{
+    public string Name { get; set; } = "";
+    public long MemoryMiB { get; set; } = 4096;
+}

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using IommuSim.Cli.Config;
+using IommuSim.Engine.Random;
+using IommuSim.Engine.Time;
+using IommuSim.Hardware;
+using IommuSim.Workloads;
+using IommuSim.Workloads.Generators;
+using IommuSim.Workloads.Trace;
+
+namespace IommuSim.Cli.Running;
+
+/// <summary>Progress callback data: simulated ns, measured requests completed, events executed.</summary>
+public readonly record struct RunProgress(double SimulatedNs, long Completed, long Target, long Events, double WallSeconds);
+
+/// <summary>Everything a finished run produced, before it is written to files.</summary>
+public sealed class RunOutput
+{
+    public required LoadedConfig Config { get; init; }
+    public required Platform Platform { get; init; }
+    public required long Events { get; init; }
+    public required long MeasuredStartPs { get; init; }
+    public required long EndPs { get; init; }
+    public required double WallSeconds { get; init; }
+    public required IReadOnlyList<TimeSample> TimeSeries { get; init; }
+    public required IReadOnlyList<WorkloadDriver> Workloads { get; init; }
+    public double SimulatedNs => (EndPs - MeasuredStartPs) / 1000.0;
+}
+
+/// <summary>
+/// Builds the system a config describes, runs it through warm-up and the measured phase, and
+/// returns the platform with its statistics. Single-threaded and deterministic: the same config
+/// and seed give the same events in the same order.
+/// </summary>
+public static class SimulationRunner
+{
+    public static RunOutput Run(LoadedConfig loaded, Action<RunProgress>? progress = null, IRequestObserver? observer = null)
+    {
+        var cfg = loaded.Config;
+        var wall = Stopwatch.StartNew();
+        var platform = new Platform(cfg.Memory, cfg.Pcie, cfg.Iommu, cfg.Translation.Design != "off", cfg.Simulation.Seed);
+        foreach (var d in cfg.Devices) platform.AddDevice(d);
+        DirectTranslationSetup.Apply(platform, cfg);
+
+        var budget = new RequestBudget(cfg.Simulation.WarmupRequests, cfg.Simulation.MaxRequests);
+        var workloads = new List<WorkloadDriver>();
+        try
+        {
+            for (int i = 0; i < cfg.Workloads.Count; i++)
+                workloads.Add(CreateWorkload(loaded, platform, budget, i));
+            foreach (var w in workloads) w.Observer = observer;
+
+            var sampler = new TimeSeriesSampler(platform, SimTime.FromUs(cfg.Simulation.SampleIntervalUs));
+            long measuredStart = 0;
+            void BeginMeasured()
+            {
+                platform.Stats.ResetAll();
+                platform.Scheduler.ResetExecutedCount();
+                measuredStart = platform.Scheduler.Now;
+                sampler.Restart(measuredStart);
+            }
+            if (cfg.Simulation.WarmupRequests == 0) BeginMeasured();
+            else budget.MeasuredPhaseStarting += BeginMeasured;
+
+            foreach (var w in workloads) w.Start();
+
+            long limit = cfg.Simulation.MaxSimulatedUs > 0 ? SimTime.FromUs(cfg.Simulation.MaxSimulatedUs) : long.MaxValue;
+            long checkEvery = 1 << 16, nextCheck = checkEvery;
+            long lastReport = 0;
+            var sched = platform.Scheduler;
+            while (true)
+            {
+                var outcome = progress is null
+                    ? sched.Run(limit)
+                    : sched.Run(limit, () =>
+                    {
+                        if (sched.Executed < nextCheck) return false;
+                        nextCheck = sched.Executed + checkEvery;
+                        return wall.ElapsedMilliseconds - lastReport >= 200;
+                    });
+                if (outcome == Engine.Scheduling.RunOutcome.Predicate && progress is not null)
+                {
+                    lastReport = wall.ElapsedMilliseconds;
+                    progress(new RunProgress((sched.Now - measuredStart) / 1000.0, budget.MeasuredCompleted, cfg.Simulation.MaxRequests, sched.Executed, wall.Elapsed.TotalSeconds));
+                    continue;
+                }
+                break;
+            }
+            sampler.StopSampling();
+            var series = sampler.Samples.ToList();
+            series.Add(sampler.Take());
+            wall.Stop();
+            return new RunOutput
+            {
+                Config = loaded,
+                Platform = platform,
+                Events = sched.Executed,
+                MeasuredStartPs = measuredStart,
+                EndPs = sched.Now,
+                WallSeconds = wall.Elapsed.TotalSeconds,
+                TimeSeries = series,
+                Workloads = workloads,
+            };
+        }
+        finally
+        {
+            foreach (var w in workloads) (w as IDisposable)?.Dispose();
+        }
+    }
+
+    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index)
+    {
+        var cfg = loaded.Config;
+        var o = cfg.Workloads[index];
+        var dev = p.Device(o.Device) ?? throw new ConfigError($"config error: workloads:{index}:device = {o.Device}: no such device");
+        var rng = SimRandom.ForStream(cfg.Simulation.Seed, $"workload{index}");
+        ulong baseIova = o.Iova?.Value ?? (dev.Options.DmaRegions.Count > 0 ? dev.Options.DmaRegions[0].Iova.Value : 0);
+        return o.Type switch
+        {
+            "stream" => new StreamWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+            "random" => new RandomWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+            "zipf" => new ZipfWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+            "trace" => new TraceWorkload(o, dev, p.Scheduler, budget, rng,
+                TraceReader.Open(ConfigValidator.ResolvePath(loaded.BaseDirectory, o.Path!), cfg.Devices.Select(d => d.Name).ToHashSet())),
+            _ => throw new ConfigError($"config error: workloads:{index}:type = {o.Type}: unknown workload type"),
+        };
+    }
+}
