@@ -1,4 +1,4 @@
-using IommuSim.Engine.Random;
+using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Hardware.Devices;

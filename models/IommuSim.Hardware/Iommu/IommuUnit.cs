@@ -1,4 +1,4 @@
-using IommuSim.Engine.Random;
+using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
@@ -209,9 +209,8 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
 
     bool IWalkCompletion.TryCompleteFromIotlb(Tlp tlp)
     {
-        if (!Iotlb.Contains(tlp.Context.DomainId, tlp.EffectivePasid, tlp.Address)) return false;
         // Filled while this miss waited for a walker: served without a walk (already counted as a miss).
-        Iotlb.Lookup(tlp.Context.DomainId, tlp.EffectivePasid, tlp.Address, out var hit);
+        if (!Iotlb.Refetch(tlp.Context.DomainId, tlp.EffectivePasid, tlp.Address, out var hit)) return false;
         CompleteFromHit(tlp, hit);
         return true;
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using IommuSim.Cli.Running;
 
 namespace IommuSim.Cli.Commands;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using IommuSim.Cli.Config;
-using IommuSim.Engine.Random;
+using IommuSim.Engine.Rng;
 using IommuSim.Engine.Time;
 using IommuSim.Hardware;
 using IommuSim.Workloads;

@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using IommuSim.Engine.Random;
+using IommuSim.Engine.Rng;
 using IommuSim.Engine.Stats;
 using IommuSim.Hardware.PageTables;
 
@@ -64,6 +64,22 @@ public sealed class Iotlb : IResettable
             return true;
         }
         Misses++;
+        hit = default;
+        return false;
+    }
+
+    /// <summary>Re-reads an entry for a request already counted as a miss (it waited while the entry was filled):
+    /// updates replacement state but not the lookup statistics.</summary>
+    public bool Refetch(ushort did, uint pasid, ulong iova, out IotlbHit hit)
+    {
+        if (Probe(did, pasid, iova, out int idx))
+        {
+            Touch(idx);
+            ref Entry e = ref _entries[idx];
+            ulong mask = (1UL << e.SizeShift) - 1;
+            hit = new IotlbHit(idx, (e.OutBase & ~mask) | (iova & mask), e.Access, (PageSize)e.SizeShift, e.LeafEntryAddress, e.Dirty);
+            return true;
+        }
         hit = default;
         return false;
     }

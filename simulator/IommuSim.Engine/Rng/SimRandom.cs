@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace IommuSim.Engine.Random;
+namespace IommuSim.Engine.Rng;
 
 /// <summary>
 /// xoshiro256** — a small, fast, allocation-free generator. Every source of randomness in a run
