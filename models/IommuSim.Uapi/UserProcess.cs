@@ -132,7 +132,8 @@ public sealed class UserProcess
     private bool IsOpen(DeviceSpec spec) => _fds.Values.OfType<VfioDeviceFile>().Any(f => f.Spec == spec && !f.Closed);
 
     /// <summary>VM_CREATE: guest RAM is new memory of this process.</summary>
-    public VirtualMachine CreateVm(ulong memoryBytes) => new(Mm, Kernel.Port.Memory, memoryBytes);
+    public VirtualMachine CreateVm(ulong memoryBytes, ulong ramAlignment = UserAddressSpace.HugePageSize)
+        => new(Mm, Kernel.Port.Memory, memoryBytes, ramAlignment);
 
     /// <summary>close(fd): device files unbind, contexts destroy their objects.</summary>
     public Errno Close(int fd)

@@ -29,15 +29,21 @@ public sealed class UserAddressSpace
 
     public IReadOnlyCollection<UserMapping> Mappings => (IReadOnlyCollection<UserMapping>)_maps.Values;
 
-    /// <summary>mmap(NULL, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE).</summary>
-    public ulong Mmap(ulong length, bool writable = true)
+    /// <summary>
+    /// mmap(NULL, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE),
+    /// backed by huge pages of <paramref name="alignment"/> (2 MiB THP by default, 1 GiB for hugetlbfs):
+    /// virtual and physical addresses are both aligned to it.
+    /// </summary>
+    public ulong Mmap(ulong length, bool writable = true, ulong alignment = HugePageSize)
     {
         if (length == 0) throw new ArgumentException("mmap of 0 bytes", nameof(length));
-        ulong rounded = (length + HugePageSize - 1) & ~(HugePageSize - 1);
-        ulong pa = _frames.AllocateContiguous(rounded, HugePageSize);
-        ulong va = _next;
+        if (alignment < HugePageSize || (alignment & (alignment - 1)) != 0)
+            throw new ArgumentException("mmap alignment must be a power of two of at least 2 MiB", nameof(alignment));
+        ulong rounded = (length + alignment - 1) & ~(alignment - 1);
+        ulong pa = _frames.AllocateContiguous(rounded, alignment);
+        ulong va = (_next + alignment - 1) & ~(alignment - 1);
         // Leave a 2 MiB guard gap so that adjacent mmaps never look like one contiguous range.
-        _next += rounded + HugePageSize;
+        _next = va + rounded + HugePageSize;
         _maps.Add(va, new UserMapping(va, rounded, pa, writable));
         return va;
     }

@@ -15,12 +15,12 @@ public sealed class VirtualMachine
     private readonly Dictionary<ulong, PageTable> _tables = [];
     private readonly GuestTableMemory _tableMemory;
 
-    public VirtualMachine(UserAddressSpace mm, PhysicalMemory memory, ulong memoryBytes)
+    public VirtualMachine(UserAddressSpace mm, PhysicalMemory memory, ulong memoryBytes, ulong ramAlignment = UserAddressSpace.HugePageSize)
     {
         if (memoryBytes == 0 || (memoryBytes & (PhysicalMemory.FrameSize - 1)) != 0)
             throw new ArgumentException("VM memory must be a non-zero multiple of 4 KiB", nameof(memoryBytes));
         MemoryBytes = memoryBytes;
-        RamUserVa = mm.Mmap(memoryBytes);
+        RamUserVa = mm.Mmap(memoryBytes, writable: true, ramAlignment);
         Ram = mm.Find(RamUserVa)!;
         _tableMemory = new GuestTableMemory(this, memory);
     }
