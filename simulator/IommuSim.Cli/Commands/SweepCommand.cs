@@ -26,7 +26,7 @@ internal static class SweepCommand
             int j = pr.GetValue(jobs) ?? Environment.ProcessorCount;
             if (j < 1) throw new ConfigError($"sweep error: --jobs {j}: must be at least 1");
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var plan = SweepPlan.Prepare(pr.GetValue(sweep)!);
+            var plan = SweepPlan.Prepare(pr.GetValue(sweep)!, jobs: j);
             double prepare = clock.Elapsed.TotalSeconds;
             if (pr.GetValue(dryRun))
             {

@@ -18,7 +18,8 @@ public sealed class SweepPlan
     /// <summary>The loaded config of each point, by index.</summary>
     public required IReadOnlyList<LoadedConfig> Configs { get; init; }
 
-    public static SweepPlan Prepare(string sweepPath, bool useEnvironment = true)
+    /// <param name="jobs">Threads used to load the points' configs (they are independent; errors are reported in point order).</param>
+    public static SweepPlan Prepare(string sweepPath, bool useEnvironment = true, int jobs = 1)
     {
         var spec = SweepSpec.Load(sweepPath);
         string basePath = SweepSpec.ResolveBase(sweepPath, spec.Base);
@@ -35,22 +36,22 @@ public sealed class SweepPlan
 
         var points = spec.Points();
         var configs = new LoadedConfig[points.Count];
+        var failures = new ConfigError?[points.Count];
+        Parallel.For(0, points.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, jobs) }, i =>
+        {
+            try { configs[i] = ConfigLoader.Load(basePath, null, points[i].Seed, points[i].Overrides(), useEnvironment); }
+            catch (ConfigError e) { failures[i] = e; }
+        });
         var reported = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in points)
         {
-            try
+            if (failures[p.Index] is not ConfigError e) continue;
+            foreach (string m in e.Messages)
             {
-                configs[p.Index] = ConfigLoader.Load(basePath, null, p.Seed, p.Overrides(), useEnvironment);
+                var (dedupeKey, msg) = DescribePointError(sweepPath, p, m);
+                if (reported.Add(dedupeKey)) errors.Add(msg);
             }
-            catch (ConfigError e)
-            {
-                foreach (string m in e.Messages)
-                {
-                    var (dedupeKey, msg) = DescribePointError(sweepPath, p, m);
-                    if (reported.Add(dedupeKey)) errors.Add(msg);
-                }
-                if (reported.Count > 50) break;
-            }
+            if (reported.Count > 50) break;
         }
         if (errors.Count == 0)
             foreach (var cfg in configs) RunCommand.Preflight(cfg);
