@@ -120,14 +120,18 @@ public static class SweepRunner
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"[green]{Markup.Escape(name)}[/]", maxValue: total);
-                while (threads.Any(t => t.IsAlive))
+                void Update()
                 {
                     int d = done();
                     task.Value = d;
                     task.Description = string.Create(CultureInfo.InvariantCulture, $"[green]{Markup.Escape(name)}[/] {d}/{total} points, {threads.Count} jobs");
+                }
+                while (threads.Any(t => t.IsAlive))
+                {
+                    Update();
                     Thread.Sleep(100);
                 }
-                task.Value = done();
+                Update();
             });
     }
 }
