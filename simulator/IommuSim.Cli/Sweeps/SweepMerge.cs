@@ -22,7 +22,11 @@ public static class SweepMerge
         foreach (var d in dirs)
         {
             string p = Path.Combine(d, SweepRunner.SweepJson);
-            if (!File.Exists(p)) { errors.Add($"merge error: {d}: not a sweep folder (no {SweepRunner.SweepJson})"); continue; }
+            if (!File.Exists(p) || !Directory.Exists(Path.Combine(d, SweepRunner.PointsFolder)))
+            {
+                errors.Add($"merge error: {d}: not a sweep folder (it needs the {SweepRunner.SweepJson} and {SweepRunner.PointsFolder}/ that iommusim sweep writes)");
+                continue;
+            }
             string text = File.ReadAllText(p);
             if (json is null) { json = text; first = d; }
             else if (text != json) errors.Add($"merge error: {d}: its {SweepRunner.SweepJson} differs from {first}'s; these are not shards of the same sweep");
