@@ -15,8 +15,14 @@ public sealed class SweepPlan
     public required SweepSpec Spec { get; init; }
     public required string BasePath { get; init; }
     public required IReadOnlyList<SweepPoint> Points { get; init; }
-    /// <summary>The loaded config of each point, by index.</summary>
-    public required IReadOnlyList<LoadedConfig> Configs { get; init; }
+    public required bool UseEnvironment { get; init; }
+
+    /// <summary>
+    /// The loaded config of a point. The check loaded every vary combination once (with the first
+    /// seed; the seed cannot make a config invalid), so this load, done on the worker thread that
+    /// runs the point, cannot fail with a config error; it gives the point's own resolved JSON and hash.
+    /// </summary>
+    public LoadedConfig ConfigFor(SweepPoint p) => ConfigLoader.Load(BasePath, null, p.Seed, p.Overrides(), UseEnvironment);
 
     /// <param name="jobs">Threads used to load the points' configs (they are independent; errors are reported in point order).</param>
     public static SweepPlan Prepare(string sweepPath, bool useEnvironment = true, int jobs = 1)
@@ -35,17 +41,20 @@ public sealed class SweepPlan
                 errors.Add($"sweep error: {sweepPath}: vary:{k}: use the 'seeds' list to vary the seed");
 
         var points = spec.Points();
-        var configs = new LoadedConfig[points.Count];
-        var failures = new ConfigError?[points.Count];
-        Parallel.For(0, points.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, jobs) }, i =>
+        // One point per vary combination (the first seed of each); seeds only set simulation:seed.
+        var combos = points.Where(p => p.Index % spec.Seeds.Count == 0).ToList();
+        var configs = new LoadedConfig?[combos.Count];
+        var failures = new ConfigError?[combos.Count];
+        Parallel.For(0, combos.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, jobs) }, i =>
         {
-            try { configs[i] = ConfigLoader.Load(basePath, null, points[i].Seed, points[i].Overrides(), useEnvironment); }
+            try { configs[i] = ConfigLoader.Load(basePath, null, combos[i].Seed, combos[i].Overrides(), useEnvironment); }
             catch (ConfigError e) { failures[i] = e; }
         });
         var reported = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var p in points)
+        for (int i = 0; i < combos.Count; i++)
         {
-            if (failures[p.Index] is not ConfigError e) continue;
+            var p = combos[i];
+            if (failures[i] is not ConfigError e) continue;
             foreach (string m in e.Messages)
             {
                 var (dedupeKey, msg) = DescribePointError(sweepPath, p, m);
@@ -54,7 +63,7 @@ public sealed class SweepPlan
             if (reported.Count > 50) break;
         }
         if (errors.Count == 0)
-            foreach (var cfg in configs) RunCommand.Preflight(cfg);
+            foreach (var cfg in configs) RunCommand.Preflight(cfg!);
 
         var known = spec.Plots.Count > 0 ? SummaryKeys.Known(baseConfig) : new HashSet<string>(SummaryKeys.Contract, StringComparer.Ordinal);
         for (int i = 0; i < spec.Plots.Count; i++)
@@ -66,7 +75,7 @@ public sealed class SweepPlan
             if (pl.Series.Contains(pl.X, StringComparer.Ordinal)) errors.Add($"sweep error: {sweepPath}: plots:{i}:series = {pl.X}: the same key as x");
         }
         if (errors.Count > 0) throw new ConfigError(errors);
-        return new SweepPlan { SweepPath = sweepPath, Spec = spec, BasePath = basePath, Points = points, Configs = configs };
+        return new SweepPlan { SweepPath = sweepPath, Spec = spec, BasePath = basePath, Points = points, UseEnvironment = useEnvironment };
 
         void CheckColumn(string key, string where, bool allowVary)
         {

@@ -54,7 +54,7 @@ public static class SweepRunner
                 var p = todo[i];
                 try
                 {
-                    var run = SimulationRunner.Run(plan.Configs[p.Index]);
+                    var run = SimulationRunner.Run(plan.ConfigFor(p));
                     RunFolderWriter.Write(PointDir(dir, p.Index), run, pointPlots);
                 }
                 catch (ConfigError e)
