@@ -95,6 +95,7 @@ public static class SummaryBuilder
             {
                 ["translation"] = Latency(io.TranslationLatency),
                 ["dma"] = Latency(dma),
+                ["request"] = Latency(RequestLatency(run)),
             },
             ["faults"] = Faults(io.Faults),
             ["invalidation"] = new JsonObject
@@ -152,6 +153,13 @@ public static class SummaryBuilder
             ["downstreamUtilization"] = Round(span > 0 && links > 0 ? Math.Min(1, busyDown / (span * links)) : 0),
             ["rawGbpsPerLink"] = Round(Hardware.Pcie.LinkArithmetic.BytesPerNs(run.Config.Config.Pcie.Generation, run.Config.Config.Pcie.Lanes) * 8),
         };
+    }
+
+    private static LatencyHistogram RequestLatency(RunOutput run)
+    {
+        var h = new LatencyHistogram("request");
+        foreach (var w in run.Workloads) h.Add(w.RequestLatency);
+        return h;
     }
 
     private static JsonObject DmaApi(RunOutput run)
