@@ -54,3 +54,38 @@ public class DmaApiRunTests
         Assert.Equal(0, (long)none["faults"]!["count"]!);
     }
 }
+
+public class DemandPagingTests
+{
+    [Fact]
+    public void A_demand_paged_ats_device_faults_in_pages_through_pri_and_completes_every_request()
+    {
+        using var h = new CliHarness();
+        string cfg = h.Write("c.json", CliHarness.SmallConfig(maxRequests: 2000, workload:
+            """{ "device": "dev0", "type": "random", "bytes": 64, "readFraction": 0.5, "workingSetBytes": "256KiB" }""")
+            .Replace("\"attach\": { \"via\": \"iommufd\", \"vm\": \"vm0\" }",
+                     "\"ats\": { \"enabled\": true, \"entries\": 64, \"pri\": true }, \"attach\": { \"via\": \"kernel\", \"demandPaging\": true }")
+            .Replace("\"warmupRequests\": 100", "\"warmupRequests\": 0"));
+        string outDir = Path.Combine(h.Dir, "o");
+        var (code, _, err) = h.Run("run", cfg, "--out", outDir, "--no-plots");
+        Assert.True(code == 0, err);
+        var s = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")))!;
+        Assert.Equal(2000, (long)s["requests"]!["completed"]!);
+        Assert.Equal(0, (long)s["requests"]!["faulted"]!);
+        long handled = (long)s["ats"]!["pageFaultsHandled"]!;
+        Assert.InRange(handled, 40, 64); // most of the 64 pages of the window, each faulted in once
+        Assert.Equal(handled, (long)s["ats"]!["pageRequests"]!);
+        Assert.Equal(0, (long)s["faults"]!["count"]!); // recoverable: not logged as faults
+    }
+
+    [Fact]
+    public void Demand_paging_without_pri_is_a_config_error()
+    {
+        using var h = new CliHarness();
+        string cfg = h.Write("c.json", CliHarness.SmallConfig().Replace("\"attach\": { \"via\": \"iommufd\", \"vm\": \"vm0\" }",
+            "\"attach\": { \"via\": \"kernel\", \"demandPaging\": true }"));
+        var (code, _, err) = h.Run("check", cfg);
+        Assert.Equal(2, code);
+        Assert.Contains("devices:0:attach:demandPaging", err);
+    }
+}

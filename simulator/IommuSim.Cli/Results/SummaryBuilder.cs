@@ -201,6 +201,8 @@ public static class SummaryBuilder
             ["pageResponses"] = resp,
             ["atcInvalidatedEntries"] = inval,
             ["translationRoundTripNs"] = Round(rt.Mean / 1000.0),
+            ["pageFaultsHandled"] = run.System.Iopf?.Handled ?? 0,
+            ["pageFaultsRejected"] = run.System.Iopf?.Rejected ?? 0,
         };
     }
 
