@@ -95,6 +95,7 @@ public static class SummaryBuilder
             {
                 ["translation"] = Latency(io.TranslationLatency),
                 ["dma"] = Latency(dma),
+                ["request"] = Latency(RequestLatency(run)),
             },
             ["faults"] = Faults(io.Faults),
             ["invalidation"] = new JsonObject
@@ -107,6 +108,7 @@ public static class SummaryBuilder
             },
             ["security"] = new JsonObject { ["staleTranslationsUsed"] = io.StaleTranslationsUsed },
             ["ats"] = Ats(run),
+            ["dmaApi"] = DmaApi(run),
             ["pcie"] = Pcie(run),
             ["iommu"] = new JsonObject
             {
@@ -153,6 +155,30 @@ public static class SummaryBuilder
         };
     }
 
+    private static LatencyHistogram RequestLatency(RunOutput run)
+    {
+        var h = new LatencyHistogram("request");
+        foreach (var w in run.Workloads) h.Add(w.RequestLatency);
+        return h;
+    }
+
+    private static JsonObject DmaApi(RunOutput run)
+    {
+        var st = run.System.DmaApi.Stats;
+        return new JsonObject
+        {
+            ["mode"] = run.System.DmaApi.Mode,
+            ["maps"] = st.Maps,
+            ["unmaps"] = st.Unmaps,
+            ["flushes"] = st.Flushes,
+            ["invalidationDescriptors"] = st.InvalidationDescriptors,
+            ["cpuBusyNs"] = Round(st.CpuBusyPs / 1000.0),
+            ["unmapWaitNs"] = Round(st.WaitPs / 1000.0),
+            ["mapLatencyNs"] = Latency(st.MapLatency),
+            ["unmapLatencyNs"] = Latency(st.UnmapLatency),
+        };
+    }
+
     private static JsonObject Ats(RunOutput run)
     {
         long lookups = 0, hits = 0, trs = 0, fails = 0, prs = 0, resp = 0, inval = 0;
@@ -175,6 +201,8 @@ public static class SummaryBuilder
             ["pageResponses"] = resp,
             ["atcInvalidatedEntries"] = inval,
             ["translationRoundTripNs"] = Round(rt.Mean / 1000.0),
+            ["pageFaultsHandled"] = run.System.Iopf?.Handled ?? 0,
+            ["pageFaultsRejected"] = run.System.Iopf?.Rejected ?? 0,
         };
     }
 
