@@ -115,18 +115,41 @@ internal static class PlotKit
         var parts = key.Split('.');
         if (parts.Length == 3 && parts[0] == "latencyNs" && Percentiles.TryGetValue(parts[2], out var pct))
         {
-            string what = parts[1] switch { "translation" => "Translation latency", "dma" => "DMA latency", _ => parts[1] + " latency" };
+            string what = parts[1] switch { "translation" => "Translation latency", "dma" => "DMA latency", _ => Humanize(parts[1]) + " latency" };
             return parts[2] == "count" ? $"{what}: samples" : $"{what}, {pct} (ns)";
         }
         if (parts.Length == 5 && parts[0] == "devices" && parts[2] == "latencyNs" && Percentiles.TryGetValue(parts[4], out var dp))
             return $"{parts[1]} DMA latency, {dp} (ns)";
-        string last = key.Split('.', ':')[^1];
+        var segs = key.Split('.', ':');
+        string last = segs.LastOrDefault(x => x.EndsWith("Ns", StringComparison.Ordinal) || x.EndsWith("Us", StringComparison.Ordinal)
+                                              || x.EndsWith("Bytes", StringComparison.OrdinalIgnoreCase) || x == "bytes"
+                                              || x.EndsWith("Gbps", StringComparison.OrdinalIgnoreCase) || x.EndsWith("Rate", StringComparison.Ordinal)) ?? segs[^1];
         string unit = last.EndsWith("Ns", StringComparison.Ordinal) ? " (ns)"
             : last.EndsWith("Us", StringComparison.Ordinal) ? " (µs)"
             : last.EndsWith("Bytes", StringComparison.OrdinalIgnoreCase) || last == "bytes" ? " (bytes)"
             : last.EndsWith("Gbps", StringComparison.OrdinalIgnoreCase) ? " (Gbit/s)"
             : last.EndsWith("Rate", StringComparison.Ordinal) ? " (fraction)" : "";
-        return key + unit;
+        return Humanize(key) + unit;
+    }
+
+    /// <summary>"dmaApi.unmapLatencyNs.mean" → "DMA API unmap latency, mean": words from camelCase, the unit suffix
+    /// dropped (the caller appends it), a trailing statistic after a comma.</summary>
+    internal static string Humanize(string key)
+    {
+        var segs = key.Split('.', ':').Where(x => x.Length > 0).ToList();
+        string? stat = segs.Count > 1 && Percentiles.TryGetValue(segs[^1], out var st) ? st : null;
+        if (stat is not null) segs.RemoveAt(segs.Count - 1);
+        var words = new List<string>();
+        foreach (var seg in segs)
+        {
+            if (int.TryParse(seg, NumberStyles.None, CultureInfo.InvariantCulture, out _)) { words.Add(seg); continue; }
+            string x = System.Text.RegularExpressions.Regex.Replace(seg, "(Ns|Us|Bytes|Gbps)$", "");
+            string? abbr = x switch { "dmaApi" => "DMA API", "iotlb" => "IOTLB", "pcie" => "PCIe", "ats" => "ATS", "iommu" => "IOMMU", "dma" => "DMA", _ => null };
+            words.Add(abbr ?? System.Text.RegularExpressions.Regex.Replace(x, "(?<=[a-z0-9])(?=[A-Z])", " ").ToLowerInvariant());
+        }
+        string text = string.Join(" ", words);
+        if (stat is not null) text += ", " + stat;
+        return text.Length == 0 ? key : char.ToUpperInvariant(text[0]) + text[1..];
     }
 
     /// <summary>The label without its unit (for titles).</summary>

@@ -47,6 +47,8 @@ public class PlotTests
         Assert.Equal("Throughput (Gbit/s)", PlotKit.Label("throughput.gbps"));
         Assert.Equal("64 KiB", PlotKit.ValueText("workloads:0:workingSetBytes", "64KiB"));
         Assert.Equal("off", PlotKit.ValueText("iommu:walkCaches:enabled", "false"));
+        Assert.Equal("DMA API unmap latency, mean (ns)", PlotKit.Label("dmaApi.unmapLatencyNs.mean"));
+        Assert.Equal("Request latency, median (ns)", PlotKit.Label("latencyNs.request.p50"));
     }
 
     private static (int W, int H) PngSize(string path)
