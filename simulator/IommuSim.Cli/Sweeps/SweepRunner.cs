@@ -26,6 +26,9 @@ public static class SweepRunner
     public const string SweepCsv = "sweep.csv";
     public const string PointsFolder = "points";
 
+    /// <summary>How long the first worker runs alone before the others start (JIT warm-up).</summary>
+    internal const int WarmupMs = 500;
+
     public static string PointDir(string dir, int index) => Path.Combine(dir, PointsFolder, SweepPoint.FolderOf(index));
 
     public static string SummaryPath(string dir, int index) => Path.Combine(PointDir(dir, index), "summary.json");
@@ -72,7 +75,13 @@ public static class SweepRunner
         }
 
         var threads = Enumerable.Range(0, jobs).Select(k => new Thread(Worker) { Name = $"sweep-worker-{k}", IsBackground = true }).ToList();
-        foreach (var t in threads) t.Start();
+        // JIT warm-up: the first worker runs alone for a moment so that the runtime's background
+        // compiler can optimise the simulator's hot methods on an idle core. With every core busy
+        // from the start, tiered compilation is starved and all workers run unoptimised code for
+        // seconds (measured: docs/sweeps.md). Costs at most WarmupMs of one worker's time.
+        threads[0].Start();
+        if (threads.Count > 1) threads[0].Join(WarmupMs);
+        foreach (var t in threads.Skip(1)) t.Start();
         if (o.Progress && todo.Count > 0) ShowProgress(plan.Spec.Name, todo.Count, () => Volatile.Read(ref done), threads);
         foreach (var t in threads) t.Join();
         if (failure is not null)
