@@ -29,6 +29,18 @@ public static class SweepRunner
     /// <summary>How long the first worker runs alone before the others start (JIT warm-up).</summary>
     internal const int WarmupMs = 500;
 
+    /// <summary>False when tiered compilation is off (runtimeconfig or DOTNET_TieredCompilation=0): then every
+    /// method is optimised on first use and the warm-up would only cost time.</summary>
+    private static bool TieredJit
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable("DOTNET_TieredCompilation") is "0" || Environment.GetEnvironmentVariable("COMPlus_TieredCompilation") is "0") return false;
+            object? v = AppContext.GetData("System.Runtime.TieredCompilation");
+            return !(v is false || (v is string sv && sv.Equals("false", StringComparison.OrdinalIgnoreCase)));
+        }
+    }
+
     public static string PointDir(string dir, int index) => Path.Combine(dir, PointsFolder, SweepPoint.FolderOf(index));
 
     public static string SummaryPath(string dir, int index) => Path.Combine(PointDir(dir, index), "summary.json");
@@ -80,7 +92,7 @@ public static class SweepRunner
         // from the start, tiered compilation is starved and all workers run unoptimised code for
         // seconds (measured: docs/sweeps.md). Costs at most WarmupMs of one worker's time.
         threads[0].Start();
-        if (threads.Count > 1) threads[0].Join(WarmupMs);
+        if (threads.Count > 1 && TieredJit) threads[0].Join(WarmupMs);
         foreach (var t in threads.Skip(1)) t.Start();
         if (o.Progress && todo.Count > 0) ShowProgress(plan.Spec.Name, todo.Count, () => Volatile.Read(ref done), threads);
         foreach (var t in threads) t.Join();
