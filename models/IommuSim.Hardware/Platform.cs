@@ -61,6 +61,8 @@ public sealed class Platform
         var link = Stats.Register(new PcieLink(options.Name, _pcie));
         var dev = new DmaEngine(options, link, RootComplex, Scheduler);
         Stats.Register(dev.Stats);
+        Stats.Register(dev.Ats);
+        Iommu.RegisterEndpoint(rid.Value, dev);
         _devices.Add(dev);
         _byRid[rid.Value] = dev;
         return dev;

@@ -42,6 +42,11 @@ public sealed class RequestBudget(long warmup, long measured)
 
     public void OnMeasuredCompleted() => MeasuredCompleted++;
 
+    /// <summary>Time the last warm-up request completed (throughput is measured from when the warm-up traffic has drained).</summary>
+    public long LastWarmupCompletionPs { get; private set; }
+
+    public void OnWarmupCompleted(long nowPs) => LastWarmupCompletionPs = Math.Max(LastWarmupCompletionPs, nowPs);
+
     /// <summary>All measured requests issued and completed (never true when unlimited).</summary>
     public bool Finished => !Unlimited && _measuredLeft == 0 && MeasuredCompleted == MeasuredIssued;
 }

@@ -145,6 +145,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
                 return;
             }
         }
+        else _budget.OnWarmupCompleted(Scheduler.Now);
         Fill();
     }
 }

@@ -17,14 +17,21 @@ internal sealed class TestPlatform
     public PageTable? Stage2 { get; private set; }
     public ushort Did { get; } = 1;
 
-    public TestPlatform(bool walkCaches = false, Action<IommuOptions>? tweak = null, bool iommuOnPath = true)
+    public TestPlatform(bool walkCaches = false, Action<IommuOptions>? tweak = null, bool iommuOnPath = true,
+        Action<DeviceOptions>? device = null, Action<PcieOptions>? pcie = null)
     {
         var io = new IommuOptions();
         io.WalkCaches.Enabled = walkCaches;
         tweak?.Invoke(io);
-        Platform = new Platform(new MemoryOptions(), new PcieOptions(), io, iommuOnPath, 1);
-        Platform.AddDevice(new DeviceOptions { Name = "dev0", Bdf = Bdf, MaxOutstanding = 8 });
+        var po = new PcieOptions();
+        pcie?.Invoke(po);
+        var d = new DeviceOptions { Name = "dev0", Bdf = Bdf, MaxOutstanding = 8 };
+        device?.Invoke(d);
+        Platform = new Platform(new MemoryOptions(), po, io, iommuOnPath, 1);
+        Platform.AddDevice(d);
     }
+
+    public Devices.DmaEngine Device => Platform.Devices[0];
 
     public HostTableMemory HostTables => new(Platform.Memory, Platform.Frames);
 

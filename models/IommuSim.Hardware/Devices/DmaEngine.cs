@@ -1,5 +1,10 @@
 using IommuSim.Engine.Scheduling;
+using IommuSim.Hardware.Iommu;
+using IommuSim.Hardware.Iommu.Caches;
+using IommuSim.Hardware.Iommu.Faults;
+using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.Iommu.Tables;
+using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
 
 namespace IommuSim.Hardware.Devices;
@@ -9,9 +14,21 @@ namespace IommuSim.Hardware.Devices;
 /// memory-request TLPs (MPS for writes, MRRS for reads, never across a 4 KiB boundary) and sends
 /// them over its link as flow-control credits allow. A request completes when its last write is
 /// accepted by memory or its last read completion arrives. Requests and TLPs are pooled.
+/// With ATS, each TLP's page is looked up in the device TLB (ATC); a miss sends a translation
+/// request and holds the send queue until the completion returns (in-order device); translated
+/// TLPs bypass the IOMMU. With PRI, a failed translation becomes a page request, and the send
+/// queue waits for software's page response.
 /// </summary>
-public sealed class DmaEngine : ITlpSource
+public sealed class DmaEngine : ITlpSource, IAtsEndpoint
 {
+    private readonly LruCache<AtcTag, AtcEntry>? _atc;
+    private bool _waitingTranslation;
+    private bool _skipNextAtcCount;
+    private int _pendingPageGroup = -1;
+    private int _nextPageGroup;
+    private ulong _pendingPage;
+    private long _trSentPs;
+
     private readonly Scheduler _sched;
     private readonly RootComplex _rc;
     private readonly Stack<DmaRequest> _requestPool = new();
@@ -30,7 +47,11 @@ public sealed class DmaEngine : ITlpSource
         _sched = sched;
         _postedCredits = link.Options.PostedCredits;
         _nonPostedCredits = link.Options.NonPostedCredits;
+        if (options.Ats.Enabled) _atc = new LruCache<AtcTag, AtcEntry>("atc", options.Ats.Entries);
     }
+
+    public bool AtsEnabled => _atc is not null;
+    public AtsStats Ats { get; } = new();
 
     public DeviceOptions Options { get; }
     public string Name { get; }
@@ -68,7 +89,7 @@ public sealed class DmaEngine : ITlpSource
     private void Pump()
     {
         var o = Link.Options;
-        while (_sendQueue.Count > 0)
+        while (_sendQueue.Count > 0 && !_waitingTranslation)
         {
             var r = _sendQueue.Peek();
             bool write = r.IsWrite;
@@ -81,9 +102,33 @@ public sealed class DmaEngine : ITlpSource
             int limit = write ? o.MaxPayloadBytes : o.MaxReadRequestBytes;
             int toPage = 4096 - (int)(addr & 0xFFF);
             int size = Math.Min(r.BytesToSend, Math.Min(limit, toPage));
+            ulong physical = 0;
+            if (_atc is not null)
+            {
+                var tag = new AtcTag(r.HasPasid ? r.Pasid : NoPasid, addr >> 12);
+                bool counted = !_skipNextAtcCount;
+                _skipNextAtcCount = false;
+                if (counted) Ats.AtcLookups++;
+                if (_atc.TryGet(tag, out var e) && (e.Access & (write ? Access.Write : Access.Read)) != 0)
+                {
+                    if (counted) Ats.AtcHits++;
+                    physical = (e.PhysicalPage << 12) | (addr & 0xFFF);
+                }
+                else
+                {
+                    if (counted) Ats.AtcMisses++;
+                    SendTranslationRequest(r, addr);
+                    return;
+                }
+            }
             if (write) _postedCredits--; else _nonPostedCredits--;
             var t = _tlpPool.Count > 0 ? _tlpPool.Pop() : new Tlp();
             t.ResetTranslation();
+            if (_atc is not null)
+            {
+                t.Translated = true;
+                t.PhysicalAddress = physical;
+            }
             t.Request = r;
             t.Source = this;
             t.RequesterId = RequesterId.Value;
@@ -107,8 +152,117 @@ public sealed class DmaEngine : ITlpSource
         if (_sendQueue.Count > 0) Pump();
     }
 
+    private const uint NoPasid = uint.MaxValue;
+
+    private Tlp NewControlTlp(DmaRequest r, ulong page)
+    {
+        var t = _tlpPool.Count > 0 ? _tlpPool.Pop() : new Tlp();
+        t.ResetTranslation();
+        t.Request = r;
+        t.Source = this;
+        t.RequesterId = RequesterId.Value;
+        t.Pasid = r.Pasid;
+        t.HasPasid = r.HasPasid;
+        t.Address = page;
+        t.IsWrite = r.IsWrite;
+        return t;
+    }
+
+    private void SendTranslationRequest(DmaRequest r, ulong addr)
+    {
+        _waitingTranslation = true;
+        _pendingPage = addr & ~0xFFFUL;
+        var t = NewControlTlp(r, _pendingPage);
+        t.IsTranslationRequest = true;
+        t.Bytes = 0;
+        _nonPostedCredits--;
+        Ats.TranslationRequests++;
+        _trSentPs = _sched.Now;
+        _rc.Deliver(t, Link.SendUpstream(_sched.Now, 0));
+    }
+
+    private void SendPageRequest(DmaRequest r)
+    {
+        var t = NewControlTlp(r, _pendingPage);
+        t.IsPageRequest = true;
+        t.PageGroupIndex = _pendingPageGroup = _nextPageGroup++ & 0x1FF;
+        Ats.PageRequests++;
+        _postedCredits--;
+        // A page request message is a header-only posted TLP.
+        _rc.Deliver(t, Link.SendUpstream(_sched.Now, 0));
+    }
+
+    private void OnTranslationCompletion(Tlp tr)
+    {
+        var r = tr.Request;
+        Ats.TranslationRoundTrip.Record(_sched.Now - _trSentPs);
+        if (!tr.Faulted)
+        {
+            var rights = tr.IsWrite ? Access.ReadWrite : Access.Read;
+            _atc!.Insert(new AtcTag(r.HasPasid ? r.Pasid : NoPasid, tr.Address >> 12), new AtcEntry(tr.PhysicalAddress >> 12, rights));
+            _waitingTranslation = false;
+            _skipNextAtcCount = true;
+            Pump();
+            return;
+        }
+        Ats.TranslationFailures++;
+        if (Options.Ats.Pri)
+        {
+            SendPageRequest(r); // the send queue stays blocked until the page response
+            return;
+        }
+        FailHead(tr.FaultReason);
+    }
+
+    /// <summary>The request at the head of the send queue cannot be translated: it completes as faulted.</summary>
+    private void FailHead(FaultReason reason)
+    {
+        var r = _sendQueue.Dequeue();
+        r.Faulted = true;
+        r.FaultReason = reason;
+        r.BytesToSend = 0;
+        _waitingTranslation = false;
+        if (r.TlpsOutstanding == 0) Complete(r);
+        Pump();
+    }
+
+    int IAtsEndpoint.InvalidateDeviceTlb(in InvalidationDescriptor d)
+    {
+        Ats.DeviceTlbInvalidations++;
+        if (_atc is null) return 0;
+        int n;
+        if (d.Granularity == InvalidationGranularity.Global) n = _atc.InvalidateAll();
+        else
+        {
+            ulong size = 1UL << (12 + d.AddressMask);
+            ulong first = (d.Address & ~(size - 1)) >> 12, last = first + (size >> 12) - 1;
+            bool anyPasid = d.Type == InvalidationType.DeviceTlb;
+            n = _atc.InvalidateWhere((first, last, anyPasid, d.Pasid), static (k, _, s) =>
+                k.Page >= s.first && k.Page <= s.last && (s.anyPasid || k.Pasid == s.Pasid));
+        }
+        Ats.AtcInvalidatedEntries += n;
+        return n;
+    }
+
+    void IAtsEndpoint.OnPageResponse(in InvalidationDescriptor d)
+    {
+        if (d.PageGroupIndex != _pendingPageGroup || _sendQueue.Count == 0) return;
+        Ats.PageResponses++;
+        _pendingPageGroup = -1;
+        var r = _sendQueue.Peek();
+        if (d.ResponseCode == PageResponseCode.Success) SendTranslationRequest(r, _pendingPage);
+        else FailHead(FaultReason.PageResponseFailure);
+    }
+
     public void OnTlpDone(Tlp tlp)
     {
+        if (tlp.IsTranslationRequest || tlp.IsPageRequest)
+        {
+            if (tlp.IsTranslationRequest) OnTranslationCompletion(tlp);
+            tlp.Request = null!;
+            _tlpPool.Push(tlp);
+            return;
+        }
         var r = tlp.Request;
         r.TlpsOutstanding--;
         if (tlp.Faulted && !r.Faulted)
@@ -122,6 +276,10 @@ public sealed class DmaEngine : ITlpSource
         _tlpPool.Push(tlp);
         if (r.BytesToSend == 0 && r.TlpsOutstanding == 0) Complete(r);
     }
+
+    private readonly record struct AtcTag(uint Pasid, ulong Page);
+
+    private readonly record struct AtcEntry(ulong PhysicalPage, Access Access);
 
     private void Complete(DmaRequest r)
     {

@@ -27,6 +27,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
 {
     private const int KindLookup = 1;
     private const int KindIotlbStage = 2;
+    private const int KindFaultRecorded = 3;
 
     private readonly IommuOptions _options;
     private readonly Scheduler _sched;
@@ -107,6 +108,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         }
         InFlight++;
         tlp.IommuArrivalPs = _sched.Now;
+        if (tlp.IsTranslationRequest) AtsTranslationRequests++;
         // One lookup starts per cycle; each takes the context + IOTLB lookup latency.
         long start = Math.Max(Clock.EdgeAfter(_sched.Now, 0), _nextLookupSlot);
         _nextLookupSlot = Clock.EdgeAfter(start, 1);
@@ -118,8 +120,12 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     public void OnEvent(int kind, long arg, object? payload)
     {
         var tlp = (Tlp)payload!;
-        if (kind == KindLookup) LookupStage(tlp);
-        else IotlbStage(tlp);
+        switch (kind)
+        {
+            case KindLookup: LookupStage(tlp); break;
+            case KindIotlbStage: IotlbStage(tlp); break;
+            default: Finish(tlp); break;
+        }
     }
 
     private void LookupStage(Tlp tlp)
@@ -217,20 +223,40 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
 
     void IWalkCompletion.OnWalkDone(Tlp tlp)
     {
-        if (tlp.Faulted) RecordFault(tlp, tlp.FaultReason);
-        Finish(tlp);
+        if (tlp.Faulted) Fault(tlp, tlp.FaultReason);
+        else Finish(tlp);
     }
 
+    /// <summary>Records the fault (taking <c>faultRecordCycles</c>) and then completes the request as failed.</summary>
     private void Fault(Tlp tlp, FaultReason reason)
     {
         tlp.Faulted = true;
         tlp.FaultReason = reason;
         RecordFault(tlp, reason);
-        Finish(tlp);
+        if (_options.FaultRecordCycles == 0 || tlp.IsTranslationRequest) Finish(tlp);
+        else _sched.ScheduleAt(Clock.EdgeAfter(_sched.Now, _options.FaultRecordCycles), this, KindFaultRecorded, 0, tlp);
     }
 
     private void RecordFault(Tlp tlp, FaultReason reason)
-        => Faults.Record(new FaultRecord(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, reason));
+    {
+        // A failed ATS translation request is not a fault: the completion says "no access" and the
+        // device may ask for the page with PRI.
+        if (tlp.IsTranslationRequest) { AtsTranslationFailures++; return; }
+        Faults.Record(new FaultRecord(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, reason));
+    }
+
+    /// <summary>A PRI page request arrived: queue it for software (the uAPI fault queue reads it).</summary>
+    public void RecordPageRequest(Tlp tlp)
+    {
+        Faults.RecordPageRequest(new PageRequest(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, tlp.PageGroupIndex, true));
+        PageRequestArrived?.Invoke();
+    }
+
+    /// <summary>Raised when a page request is queued (software's interrupt).</summary>
+    public event Action? PageRequestArrived;
+
+    public long AtsTranslationFailures { get; private set; }
+    public long AtsTranslationRequests { get; private set; }
 
     private void Finish(Tlp tlp)
     {
@@ -358,6 +384,6 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         Faults.ResetCounters();
         TranslationLatency.Reset();
         TableFetchReads = Translations = PassThroughTranslations = InputQueueFullRefusals = StaleTranslationsUsed = 0;
-        DeviceTlbInvalidations = 0;
+        DeviceTlbInvalidations = AtsTranslationFailures = AtsTranslationRequests = 0;
     }
 }

@@ -38,6 +38,7 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
     public long Tlps { get; private set; }
     public long BlockedTlps { get; private set; }
     public long FaultedTlps { get; private set; }
+    public long AtsCompletions { get; private set; }
 
     /// <summary>Called by a device right after putting a TLP on its link: the TLP reaches the root
     /// complex's translation stage at <paramref name="linkArrival"/> + traversal latency.</summary>
@@ -57,16 +58,24 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
     private void OnArrive(Tlp tlp)
     {
         Tlps++;
+        if (tlp.IsPageRequest)
+        {
+            // PRI page request message: logged for software; the device waits for the page response.
+            tlp.Source.OnCreditReturned(true);
+            _iommu?.RecordPageRequest(tlp);
+            tlp.Source.OnTlpDone(tlp);
+            return;
+        }
         if (_iommu is null || tlp.Translated)
         {
-            tlp.PhysicalAddress = tlp.Address;
-            tlp.Source.OnCreditReturned(tlp.IsWrite);
+            if (!tlp.Translated) tlp.PhysicalAddress = tlp.Address;
+            tlp.Source.OnCreditReturned(Posted(tlp));
             ToMemory(tlp);
             return;
         }
         if (_blockedHead is null && _iommu.TryAccept(tlp))
         {
-            tlp.Source.OnCreditReturned(tlp.IsWrite);
+            tlp.Source.OnCreditReturned(Posted(tlp));
             return;
         }
         BlockedTlps++;
@@ -74,6 +83,9 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         if (_blockedTail is null) _blockedHead = _blockedTail = tlp;
         else { _blockedTail.Next = tlp; _blockedTail = tlp; }
     }
+
+    /// <summary>Writes and messages use posted credits; reads and translation requests non-posted ones.</summary>
+    private static bool Posted(Tlp t) => t.IsWrite && !t.IsTranslationRequest;
 
     public void OnInputQueueSpace()
     {
@@ -84,12 +96,19 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
             _blockedHead = t.Next;
             if (_blockedHead is null) _blockedTail = null;
             t.Next = null;
-            t.Source.OnCreditReturned(t.IsWrite);
+            t.Source.OnCreditReturned(Posted(t));
         }
     }
 
     public void OnTranslated(Tlp tlp)
     {
+        if (tlp.IsTranslationRequest)
+        {
+            // Translation completion: header + one 8-byte translation (R=W=0 when it failed).
+            AtsCompletions++;
+            _sched.ScheduleAt(tlp.Source.Link.SendDownstream(_sched.Now + _latencyPs, 8), this, KindCompletionArrived, 0, tlp);
+            return;
+        }
         if (tlp.Faulted)
         {
             FaultedTlps++;
@@ -130,5 +149,5 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         _sched.ScheduleAt(arrival, this, KindCompletionArrived, 0, tlp);
     }
 
-    public void Reset() => Tlps = BlockedTlps = FaultedTlps = 0;
+    public void Reset() => Tlps = BlockedTlps = FaultedTlps = AtsCompletions = 0;
 }

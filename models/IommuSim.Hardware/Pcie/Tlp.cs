@@ -22,6 +22,12 @@ public sealed class Tlp
     public bool IsWrite;
     /// <summary>ATS "translated" request: <see cref="Address"/> is already physical.</summary>
     public bool Translated;
+    /// <summary>An ATS translation request: the IOMMU translates <see cref="Address"/> and answers with a completion, no memory access.</summary>
+    public bool IsTranslationRequest;
+    /// <summary>A PRI page request message (posted): recorded by the IOMMU for software.</summary>
+    public bool IsPageRequest;
+    /// <summary>Page request group index of a page request.</summary>
+    public int PageGroupIndex;
 
     // Filled by the IOMMU.
     public long IommuArrivalPs;
@@ -49,6 +55,8 @@ public sealed class Tlp
         WalkReads = 0;
         IotlbHit = false;
         Translated = false;
+        IsTranslationRequest = false;
+        IsPageRequest = false;
         Next = null;
     }
 }

@@ -22,6 +22,7 @@ public static class SummaryBuilder
         var cfg = run.Config.Config;
         var io = p.Iommu;
         double simNs = run.SimulatedNs;
+        double tputNs = run.ThroughputWindowNs;
 
         long issued = 0, completed = 0, faulted = 0, bytes = 0;
         var dma = new LatencyHistogram("dma");
@@ -56,8 +57,9 @@ public static class SummaryBuilder
             },
             ["throughput"] = new JsonObject
             {
-                ["gbps"] = Round(simNs > 0 ? bytes * 8.0 / simNs : 0),
-                ["mrps"] = Round(simNs > 0 ? completed * 1000.0 / simNs : 0),
+                ["gbps"] = Round(tputNs > 0 ? bytes * 8.0 / tputNs : 0),
+                ["mrps"] = Round(tputNs > 0 ? completed * 1000.0 / tputNs : 0),
+                ["windowNs"] = Round(tputNs),
             },
             ["iotlb"] = new JsonObject
             {
@@ -104,6 +106,7 @@ public static class SummaryBuilder
                 ["waitDescriptors"] = io.Invalidation.DescriptorsByType(InvalidationType.Wait),
             },
             ["security"] = new JsonObject { ["staleTranslationsUsed"] = io.StaleTranslationsUsed },
+            ["ats"] = Ats(run),
             ["pcie"] = Pcie(run),
             ["iommu"] = new JsonObject
             {
@@ -150,10 +153,35 @@ public static class SummaryBuilder
         };
     }
 
+    private static JsonObject Ats(RunOutput run)
+    {
+        long lookups = 0, hits = 0, trs = 0, fails = 0, prs = 0, resp = 0, inval = 0;
+        var rt = new LatencyHistogram("ats");
+        foreach (var d in run.Platform.Devices)
+        {
+            var a = d.Ats;
+            lookups += a.AtcLookups; hits += a.AtcHits; trs += a.TranslationRequests; fails += a.TranslationFailures;
+            prs += a.PageRequests; resp += a.PageResponses; inval += a.AtcInvalidatedEntries;
+            rt.Add(a.TranslationRoundTrip);
+        }
+        return new JsonObject
+        {
+            ["atcLookups"] = lookups,
+            ["atcHits"] = hits,
+            ["atcHitRate"] = Round(lookups > 0 ? hits / (double)lookups : 0),
+            ["translationRequests"] = trs,
+            ["translationFailures"] = fails,
+            ["pageRequests"] = prs,
+            ["pageResponses"] = resp,
+            ["atcInvalidatedEntries"] = inval,
+            ["translationRoundTripNs"] = Round(rt.Mean / 1000.0),
+        };
+    }
+
     private static JsonObject Devices(RunOutput run)
     {
         var o = new JsonObject();
-        double simNs = run.SimulatedNs;
+        double simNs = run.ThroughputWindowNs;
         foreach (var d in run.Platform.Devices)
         {
             var st = d.Stats;
@@ -165,6 +193,7 @@ public static class SummaryBuilder
                 ["bytes"] = st.Bytes,
                 ["tlps"] = st.Tlps,
                 ["creditStalls"] = st.CreditStalls,
+                ["atcHitRate"] = Round(d.Ats.AtcHitRate),
                 ["throughputGbps"] = Round(simNs > 0 ? st.Bytes * 8.0 / simNs : 0),
                 ["latencyNs"] = Latency(st.DmaLatency),
             };

@@ -19,11 +19,14 @@ public sealed class RunOutput
     public required Platform Platform { get; init; }
     public required long Events { get; init; }
     public required long MeasuredStartPs { get; init; }
+    /// <summary>Start of the throughput window: the measured phase, once warm-up requests still in flight have drained.</summary>
+    public required long ThroughputStartPs { get; init; }
     public required long EndPs { get; init; }
     public required double WallSeconds { get; init; }
     public required IReadOnlyList<TimeSample> TimeSeries { get; init; }
     public required IReadOnlyList<WorkloadDriver> Workloads { get; init; }
     public double SimulatedNs => (EndPs - MeasuredStartPs) / 1000.0;
+    public double ThroughputWindowNs => (EndPs - ThroughputStartPs) / 1000.0;
 }
 
 /// <summary>
@@ -95,6 +98,7 @@ public static class SimulationRunner
                 Platform = platform,
                 Events = sched.Executed,
                 MeasuredStartPs = measuredStart,
+                ThroughputStartPs = Math.Min(sched.Now, Math.Max(measuredStart, budget.LastWarmupCompletionPs)),
                 EndPs = sched.Now,
                 WallSeconds = wall.Elapsed.TotalSeconds,
                 TimeSeries = series,

@@ -1,0 +1,31 @@
+using IommuSim.Hardware.PageTables;
+
+namespace IommuSim.Hardware.Devices;
+
+/// <summary>
+/// The host's DMA-mapping interface as a device driver model uses it while the simulation runs
+/// (Linux dma_map_single / dma_unmap_single over an IOMMU domain, or a VFIO program's
+/// IOAS_MAP / IOAS_UNMAP). Calls are asynchronous in simulated time: the implementation charges the
+/// driver CPU time the call costs (and, for a strict unmap, the IOTLB invalidation and its wait)
+/// and then calls the client back. Implemented by the uAPI layer; device models only see this.
+/// </summary>
+public interface IDmaApi
+{
+    /// <summary><c>strict</c>, <c>lazy</c> or <c>none</c> (translation.dmaApi.mode).</summary>
+    string Mode { get; }
+
+    /// <summary>Maps a new buffer of <paramref name="bytes"/> for <paramref name="device"/>;
+    /// <see cref="IDmaApiClient.OnMapped"/> gets its IOVA when the mapping is usable.</summary>
+    void Map(DmaEngine device, int bytes, Access access, IDmaApiClient client, long tag);
+
+    /// <summary>Unmaps a buffer; <see cref="IDmaApiClient.OnUnmapped"/> when the call returns
+    /// (strict: after the invalidation completed; lazy: once queued for a later flush).</summary>
+    void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag);
+}
+
+/// <summary>Receives the completions of <see cref="IDmaApi"/> calls.</summary>
+public interface IDmaApiClient
+{
+    void OnMapped(long tag, ulong iova);
+    void OnUnmapped(long tag);
+}
