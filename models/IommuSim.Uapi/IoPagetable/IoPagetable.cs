@@ -258,32 +258,24 @@ public sealed class IoPagetable
 
     private void InsertArea(IoptArea a) => _areas.Insert(FirstIndexFrom(a.Iova), a);
 
-    /// <summary>Pins an area and maps it into the given domains; undoes itself on failure.</summary>
+    /// <summary>Pins an area and maps it into every domain of the IOAS (nothing is mapped when pinning fails).</summary>
     private Errno FillDomains(IoptArea a, IReadOnlyList<VtdPagingDomain> domains)
     {
-        Errno rc = a.Pages.Mm.Pin(a.UserVa, a.Length, (a.Prot & Access.Write) != 0, _runs);
-        if (rc != Errno.OK) return rc;
-        var done = new List<VtdPagingDomain>();
         foreach (var d in domains)
         {
-            if (a.Last > d.ApertureLast) { foreach (var u in done) u.Unmap(a.Iova, a.Length); return Errno.EINVAL; }
-            ulong iova = a.Iova;
-            foreach (var (_, pa, len) in _runs)
-            {
-                d.Map(iova, pa, len, a.Prot, !DisableLargePages);
-                iova += len;
-            }
-            done.Add(d);
+            Errno rc = FillOne(a, d);
+            if (rc != Errno.OK) return rc; // pinning is checked before any domain is written
         }
         a.InDomains = true;
         return Errno.OK;
     }
 
+    /// <summary>Unmaps an area from every domain (each unmap flushes and waits).</summary>
     private void UnfillDomains(IoptArea a, IReadOnlyList<VtdPagingDomain> domains)
     {
         if (!a.InDomains) return;
         foreach (var d in domains) d.Unmap(a.Iova, a.Length);
-        a.InDomains = _domains.Count > domains.Count;
+        a.InDomains = false;
     }
 
     /// <summary>
