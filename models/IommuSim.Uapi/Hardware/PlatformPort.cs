@@ -6,6 +6,7 @@ using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.Iommu.Tables;
 using IommuSim.Hardware.Memory;
 using IommuSim.Hardware.PageTables;
+using IommuSim.Hardware.Pcie;
 
 namespace IommuSim.Uapi.Hardware;
 
