@@ -87,4 +87,63 @@ public class ScriptTests
         Assert.Equal("", output);
         Assert.Contains(message, err, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ConfigStatement_BuildsThePlatformOfTheConfig()
+    {
+        string cfg = Path.Combine(RepoRoot(), "configs", "quickstart.json");
+        var (exit, output, err) = RunText($"config {cfg}\ndev = DEVICE_BIND_IOMMUFD device=0000:03:00.0\nexpect ENODEV: DEVICE_BIND_IOMMUFD device=0000:04:00.0\n");
+        Assert.True(exit == 0, output + err);
+    }
+
+    [Fact]
+    public void ConfigStatement_WithABadConfig_ExitsTwo_NamingTheKey()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"uapi-cfg-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "bad.json"), "{ \"iommu\": { \"iotlb\": { \"ways\": 0 } } }");
+            File.WriteAllText(Path.Combine(dir, "s.uapi"), "config bad.json\nIOAS_ALLOC\n");
+            var (exit, output, err) = Run(Path.Combine(dir, "s.uapi"));
+            Assert.Equal(2, exit);
+            Assert.Equal("", output);
+            Assert.Contains("iommu:iotlb:ways", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Variables_InExpectedFields_AndBindings_Resolve()
+    {
+        var (exit, output, err) = RunText("a = IOAS_ALLOC\nb = IOAS_ALLOC\nexpect OK ioas_id=$b: VFIO_IOAS op=SET ioas_id=$b\nexpect OK ioas_id=$b: VFIO_IOAS op=GET\nexpect OK ioas_id=$a: VFIO_IOAS op=GET\n");
+        Assert.Equal(3, exit);
+        Assert.Contains("5: VFIO_IOAS -> OK ioas_id=2   MISMATCH: expected ioas_id=$a", output, StringComparison.Ordinal);
+        Assert.Equal("", err);
+    }
+
+    [Fact]
+    public void ProbeInvalidate_AndErrnoOutputFields()
+    {
+        const string script = """
+            vm = VM_CREATE memory=0x1000000
+            ioas = IOAS_ALLOC
+            IOAS_MAP ioas_id=$ioas user_va=$vm iova=0 length=0x1000000 flags=FIXED_IOVA|READABLE|WRITEABLE
+            dev = DEVICE_BIND_IOMMUFD device=0000:03:00.0
+            s2 = HWPT_ALLOC dev_id=$dev pt_id=$ioas flags=NEST_PARENT
+            pt = GUEST_PGTABLE_ALLOC vm=$vm levels=4
+            s1 = HWPT_ALLOC dev_id=$dev pt_id=$s2 data_type=VTD_S1 pgtbl_addr=$pt addr_width=48
+            expect OK entry_num=0: HWPT_INVALIDATE hwpt_id=$s1 data_type=VTD_S1 entries=
+            expect EINVAL entry_num=1: HWPT_INVALIDATE hwpt_id=$s1 data_type=VTD_S1 entries=0x1000/1,0x1001/1
+            expect EOPNOTSUPP entry_num=0: HWPT_INVALIDATE hwpt_id=$s1 data_type=VTD_S1 entries=0x1000/1/2
+            expect EMSGSIZE num_iovas=1: IOAS_IOVA_RANGES ioas_id=$ioas num_iovas=0
+            GUEST_MAP pgtable=$pt vm=$vm iova=0 gpa=0 length=0x1000 flags=READABLE
+            expect EEXIST: GUEST_MAP pgtable=$pt vm=$vm iova=0 gpa=0 length=0x1000 flags=READABLE
+            """;
+        var (exit, output, err) = RunText(script);
+        Assert.True(exit == 0, output + err);
+    }
 }
