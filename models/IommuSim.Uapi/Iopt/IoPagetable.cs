@@ -1,7 +1,7 @@
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi.Driver;
 
-namespace IommuSim.Uapi.IoPagetable;
+namespace IommuSim.Uapi.Iopt;
 
 /// <summary>
 /// struct io_pagetable: the IOVA space of one IOAS. Holds the areas (user mappings), the reserved
