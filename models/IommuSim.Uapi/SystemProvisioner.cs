@@ -52,6 +52,15 @@ public sealed class ProvisionedDevice
     /// <summary>Kernel DMA-API path: the device's default domain.</summary>
     public VtdPagingDomain? KernelDomain { get; internal set; }
 
+    /// <summary>
+    /// The table that translates this device's IOVAs first, and the domain id its translations are
+    /// cached under: the host second-stage table (kernel, iommufd, vfio-container, shadow) or the
+    /// guest's first-stage table in VM memory (nested; its output is a GPA). Null for off and
+    /// passthrough. What a run-time DMA-API model edits.
+    /// </summary>
+    public PageTable? Table { get; internal set; }
+    public ushort DomainId { get; internal set; }
+
     /// <summary>Nested and shadow: the guest's stage-1 table (root GPA) and its VM.</summary>
     public VirtualMachine? Vm { get; internal set; }
     public ulong GuestPgtbl { get; internal set; }
@@ -179,6 +188,8 @@ public static class SystemProvisioner
                         pd.Regions.Add(new ProvisionedRegion(r.Iova, r.Bytes, pa));
                     }
                     pd.KernelDomain = domain;
+                    pd.Table = domain.Table;
+                    pd.DomainId = domain.DomainId;
                     break;
                 }
                 case "iommufd":
@@ -236,7 +247,10 @@ public static class SystemProvisioner
                     var idev = sys.Process.DeviceFile(devFd)!.Idev!;
                     pd.Context = ctx;
                     pd.IoasId = ctx.CompatIoas!.Id;
-                    pd.HwptId = idev.Group.Get(IommufdContext.NoPasid)!.Hwpt.Id;
+                    var hwpt = (HwptPaging)idev.Group.Get(IommufdContext.NoPasid)!.Hwpt;
+                    pd.HwptId = hwpt.Id;
+                    pd.Table = hwpt.PagingDomain.Table;
+                    pd.DomainId = hwpt.PagingDomain.DomainId;
                     break;
                 }
                 default:
@@ -274,6 +288,9 @@ public static class SystemProvisioner
         Check(file.AttachPt(attach), "VFIO_DEVICE_ATTACH_IOMMUFD_PT", d);
         pd.Context = ictx;
         pd.HwptId = attach.pt_id;
+        var hwpt = (HwptPaging)ictx.Lookup(attach.pt_id)!;
+        pd.Table = hwpt.PagingDomain.Table;
+        pd.DomainId = hwpt.PagingDomain.DomainId;
     }
 
     // ---- nested and shadow ---------------------------------------------------------------------------
@@ -350,6 +367,8 @@ public static class SystemProvisioner
                 pd.Context = ictx;
                 pd.IoasId = vs.Ioas;
                 pd.HwptId = attach.pt_id;
+                pd.Table = s1;
+                pd.DomainId = ((HwptNested)ictx.Lookup(attach.pt_id)!).NestedDomain.DomainId;
             }
             else
             {

@@ -47,6 +47,14 @@ public class ProvisionerTests
                 }
             }
             var pe = hw.Iommu.Tables.ReadPasidEntry(rid, 0);
+            if (design == "passthrough") Assert.Null(pd.Table);
+            else
+            {
+                // The device's table and DID are the ones the hardware entry points at.
+                Assert.NotNull(pd.Table);
+                Assert.Equal(pe.DomainId, pd.DomainId);
+                Assert.Equal(design == "nested" ? pe.FirstStageTable : pe.SecondStageTable, pd.Table!.RootAddress);
+            }
             Assert.Equal(design switch { "nested" => Pgtt.Nested, "passthrough" => Pgtt.PassThrough, _ => Pgtt.SecondStage }, pe.Pgtt);
         }
         // Outside the regions nothing is reachable (except in pass-through).
