@@ -146,4 +146,16 @@ public class ScriptTests
         var (exit, output, err) = RunText(script);
         Assert.True(exit == 0, output + err);
     }
+
+    [Fact]
+    public void UapiVerb_RunsAScript_ThroughTheCommandLine()
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var root = new System.CommandLine.RootCommand { UapiScriptCommand.CreateCommand(o, e) };
+        string path = Path.Combine(RepoRoot(), "configs", "uapi", "dpdk-map-per-buffer.uapi");
+        int rc = root.Parse(["uapi", path]).Invoke(new System.CommandLine.InvocationConfiguration { Output = o, Error = e });
+        Assert.True(rc == 0, o.ToString() + e.ToString());
+        Assert.Contains("IOAS_UNMAP -> OK length=0x1000", o.ToString(), StringComparison.Ordinal);
+    }
 }
