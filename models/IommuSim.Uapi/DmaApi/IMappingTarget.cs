@@ -11,6 +11,9 @@ namespace IommuSim.Uapi.DmaApi;
 /// </summary>
 public interface IMappingTarget
 {
+    /// <summary>No translation: the IOVA of a buffer is its output address.</summary>
+    bool IdentityMapped { get; }
+
     /// <summary>Domain id the mappings are cached under (for stale-translation bookkeeping).</summary>
     ushort DomainId { get; }
 

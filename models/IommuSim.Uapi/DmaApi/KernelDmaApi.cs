@@ -170,10 +170,10 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             }
             else
             {
-                iova = _iovas.Allocate(bytes);
                 if (_bufferCursor + bytes > _t.BufferBytes) _bufferCursor = 0;
                 ulong output = _t.BufferBase + _bufferCursor;
                 _bufferCursor += bytes;
+                iova = _t.IdentityMapped ? output : _iovas.Allocate(bytes);
                 _t.Map(iova, output, bytes, op.Access == Access.None ? Access.ReadWrite : op.Access | Access.Read);
             }
             _api.Stats.Maps++;
@@ -189,6 +189,9 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                 case "none":
                     _recycled.Push((op.Iova, bytes));
                     Finish(op);
+                    return;
+                case "strict" or "lazy" when _t.IdentityMapped:
+                    Finish(op); // nothing mapped, nothing to invalidate
                     return;
                 case "strict":
                     _t.Unmap(op.Iova, bytes);

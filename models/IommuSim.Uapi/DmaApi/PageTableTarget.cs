@@ -24,6 +24,7 @@ public sealed class PageTableTarget(
     long invalidateOverheadPs = 0) : IMappingTarget
 {
     public PageTable Table { get; } = table;
+    public bool IdentityMapped => false;
     public ushort DomainId { get; } = domainId;
     public ulong BufferBase { get; } = bufferBase;
     public ulong BufferBytes { get; } = bufferBytes;
