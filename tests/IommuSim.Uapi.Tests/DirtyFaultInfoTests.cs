@@ -151,6 +151,32 @@ public class DirtyFaultInfoTests
         Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fa.out_fault_id, new IommuHwptPageResponse { cookie = faults[0].cookie }));
     }
 
+    [Fact]
+    public void FaultQueue_ReplaceAnswersOutstandingFaultsInvalid()
+    {
+        var spec = new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] };
+        var s = new Sim(spec);
+        var fa = new IommuFaultAlloc();
+        Assert.Equal(Errno.OK, s.Ctx.FaultQueueAlloc(fa));
+        uint ioas = s.IoasAlloc();
+        var dev = s.Bind(Sim.Dev3);
+        var withFault = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas, flags = IommuHwptAllocFlags.FAULT_ID_VALID, fault_id = fa.out_fault_id };
+        Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(withFault));
+        var plain = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas };
+        Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(plain));
+        Assert.Equal(Errno.OK, s.Attach(dev, withFault.out_hwpt_id, out _));
+        s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, 0x5000, Access.Read, 1, true));
+        s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, 0x7000, Access.Read, 2, true));
+        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fa.out_fault_id, 1, out var first));
+        Assert.Single(first);
+        var queue = (FaultQueue)s.Ctx.Lookup(fa.out_fault_id)!;
+        Assert.Equal(1, queue.PendingGroups);
+        uint pt = plain.out_hwpt_id;
+        Assert.Equal(Errno.OK, s.Ctx.DeviceReplace(dev, 0, ref pt));
+        Assert.Equal(0, queue.AwaitingResponse);   // the read group was answered INVALID
+        Assert.Equal(0, queue.PendingGroups);      // and so was the unread one
+    }
+
     [Theory]
     [InlineData(0u, 24u)]
     [InlineData(8u, 24u)]
