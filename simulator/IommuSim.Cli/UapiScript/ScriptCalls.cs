@@ -97,6 +97,7 @@ internal static class ScriptCalls
             ["GROUP_GET_STATUS"] = Spec("flags", ["group"], GroupGetStatus, ("group", n)),
             ["GROUP_SET_CONTAINER"] = Spec(null, ["group", "container"], (s, st) =>
                 CallResult.Of(s.Process.GroupSetContainer((int)s.Num(st, "group"), (int)s.Num(st, "container"))), ("group", n), ("container", n)),
+            ["GROUP_UNSET_CONTAINER"] = Spec(null, ["group"], (s, st) => CallResult.Of(s.Process.GroupUnsetContainer((int)s.Num(st, "group"))), ("group", n)),
             ["GROUP_GET_DEVICE_FD"] = Spec("fd", ["group", "device"], GroupGetDeviceFd, ("group", n), ("device", ArgKind.Device)),
             ["SET_IOMMU"] = Spec(null, ["container", "type"], SetIommu, ("container", n), ("type", ArgKind.Flags(("TYPE1", 1), ("TYPE1v2", 3)))),
             ["IOMMU_GET_INFO"] = Spec("iova_pgsizes", ["container"], IommuGetInfo, ("container", n), ("argsz", n)),
