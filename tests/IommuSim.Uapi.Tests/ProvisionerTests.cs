@@ -120,4 +120,23 @@ public class ProvisionerTests
         Assert.Throws<ArgumentException>(() => Build("single-stage", "vfio-container", pasid: 3));
         Assert.Throws<ArgumentException>(() => Build("warp-drive", "kernel"));
     }
+
+    [Fact]
+    public void Nested_4GiBVm_MapsRamAroundTheMsiHole_AndReachesA64MiBRegion()
+    {
+        var hw = PlatformPort.CreatePlatform(new PlatformSpec());
+        var req = new ProvisionRequest("nested", new StageSpec(4, PageSize.Size4K), new StageSpec(4, PageSize.Size2M),
+            [new VmSpec("vm0", 4UL << 30)],
+            [new DeviceProvision(Sim.Dev3, "iommufd", [new DmaRegion(0x1_0000_0000, 64UL << 20)])]);
+        var sys = SystemProvisioner.Provision(hw, req);
+        var pd = sys.Devices[Sim.Dev3];
+        var areas = ((IommuSim.Uapi.Iommufd.Ioas)pd.Context!.Lookup(pd.IoasId)!).Iopt.Areas;
+        Assert.Equal(2, areas.Count);
+        Assert.Equal(0xFEE00000ul - 1, areas[0].Last);
+        Assert.Equal(0xFEF00000ul, areas[1].Iova);
+        var region = pd.Regions[0];
+        var r = hw.ExecuteDma(Sim.Dev3, null, region.Iova + (63UL << 20), 64, Access.Write);
+        Assert.False(r.Faulted, r.Reason.ToString());
+        Assert.Equal(region.HostPhysical + (63UL << 20), r.PhysicalAddress);
+    }
 }

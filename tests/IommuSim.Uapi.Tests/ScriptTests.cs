@@ -158,4 +158,11 @@ public class ScriptTests
         Assert.True(rc == 0, o.ToString() + e.ToString());
         Assert.Contains("IOAS_UNMAP -> OK length=0x1000", o.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ImpossibleRequests_AreErrnos_NotCrashes()
+    {
+        var (exit, output, err) = RunText("expect ENOMEM: MMAP length=0x100000000000000\nexpect ENOMEM: VM_CREATE memory=0x100000000000000\nexpect EINVAL: ADVANCE ns=0xffffffffffffffff\nexpect OK: ADVANCE ns=1000\n");
+        Assert.True(exit == 0, output + err);
+    }
 }

@@ -115,7 +115,15 @@ internal static class ScriptCalls
         ulong len = s.Num(st, "length");
         if (len == 0) return CallResult.Of(Errno.EINVAL);
         ulong prot = s.Flags(st, "prot", 3);
-        ulong va = s.Process.Mm.Mmap(len, writable: (prot & 2) != 0);
+        ulong va;
+        try
+        {
+            va = s.Process.Mm.Mmap(len, writable: (prot & 2) != 0);
+        }
+        catch (OutOfMemoryException)
+        {
+            return CallResult.Of(Errno.ENOMEM);   // beyond the simulated physical memory
+        }
         return new CallResult { Main = va }.Hex("va", va);
     }
 
@@ -123,7 +131,15 @@ internal static class ScriptCalls
     {
         ulong mem = s.Num(st, "memory");
         if (mem == 0 || (mem & 0xFFF) != 0) return CallResult.Of(Errno.EINVAL);
-        var vm = s.Process.CreateVm(mem);
+        VirtualMachine vm;
+        try
+        {
+            vm = s.Process.CreateVm(mem);
+        }
+        catch (OutOfMemoryException)
+        {
+            return CallResult.Of(Errno.ENOMEM);
+        }
         s.Vms[vm.RamUserVa] = vm;
         return new CallResult { Main = vm.RamUserVa }.Hex("va", vm.RamUserVa).Hex("memory", mem);
     }
@@ -194,7 +210,9 @@ internal static class ScriptCalls
 
     private static CallResult Advance(ScriptSession s, Statement st)
     {
-        s.Kernel.Port.Advance(checked((long)s.Num(st, "ns") * 1000));
+        ulong ns = s.Num(st, "ns");
+        if (ns > long.MaxValue / 1000) return CallResult.Of(Errno.EINVAL);
+        s.Kernel.Port.Advance((long)ns * 1000);
         s.Kernel.HandlePageRequests();
         return new CallResult();
     }
