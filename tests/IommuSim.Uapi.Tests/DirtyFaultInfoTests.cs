@@ -91,12 +91,10 @@ public class DirtyFaultInfoTests
         Assert.Equal(Errno.OK, ctx.HwptGetDirtyBitmap(new IommuHwptGetDirtyBitmap { hwpt_id = hwpt, iova = 0x100000, length = 0x10000, page_size = 0x8000 }));
     }
 
-    [Fact]
-    public void FaultQueue_DeliversWholeGroups_WithCookies_AndValidatesResponses()
+    /// <summary>A PRI-capable device attached to an HWPT that reports its faults to a new FAULT object.</summary>
+    private static (Sim S, uint Fault, uint Ioas, IommufdDevice Dev, uint Hwpt) FaultSetup()
     {
-        var spec = new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] };
-        var s = new Sim(spec);
-        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.FaultQueueAlloc(new IommuFaultAlloc { flags = 1 }));
+        var s = new Sim(new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] });
         var fa = new IommuFaultAlloc();
         Assert.Equal(Errno.OK, s.Ctx.FaultQueueAlloc(fa));
         uint ioas = s.IoasAlloc();
@@ -104,16 +102,28 @@ public class DirtyFaultInfoTests
         var alloc = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas, flags = IommuHwptAllocFlags.FAULT_ID_VALID, fault_id = fa.out_fault_id };
         Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(alloc));
         Assert.Equal(Errno.OK, s.Attach(dev, alloc.out_hwpt_id, out _));
-        Assert.Equal(Errno.EBUSY, s.Ctx.Destroy(new IommuDestroy { id = fa.out_fault_id }));
+        return (s, fa.out_fault_id, ioas, dev, alloc.out_hwpt_id);
+    }
 
-        // The IOMMU's page-request queue: a group of two requests, the last one closing it.
-        s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, 0x5000, Access.Read, 3, false));
-        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fa.out_fault_id, 16, out var none));
+    /// <summary>What the IOMMU's page-request queue receives from the device (the hardware does not raise PRQs yet).</summary>
+    private static void PageRequest(Sim s, ulong addr, int group, bool last, Access access = Access.Read)
+        => s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, addr, access, group, last));
+
+    [Fact]
+    public void FaultQueue_DeliversWholeGroups_WithCookies_AndValidatesResponses()
+    {
+        var (s, fault, ioas, dev, _) = FaultSetup();
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.FaultQueueAlloc(new IommuFaultAlloc { flags = 1 }));
+        Assert.Equal(Errno.EBUSY, s.Ctx.Destroy(new IommuDestroy { id = fault }));
+
+        // A group of two requests, the last one closing it.
+        PageRequest(s, 0x5000, 3, last: false);
+        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fault, 16, out var none));
         Assert.Empty(none);                                      // an incomplete group is not delivered
-        s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, 0x6000, Access.Write, 3, true));
-        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fa.out_fault_id, 1, out var tooSmall));
+        PageRequest(s, 0x6000, 3, last: true, Access.Write);
+        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fault, 1, out var tooSmall));
         Assert.Empty(tooSmall);                                  // whole groups only
-        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fa.out_fault_id, 16, out var faults));
+        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fault, 16, out var faults));
         Assert.Equal(2, faults.Count);
         Assert.Equal(faults[0].cookie, faults[1].cookie);
         Assert.Equal(dev.Id, faults[0].dev_id);
@@ -121,55 +131,39 @@ public class DirtyFaultInfoTests
         Assert.Equal(IommuHwptPgfault.FLAGS_LAST_PAGE, faults[1].flags & IommuHwptPgfault.FLAGS_LAST_PAGE);
         Assert.Equal(IommuHwptPgfault.PERM_WRITE, faults[1].perm);
 
-        Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fa.out_fault_id, new IommuHwptPageResponse { cookie = faults[0].cookie, code = 7 }));
-        Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fa.out_fault_id, new IommuHwptPageResponse { cookie = 999 }));
-        Assert.Equal(Errno.OK, s.Ctx.FaultRespond(fa.out_fault_id, new IommuHwptPageResponse { cookie = faults[0].cookie }));
-        Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fa.out_fault_id, new IommuHwptPageResponse { cookie = faults[0].cookie }));
+        Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fault, new IommuHwptPageResponse { cookie = faults[0].cookie, code = 7 }));
+        Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fault, new IommuHwptPageResponse { cookie = 999 }));
+        Assert.Equal(Errno.OK, s.Ctx.FaultRespond(fault, new IommuHwptPageResponse { cookie = faults[0].cookie }));
+        Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fault, new IommuHwptPageResponse { cookie = faults[0].cookie }));
         Assert.Equal(Errno.ENOENT, s.Ctx.FaultRead(ioas, 16, out _));
     }
 
     [Fact]
     public void FaultQueue_DetachAnswersOutstandingFaultsInvalid()
     {
-        var spec = new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] };
-        var s = new Sim(spec);
-        var fa = new IommuFaultAlloc();
-        Assert.Equal(Errno.OK, s.Ctx.FaultQueueAlloc(fa));
-        uint ioas = s.IoasAlloc();
-        var dev = s.Bind(Sim.Dev3);
-        var alloc = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas, flags = IommuHwptAllocFlags.FAULT_ID_VALID, fault_id = fa.out_fault_id };
-        Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(alloc));
-        Assert.Equal(Errno.OK, s.Attach(dev, alloc.out_hwpt_id, out _));
-        s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, 0x5000, Access.Read, 1, true));
-        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fa.out_fault_id, 16, out var faults));
-        var queue = (FaultQueue)s.Ctx.Lookup(fa.out_fault_id)!;
+        var (s, fault, _, dev, _) = FaultSetup();
+        PageRequest(s, 0x5000, 1, last: true);
+        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fault, 16, out var faults));
+        var queue = (FaultQueue)s.Ctx.Lookup(fault)!;
         Assert.Equal(1, queue.AwaitingResponse);
         long before = s.Kernel.Driver.DescriptorCount;
         Assert.Equal(Errno.OK, s.Ctx.DeviceDetach(dev, 0));
         Assert.Equal(0, queue.AwaitingResponse);
         Assert.True(s.Kernel.Driver.DescriptorCount > before);
-        Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fa.out_fault_id, new IommuHwptPageResponse { cookie = faults[0].cookie }));
+        Assert.Equal(Errno.EINVAL, s.Ctx.FaultRespond(fault, new IommuHwptPageResponse { cookie = faults[0].cookie }));
     }
 
     [Fact]
     public void FaultQueue_ReplaceAnswersOutstandingFaultsInvalid()
     {
-        var spec = new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] };
-        var s = new Sim(spec);
-        var fa = new IommuFaultAlloc();
-        Assert.Equal(Errno.OK, s.Ctx.FaultQueueAlloc(fa));
-        uint ioas = s.IoasAlloc();
-        var dev = s.Bind(Sim.Dev3);
-        var withFault = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas, flags = IommuHwptAllocFlags.FAULT_ID_VALID, fault_id = fa.out_fault_id };
-        Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(withFault));
+        var (s, fault, ioas, dev, _) = FaultSetup();
         var plain = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas };
         Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(plain));
-        Assert.Equal(Errno.OK, s.Attach(dev, withFault.out_hwpt_id, out _));
-        s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, 0x5000, Access.Read, 1, true));
-        s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, 0x7000, Access.Read, 2, true));
-        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fa.out_fault_id, 1, out var first));
+        PageRequest(s, 0x5000, 1, last: true);
+        PageRequest(s, 0x7000, 2, last: true);
+        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fault, 1, out var first));
         Assert.Single(first);
-        var queue = (FaultQueue)s.Ctx.Lookup(fa.out_fault_id)!;
+        var queue = (FaultQueue)s.Ctx.Lookup(fault)!;
         Assert.Equal(1, queue.PendingGroups);
         uint pt = plain.out_hwpt_id;
         Assert.Equal(Errno.OK, s.Ctx.DeviceReplace(dev, 0, ref pt));
