@@ -31,6 +31,15 @@ public sealed class WorkloadOptions
     public int BurstSize { get; set; } = 16;
     /// <summary>Closed loop: requests kept in flight (default: the device's maxOutstanding).</summary>
     public int? Outstanding { get; set; }
+    /// <summary><c>premapped</c> (the window is mapped once, at setup) or <c>per-request</c>
+    /// (each request's buffer is mapped and unmapped through the DMA API, translation.dmaApi).</summary>
+    public string Mapping { get; set; } = "premapped";
+
+    public static readonly string[] Mappings = ["premapped", "per-request"];
+
+    /// <summary>Per-request mapping: fraction of unmaps followed by a stray 64-byte DMA read of the
+    /// buffer just unmapped (models the use-after-unmap window that lazy invalidation opens).</summary>
+    public double StrayDmaFraction { get; set; }
 
     public static readonly string[] Types = ["stream", "random", "zipf", "trace"];
     public static readonly string[] Arrivals = ["closed", "poisson", "constant", "bursty"];
@@ -39,6 +48,9 @@ public sealed class WorkloadOptions
     {
         if (!Types.Contains(Type)) errors.Add($"{path}:type = {Type}: allowed values are {string.Join(", ", Types)}");
         if (!Arrivals.Contains(Arrival)) errors.Add($"{path}:arrival = {Arrival}: allowed values are {string.Join(", ", Arrivals)}");
+        if (!Mappings.Contains(Mapping)) errors.Add($"{path}:mapping = {Mapping}: allowed values are {string.Join(", ", Mappings)}");
+        if (!(StrayDmaFraction >= 0 && StrayDmaFraction <= 1)) errors.Add($"{path}:strayDmaFraction = {StrayDmaFraction}: must be in [0, 1]");
+        if (StrayDmaFraction > 0 && Mapping != "per-request") errors.Add($"{path}:strayDmaFraction = {StrayDmaFraction}: needs mapping = per-request");
         if (Type == "trace")
         {
             if (string.IsNullOrWhiteSpace(Path)) errors.Add($"{path}:path: a trace workload needs the path of a trace file");
