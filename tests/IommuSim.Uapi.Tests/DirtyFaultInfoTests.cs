@@ -171,6 +171,41 @@ public class DirtyFaultInfoTests
         Assert.Equal(0, queue.PendingGroups);      // and so was the unread one
     }
 
+    [Fact]
+    public void PriDevice_PageFaultReachesTheUserQueue_AndTheDmaCompletesAfterTheResponse()
+    {
+        var (s, fault, ioas, _, _) = FaultSetup();
+        s.Kernel.ListenForPageRequests();
+        // The device cannot translate 0x40000000: it sends a page request and waits.
+        Assert.Throws<InvalidOperationException>(() => s.Dma(Sim.Dev3, 0x4000_0000, Access.Write));
+        Assert.Equal(1, s.Kernel.PageRequestsToUser);
+        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fault, 16, out var faults));
+        var f = Assert.Single(faults);
+        Assert.Equal(0x4000_0000ul, f.addr);
+        Assert.Equal(IommuHwptPgfault.PERM_WRITE, f.perm & IommuHwptPgfault.PERM_WRITE);
+
+        // The user (a VMM with a lazily populated guest) maps the page, then answers SUCCESS.
+        Assert.Equal(Errno.OK, s.Map(ioas, s.Mmap(0x1000), 0x1000, 0x4000_0000));
+        long responses = s.Platform.Devices[0].Ats.PageResponses;
+        Assert.Equal(Errno.OK, s.Ctx.FaultRespond(fault, new IommuHwptPageResponse { cookie = f.cookie, code = IommuHwptPageResponse.CODE_SUCCESS }));
+        s.Port.Advance(100_000_000);
+        Assert.Equal(responses + 1, s.Platform.Devices[0].Ats.PageResponses);
+        Assert.False(s.Dma(Sim.Dev3, 0x4000_0040, Access.Write).Faulted);
+    }
+
+    [Fact]
+    public void PriDevice_WithoutAFaultQueue_IsAnsweredInvalid_AndTheDmaFails()
+    {
+        var s = new Sim(new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] });
+        s.Kernel.ListenForPageRequests();
+        uint ioas = s.IoasAlloc();
+        Assert.Equal(Errno.OK, s.Attach(s.Bind(Sim.Dev3), ioas, out _));
+        var r = s.Dma(Sim.Dev3, 0x4000_0000, Access.Read);
+        Assert.True(r.Faulted);
+        Assert.Equal(FaultReason.PageResponseFailure, r.Reason);
+        Assert.Equal(0, s.Kernel.PageRequestsToUser);
+    }
+
     [Theory]
     [InlineData(0u, 24u)]
     [InlineData(8u, 24u)]

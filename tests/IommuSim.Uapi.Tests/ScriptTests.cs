@@ -19,11 +19,17 @@ public class ScriptTests
         return (rc, o.ToString(), e.ToString());
     }
 
-    private static (int Exit, string Out, string Err) RunText(string text)
+    private static (int Exit, string Out, string Err) RunText(string text, Hardware.PlatformSpec? platform = null)
     {
         string path = Path.Combine(Path.GetTempPath(), $"uapi-{Guid.NewGuid():N}.uapi");
         File.WriteAllText(path, text);
-        try { return Run(path); }
+        try
+        {
+            var o = new StringWriter();
+            var e = new StringWriter();
+            int rc = UapiScriptCommand.Run(path, o, e, platform);
+            return (rc, o.ToString(), e.ToString());
+        }
         finally { File.Delete(path); }
     }
 
@@ -163,6 +169,29 @@ public class ScriptTests
     public void ImpossibleRequests_AreErrnos_NotCrashes()
     {
         var (exit, output, err) = RunText("expect ENOMEM: MMAP length=0x100000000000000\nexpect ENOMEM: VM_CREATE memory=0x100000000000000\nexpect EINVAL: ADVANCE ns=0xffffffffffffffff\nexpect OK: ADVANCE ns=1000\n");
+        Assert.True(exit == 0, output + err);
+    }
+
+    [Fact]
+    public void PageFault_ThroughTheUserFaultQueue_EndToEnd()
+    {
+        const string script = """
+            fault = FAULT_QUEUE_ALLOC
+            ioas  = IOAS_ALLOC
+            dev   = DEVICE_BIND_IOMMUFD device=0000:03:00.0
+            hwpt  = HWPT_ALLOC dev_id=$dev pt_id=$ioas flags=FAULT_ID_VALID fault_id=$fault
+            DEVICE_ATTACH_IOMMUFD_PT dev_id=$dev pt_id=$hwpt
+            expect FAULT reason=pageRequestQueued: DMA device=0000:03:00.0 iova=0x40000000 bytes=64 op=W
+            expect OK count=1 addr=0x40000000: cookie = FAULT_READ fault_id=$fault
+            buf   = MMAP length=0x1000
+            IOAS_MAP ioas_id=$ioas user_va=$buf length=0x1000 iova=0x40000000 flags=FIXED_IOVA|READABLE|WRITEABLE
+            expect EINVAL: FAULT_RESPOND fault_id=$fault cookie=999 code=SUCCESS
+            FAULT_RESPOND fault_id=$fault cookie=$cookie code=SUCCESS
+            ADVANCE ns=100000
+            expect OK: DMA device=0000:03:00.0 iova=0x40000000 bytes=64 op=W
+            """;
+        var pri = new Hardware.PlatformSpec { Devices = [new Hardware.DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] };
+        var (exit, output, err) = RunText(script, pri);
         Assert.True(exit == 0, output + err);
     }
 }

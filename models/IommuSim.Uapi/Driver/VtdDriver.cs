@@ -267,12 +267,16 @@ public sealed class VtdDriver
         }
     }
 
-    /// <summary>Answers a page group of a recoverable fault (page group response descriptor).</summary>
+    /// <summary>
+    /// Answers a page group of a recoverable fault (page group response descriptor). Posted, not
+    /// waited for: it may be sent from the page-request path inside a hardware event, and nothing
+    /// in the kernel depends on its completion (the device resumes when it arrives).
+    /// </summary>
     public void PageResponse(DeviceSpec dev, uint pasid, int groupIndex, PageResponseCode code)
     {
-        _batch.Add(new InvalidationDescriptor(InvalidationType.PageGroupResponse, InvalidationGranularity.Device,
-            Pasid: pasid, RequesterId: dev.Rid.Value, ResponseCode: code, PageGroupIndex: groupIndex));
-        Submit();
+        DescriptorCount++;
+        Port.Post([new InvalidationDescriptor(InvalidationType.PageGroupResponse, InvalidationGranularity.Device,
+            Pasid: pasid, RequesterId: dev.Rid.Value, ResponseCode: code, PageGroupIndex: groupIndex)]);
     }
 
     private void AddFlushAll(VtdDomain old, DeviceSpec dev, uint pasid)

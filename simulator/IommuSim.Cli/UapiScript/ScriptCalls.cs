@@ -1,6 +1,7 @@
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi;
+using IommuSim.Uapi.Hardware;
 using IommuSim.Uapi.Iommufd;
 using IommuSim.Uapi.Vfio;
 using IommuSim.Uapi.Vm;
@@ -200,7 +201,18 @@ internal static class ScriptCalls
         uint? pasid = st.Has("pasid") ? s.U32(st, "pasid") : null;
         var op = st.Has("op") && s.Raw(st, "op") == "W" ? Access.Write : Access.Read;
         int bytes = (int)Math.Clamp(s.Num(st, "bytes", 64), 1, 4096);
-        var r = s.Kernel.Port.ExecuteDma(dev.Rid, pasid, s.Num(st, "iova"), bytes, op);
+        long toUser = s.Kernel.PageRequestsToUser;
+        DmaOutcome r;
+        try
+        {
+            r = s.Kernel.Port.ExecuteDma(dev.Rid, pasid, s.Num(st, "iova"), bytes, op);
+        }
+        catch (InvalidOperationException) when (s.Kernel.PageRequestsToUser > toUser)
+        {
+            // The device waits for the page response a user fault queue now holds: the DMA
+            // finishes (or fails) in the background after FAULT_RESPOND.
+            return new CallResult { Word = "FAULT" }.Text("reason", "pageRequestQueued");
+        }
         if (r.Faulted) return new CallResult { Word = "FAULT" }.Text("reason", r.Reason.Key());
         return new CallResult()
             .Hex("pa", r.PhysicalAddress)
