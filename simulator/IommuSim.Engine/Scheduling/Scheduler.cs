@@ -12,14 +12,14 @@ namespace IommuSim.Engine.Scheduling;
 /// <remarks>
 /// <para>Structure (a two-rung ladder queue in front of a 4-ary heap):</para>
 /// <list type="bullet">
-/// <item>Every pending event lives in a <em>slot</em> (time, order, handler, kind, arg, payload, link),
+/// <item>Every pending event lives in a <em>slot</em> (time, order, handler, kind, arg, payload),
 /// written once when scheduled and read once when executed; slots are recycled through a free stack.</item>
 /// <item>The <em>near</em> heap holds (time, order) keys and slot indices of the earliest events, those with
 /// <c>time &gt;&gt; shift &lt; curQ</c>. It is a 4-ary heap stored from index 3 so that four siblings share a
 /// 64-byte line; sift-down moves the hole to a leaf with a branch-free choice of the smallest child.</item>
 /// <item><em>Buckets</em> cover [curQ, endQ) in units of 2^shift ps as unsorted linked lists of slots; when the
 /// near heap runs empty the next non-empty bucket is moved into it.</item>
-/// <item>Events at or beyond endQ go to the unsorted <em>far</em> list. When the buckets run out, the far list
+/// <item>Events at or beyond endQ are appended to the unsorted <em>far</em> array. When the buckets run out, the far list
 /// is spread over a fresh set of buckets sized from its count and time span.</item>
 /// </list>
 /// <para>Every near event is earlier than every bucket event, which is earlier than every far event, and
@@ -43,6 +43,7 @@ public sealed class Scheduler
 
     // Slots
     private Slot[] _slots;
+    private int[] _next;                      // bucket list links, by slot (kept apart from the slots: small and dense)
     private int[] _freeSlots;
     private int _freeCount;
     private int _count;                       // all pending events
@@ -61,8 +62,8 @@ public sealed class Scheduler
     private long _curQ;                       // _baseQ + _curIdx: below it, events go to the near heap
     private long _endQ;                       // _baseQ + _bucketSpan: from it on, events go to the far list
 
-    // Far list
-    private int _farHead = None;
+    // Far list: contiguous, so spreading it reads sequentially
+    private FarEntry[] _far;
     private int _farCount;
     private long _farMin = long.MaxValue;
     private long _farMax = long.MinValue;
@@ -74,6 +75,8 @@ public sealed class Scheduler
     {
         int capacity = Math.Max(4, initialCapacity);
         _slots = new Slot[capacity];
+        _next = new int[capacity];
+        _far = new FarEntry[Math.Min(capacity, 1024)];
         _freeSlots = new int[capacity];
         PushFreeSlots(0, capacity);
         _keys = new Key[Math.Min(capacity, 1024) + Root];
@@ -166,7 +169,6 @@ public sealed class Scheduler
         _bucketSpan = _curIdx = 0;
         _baseQ = _curQ = _endQ = 0;
         _shift = 0;
-        _farHead = None;
         _farCount = 0;
         _farMin = long.MaxValue;
         _farMax = long.MinValue;
@@ -213,14 +215,13 @@ public sealed class Scheduler
         else if (q < _endQ)
         {
             ref int head = ref _bucketHead[(int)(q - _baseQ)];
-            s.Next = head;
+            _next[slot] = head;
             head = slot;
         }
         else
         {
-            s.Next = _farHead;
-            _farHead = slot;
-            _farCount++;
+            if (_farCount == _far.Length) Array.Resize(ref _far, _far.Length * 2);
+            _far[_farCount++] = new FarEntry(time, slot);
             if (time < _farMin) _farMin = time;
             if (time > _farMax) _farMax = time;
         }
@@ -239,11 +240,12 @@ public sealed class Scheduler
                 heads[i] = None;
                 _curIdx = i + 1;
                 _curQ = _baseQ + _curIdx;
+                int[] next = _next;
                 while (slot != None)
                 {
                     ref Slot s = ref _slots[slot];
                     PushNear(s.Time, s.Order, slot);
-                    slot = s.Next;
+                    slot = next[slot];
                 }
                 return;
             }
@@ -274,17 +276,13 @@ public sealed class Scheduler
         _bucketSpan = bucketSpan;
         _endQ = baseQ + bucketSpan;
 
-        int slot = _farHead;
-        while (slot != None)
+        int[] next = _next;
+        foreach (ref readonly FarEntry f in _far.AsSpan(0, _farCount))
         {
-            ref Slot s = ref _slots[slot];
-            int next = s.Next;
-            ref int head = ref heads[(int)((s.Time >> shift) - baseQ)];
-            s.Next = head;
-            head = slot;
-            slot = next;
+            ref int head = ref heads[(int)((f.Time >> shift) - baseQ)];
+            next[f.Slot] = head;
+            head = f.Slot;
         }
-        _farHead = None;
         _farCount = 0;
         _farMin = long.MaxValue;
         _farMax = long.MinValue;
@@ -381,6 +379,7 @@ public sealed class Scheduler
         int old = _slots.Length;
         int capacity = checked(old * 2);
         Array.Resize(ref _slots, capacity);
+        Array.Resize(ref _next, capacity);
         Array.Resize(ref _freeSlots, capacity);
         PushFreeSlots(old, capacity);
     }
@@ -408,7 +407,12 @@ public sealed class Scheduler
         public object? Payload;
         public long Arg;
         public int Kind;
-        public int Next; // bucket / far list link
+    }
+
+    private readonly struct FarEntry(long time, int slot)
+    {
+        public readonly long Time = time;
+        public readonly int Slot = slot;
     }
 }
 
