@@ -38,7 +38,7 @@ public sealed class Scheduler
     private const ulong SeqMask = (1UL << SeqBits) - 1;
     private const int Root = 3;               // heap root index; children of i are 4i-8 .. 4i-5
     private const int None = -1;
-    private const int EventsPerBucket = 4;    // target bucket occupancy when the far list is spread
+    private const int BucketsPerEvent = 2;    // buckets per far event when the far list is spread (later inserts add more)
     private const int MaxBuckets = 1 << 22;
 
     // Slots
@@ -260,7 +260,7 @@ public sealed class Scheduler
     {
         if (_farCount == 0) throw new InvalidOperationException("scheduler invariant broken: events pending but none found");
         ulong span = (ulong)(_farMax - _farMin);
-        int target = (int)Math.Min(BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, _farCount / EventsPerBucket)), MaxBuckets);
+        int target = (int)Math.Min(BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, (long)_farCount * BucketsPerEvent)), MaxBuckets);
         int shift = 0;
         while ((span >> shift) >= (ulong)target) shift++;
         long baseQ = _farMin >> shift;
