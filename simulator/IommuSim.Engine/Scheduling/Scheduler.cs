@@ -260,7 +260,7 @@ public sealed class Scheduler
     {
         if (_farCount == 0) throw new InvalidOperationException("scheduler invariant broken: events pending but none found");
         ulong span = (ulong)(_farMax - _farMin);
-        int target = (int)Math.Min(BitOperations.RoundUpToPowerOf2((uint)Math.Max(1, (long)_farCount * BucketsPerEvent)), MaxBuckets);
+        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp((long)_farCount * BucketsPerEvent, 1, MaxBuckets));
         int shift = 0;
         while ((span >> shift) >= (ulong)target) shift++;
         long baseQ = _farMin >> shift;
