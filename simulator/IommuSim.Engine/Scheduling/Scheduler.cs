@@ -15,12 +15,13 @@ namespace IommuSim.Engine.Scheduling;
 /// <item>Every pending event lives in a <em>slot</em> (time, order, handler, kind, arg, payload),
 /// written once when scheduled and read once when executed; slots are recycled through a free stack.</item>
 /// <item>The <em>near</em> heap holds (time, order) keys and slot indices of the earliest events, those with
-/// <c>time &gt;&gt; shift &lt; curQ</c>. It is a 4-ary heap stored from index 3 so that four siblings share a
-/// 64-byte line; sift-down moves the hole to a leaf with a branch-free choice of the smallest child.</item>
+/// <c>time &gt;&gt; shift &lt; curQ</c>. It is a 4-ary heap stored from index 3 so that the four children of a
+/// node are one 64-byte group of 16-byte keys starting at a multiple of four; sift-down moves the hole to a leaf with a branch-free choice of the smallest child.</item>
 /// <item><em>Buckets</em> cover [curQ, endQ) in units of 2^shift ps as unsorted linked lists of slots; when the
 /// near heap runs empty the next non-empty bucket is moved into it.</item>
-/// <item>Events at or beyond endQ are appended to the unsorted <em>far</em> array. When the buckets run out, the far list
-/// is spread over a fresh set of buckets sized from its count and time span.</item>
+/// <item>Events at or beyond endQ are appended to the unsorted <em>far</em> array. When the buckets run out, the far
+/// array is spread over a fresh set of buckets (about two per event, widths a power of two) covering its whole
+/// time span, so the far array is then empty.</item>
 /// </list>
 /// <para>Every near event is earlier than every bucket event, which is earlier than every far event, and
 /// events with equal times always share a structure, so the pop order is exactly that of a single heap ordered
