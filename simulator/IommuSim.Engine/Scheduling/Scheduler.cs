@@ -15,11 +15,11 @@ namespace IommuSim.Engine.Scheduling;
 /// <item>Every pending event lives in a <em>slot</em> (time, order, handler, kind, arg, payload),
 /// written once when scheduled and read once when executed; slots are recycled through a free stack.</item>
 /// <item>The <em>near</em> heap holds (time, order) keys and slot indices of the earliest events, those with
-/// <c>time &gt;&gt; shift &lt; curQ</c>. It is a 4-ary heap stored from index 3 so that the four children of a
+/// <c>(time &gt;&gt; shift) - baseQ &lt; curIdx</c>. It is a 4-ary heap stored from index 3 so that the four children of a
 /// node are one 64-byte group of 16-byte keys starting at a multiple of four; sift-down moves the hole to a leaf with a branch-free choice of the smallest child.</item>
-/// <item><em>Buckets</em> cover [curQ, endQ) in units of 2^shift ps as unsorted linked lists of slots; when the
+/// <item><em>Buckets</em> cover [baseQ + curIdx, baseQ + bucketSpan) in units of 2^shift ps as unsorted linked lists of slots; when the
 /// near heap runs empty the next non-empty bucket is moved into it.</item>
-/// <item>Events at or beyond endQ are appended to the unsorted <em>far</em> array. When the buckets run out, the far
+/// <item>Events beyond the last bucket are appended to the unsorted <em>far</em> array. When the buckets run out, the far
 /// array is spread over a fresh set of buckets (about two per event, widths a power of two) covering its whole
 /// time span, so the far array is then empty.</item>
 /// </list>
@@ -54,14 +54,14 @@ public sealed class Scheduler
     private int[] _slotOf;
     private int _nearCount;
 
-    // Buckets: bucket i holds events with time >> _shift == _baseQ + i, for i in [_curIdx, _bucketSpan)
+    // Buckets: bucket i holds events with time >> _shift == _baseQ + i, for i in [_curIdx, _bucketSpan).
+    // An event with (time >> _shift) - _baseQ below _curIdx goes to the near heap, at or above _bucketSpan
+    // to the far array (relative indices, so nothing overflows even at time long.MaxValue).
     private int[] _bucketHead;
     private int _bucketSpan;
     private int _curIdx;
     private int _shift;
     private long _baseQ;
-    private long _curQ;                       // _baseQ + _curIdx: below it, events go to the near heap
-    private long _endQ;                       // _baseQ + _bucketSpan: from it on, events go to the far list
 
     // Far list: contiguous, so spreading it reads sequentially
     private FarEntry[] _far;
@@ -168,7 +168,7 @@ public sealed class Scheduler
         PushFreeSlots(0, _slots.Length);
         _nearCount = 0;
         _bucketSpan = _curIdx = 0;
-        _baseQ = _curQ = _endQ = 0;
+        _baseQ = 0;
         _shift = 0;
         _farCount = 0;
         _farMin = long.MaxValue;
@@ -208,14 +208,14 @@ public sealed class Scheduler
         s.Arg = arg;
         s.Kind = kind;
         _count++;
-        long q = time >> _shift;
-        if (q < _curQ)
+        long rel = (time >> _shift) - _baseQ; // both non-negative: no overflow
+        if (rel < _curIdx)
         {
             PushNear(time, order, slot);
         }
-        else if (q < _endQ)
+        else if (rel < _bucketSpan)
         {
-            ref int head = ref _bucketHead[(int)(q - _baseQ)];
+            ref int head = ref _bucketHead[(int)rel];
             _next[slot] = head;
             head = slot;
         }
@@ -240,7 +240,6 @@ public sealed class Scheduler
                 if (slot == None) continue;
                 heads[i] = None;
                 _curIdx = i + 1;
-                _curQ = _baseQ + _curIdx;
                 int[] next = _next;
                 while (slot != None)
                 {
@@ -251,7 +250,6 @@ public sealed class Scheduler
                 return;
             }
             _curIdx = _bucketSpan;
-            _curQ = _endQ;
             SpreadFar();
         }
     }
@@ -272,10 +270,8 @@ public sealed class Scheduler
 
         _shift = shift;
         _baseQ = baseQ;
-        _curQ = baseQ;
         _curIdx = 0;
         _bucketSpan = bucketSpan;
-        _endQ = baseQ + bucketSpan;
 
         int[] next = _next;
         foreach (ref readonly FarEntry f in _far.AsSpan(0, _farCount))
