@@ -20,7 +20,7 @@ namespace IommuSim.Engine.Scheduling;
 /// <item><em>Buckets</em> cover [baseQ + curIdx, baseQ + bucketSpan) in units of 2^shift ps as unsorted linked lists of slots; when the
 /// near heap runs empty the next non-empty bucket is moved into it.</item>
 /// <item>Events beyond the last bucket are appended to the unsorted <em>far</em> array. When the buckets run out, the far
-/// array is spread over a fresh set of buckets (about two per event, widths a power of two) covering its whole
+/// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering its whole
 /// time span, so the far array is then empty.</item>
 /// </list>
 /// <para>Every near event is earlier than every bucket event, which is earlier than every far event, and
@@ -39,7 +39,7 @@ public sealed class Scheduler
     private const ulong SeqMask = (1UL << SeqBits) - 1;
     private const int Root = 3;               // heap root index; children of i are 4i-8 .. 4i-5
     private const int None = -1;
-    private const int BucketsPerEvent = 2;    // buckets per far event when the far list is spread (later inserts add more)
+    private const int BucketsPerEvent = 4;    // buckets per far event when the far array is spread (later inserts add more)
     private const int MaxBuckets = 1 << 22;
 
     // Slots
