@@ -137,16 +137,6 @@ public sealed class VtdDriver
         return Errno.OK;
     }
 
-    /// <summary>Blocks every PASID of a device and drops its context entry (device released).</summary>
-    public void ReleaseDevice(DeviceSpec dev)
-    {
-        if (!Port.Tables.ReadContext(dev.Rid).Present) return;
-        Port.Tables.ClearContext(dev.Rid);
-        _batch.Add(InvalidationDescriptor.ContextDevice(0, dev.Rid.Value));
-        if (dev.Ats) _batch.Add(InvalidationDescriptor.DeviceTlbAll(dev.Rid.Value));
-        Submit();
-    }
-
     private PasidTableEntry EntryFor(VtdDomain domain, DeviceSpec dev) => domain switch
     {
         VtdPagingDomain p => new PasidTableEntry(true, Pgtt.SecondStage, p.DomainId, 0, 0, p.Table.RootAddress, p.Table.Levels,

@@ -501,16 +501,4 @@ public sealed class IoPagetable
         DisableLargePages = false;
         RecalculateAlignment();
     }
-
-    /// <summary>Translates an IOVA through the areas to the physical address (for checks).</summary>
-    public bool TryResolve(ulong iova, out ulong pa, out Access prot)
-    {
-        pa = 0;
-        prot = Access.None;
-        if (FirstArea(iova, iova) is not { } a) return false;
-        if (a.Pages.Mm.Translate(a.UserVa + (iova - a.Iova)) is not ulong p) return false;
-        pa = p;
-        prot = a.Prot;
-        return true;
-    }
 }
