@@ -5,6 +5,8 @@ using IommuSim.Engine.Time;
 using IommuSim.Hardware;
 using IommuSim.Workloads;
 using IommuSim.Workloads.Generators;
+using IommuSim.Workloads.Nic;
+using IommuSim.Workloads.Nvme;
 using IommuSim.Workloads.Trace;
 
 namespace IommuSim.Cli.Running;
@@ -111,21 +113,33 @@ public static class SimulationRunner
         }
     }
 
-    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index)
+    /// <param name="dmaApi">The run-time DMA API (uAPI layer) for map-per-packet / map-per-io buffers; null until it is wired.</param>
+    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index, Hardware.Devices.IDmaApi? dmaApi = null)
     {
         var cfg = loaded.Config;
         var o = cfg.Workloads[index];
         var dev = p.Device(o.Device) ?? throw new ConfigError($"config error: workloads:{index}:device = {o.Device}: no such device");
         var rng = SimRandom.ForStream(cfg.Simulation.Seed, $"workload{index}");
         ulong baseIova = o.Iova?.Value ?? (dev.Options.DmaRegions.Count > 0 ? dev.Options.DmaRegions[0].Iova.Value : 0);
-        return o.Type switch
+        string path = $"workloads:{index}";
+        try
         {
-            "stream" => new StreamWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
-            "random" => new RandomWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
-            "zipf" => new ZipfWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
-            "trace" => new TraceWorkload(o, dev, p.Scheduler, budget, rng,
-                TraceReader.Open(ConfigValidator.ResolvePath(loaded.BaseDirectory, o.Path!), cfg.Devices.Select(d => d.Name).ToHashSet())),
-            _ => throw new ConfigError($"config error: workloads:{index}:type = {o.Type}: unknown workload type"),
-        };
+            return o.Type switch
+            {
+                "nic-rx" or "nic-tx" => new NicWorkload(o, dev, p.Scheduler, budget, rng, dmaApi, path),
+                "nvme" => new NvmeWorkload(o, dev, p.Scheduler, budget, rng, dmaApi, path),
+                "stream" => new StreamWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+                "random" => new RandomWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+                "zipf" => new ZipfWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+                "trace" => new TraceWorkload(o, dev, p.Scheduler, budget, rng,
+                    TraceReader.Open(ConfigValidator.ResolvePath(loaded.BaseDirectory, o.Path!), cfg.Devices.Select(d => d.Name).ToHashSet())),
+                _ => throw new ConfigError($"config error: workloads:{index}:type = {o.Type}: unknown workload type"),
+            };
+        }
+        catch (ArgumentException e) when (o.IsNic || o.Type == "nvme")
+        {
+            // The device models check what the validator cannot (layout in the dmaRegions, a DMA API for map-per-packet).
+            throw new ConfigError(e.Message.Split("; ").Select(m => $"config error: {m}").ToList());
+        }
     }
 }
