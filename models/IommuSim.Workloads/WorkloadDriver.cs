@@ -2,6 +2,7 @@ using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.Pcie;
+using MathNet.Numerics.Distributions;
 
 namespace IommuSim.Workloads;
 
@@ -26,6 +27,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
     private long _backlog;
     private bool _exhausted;
     private RequestSpec? _held;
+    private readonly System.Random _arrivalRandom;
 
     protected WorkloadDriver(WorkloadOptions options, DmaEngine device, Scheduler scheduler, RequestBudget budget, SimRandom rng)
     {
@@ -38,6 +40,8 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
         _closed = options.Arrival == "closed";
         _meanGapPs = 1e6 / options.RateMrps; // 1 / (rate × 10^6 per s) in ps
         device.Client = this;
+        // Inter-arrival times come from MathNet's distributions over the run-seeded stream.
+        _arrivalRandom = rng.Fork("arrivals").AsSystemRandom();
     }
 
     public WorkloadOptions Options { get; }
@@ -84,9 +88,9 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
             case "constant": gap = _meanGapPs; break;
             case "bursty":
                 count = Options.BurstSize;
-                gap = Random.NextExponential(_meanGapPs * count);
+                gap = Exponential.Sample(_arrivalRandom, 1.0 / (_meanGapPs * count));
                 break;
-            default: gap = Random.NextExponential(_meanGapPs); break;
+            default: gap = Exponential.Sample(_arrivalRandom, 1.0 / _meanGapPs); break;
         }
         Scheduler.ScheduleIn(Math.Max(1, (long)gap), this, KindArrival, count);
     }

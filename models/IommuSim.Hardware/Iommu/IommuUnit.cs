@@ -27,6 +27,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
 {
     private const int KindLookup = 1;
     private const int KindIotlbStage = 2;
+    private const int KindFaultRecorded = 3;
 
     private readonly IommuOptions _options;
     private readonly Scheduler _sched;
@@ -119,8 +120,12 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     public void OnEvent(int kind, long arg, object? payload)
     {
         var tlp = (Tlp)payload!;
-        if (kind == KindLookup) LookupStage(tlp);
-        else IotlbStage(tlp);
+        switch (kind)
+        {
+            case KindLookup: LookupStage(tlp); break;
+            case KindIotlbStage: IotlbStage(tlp); break;
+            default: Finish(tlp); break;
+        }
     }
 
     private void LookupStage(Tlp tlp)
@@ -218,16 +223,18 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
 
     void IWalkCompletion.OnWalkDone(Tlp tlp)
     {
-        if (tlp.Faulted) RecordFault(tlp, tlp.FaultReason);
-        Finish(tlp);
+        if (tlp.Faulted) Fault(tlp, tlp.FaultReason);
+        else Finish(tlp);
     }
 
+    /// <summary>Records the fault (taking <c>faultRecordCycles</c>) and then completes the request as failed.</summary>
     private void Fault(Tlp tlp, FaultReason reason)
     {
         tlp.Faulted = true;
         tlp.FaultReason = reason;
         RecordFault(tlp, reason);
-        Finish(tlp);
+        if (_options.FaultRecordCycles == 0 || tlp.IsTranslationRequest) Finish(tlp);
+        else _sched.ScheduleAt(Clock.EdgeAfter(_sched.Now, _options.FaultRecordCycles), this, KindFaultRecorded, 0, tlp);
     }
 
     private void RecordFault(Tlp tlp, FaultReason reason)

@@ -17,6 +17,7 @@ public static class CliApp
         root.Subcommands.Add(RunCommand.Create(stdout, stderr));
         root.Subcommands.Add(CheckCommand.Create(stdout, stderr));
         root.Subcommands.Add(BenchCommand.Create(stdout, stderr));
+        root.Subcommands.Add(UapiCommand.Create(stdout, stderr));
         foreach (var extra in ExtraCommands) root.Subcommands.Add(extra(stdout, stderr));
 
         var parse = root.Parse(args, new ParserConfiguration());

@@ -34,6 +34,8 @@ public static partial class ConfigValidator
         if (!DmaApiOptions.Modes.Contains(t.DmaApi.Mode)) errors.Add($"translation:dmaApi:mode = {t.DmaApi.Mode}: allowed values are {string.Join(", ", DmaApiOptions.Modes)}");
         if (t.DmaApi.FlushQueueEntries is < 1 or > 1 << 20) errors.Add($"translation:dmaApi:flushQueueEntries = {t.DmaApi.FlushQueueEntries}: must be in [1, 1048576]");
         if (!(t.DmaApi.FlushTimeoutUs > 0)) errors.Add($"translation:dmaApi:flushTimeoutUs = {t.DmaApi.FlushTimeoutUs}: must be > 0");
+        foreach (var (key, v) in new[] { ("mapCostNs", t.DmaApi.MapCostNs), ("unmapCostNs", t.DmaApi.UnmapCostNs), ("invalidationSubmitNs", t.DmaApi.InvalidationSubmitNs), ("vmExitNs", t.DmaApi.VmExitNs), ("ioctlNs", t.DmaApi.IoctlNs) })
+            if (!(v >= 0 && v <= 1e7)) errors.Add($"translation:dmaApi:{key} = {v}: must be in [0, 1e7] ns");
 
         var vmNames = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < c.Vms.Count; i++)

@@ -51,6 +51,7 @@ public sealed class StageOptions
     /// <summary><c>4K</c>, <c>2M</c> or <c>1G</c>: the largest leaf the mapping may use.</summary>
     public string PageSize { get; set; } = "4K";
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public PageSize Leaf => PageSizes.TryParse(PageSize, out var s) ? s : Hardware.PageTables.PageSize.Size4K;
 }
 
@@ -60,8 +61,18 @@ public sealed class DmaApiOptions
     public string Mode { get; set; } = "strict";
     /// <summary>Lazy mode: unmaps batched before a flush.</summary>
     public int FlushQueueEntries { get; set; } = 256;
-    /// <summary>Lazy mode: the flush timer (µs).</summary>
+    /// <summary>Lazy mode: the flush timer (µs). Linux: 10 ms.</summary>
     public double FlushTimeoutUs { get; set; } = 10_000;
+    /// <summary>Driver CPU time of a map call: IOVA allocation and page-table writes (ns).</summary>
+    public double MapCostNs { get; set; } = 200;
+    /// <summary>Driver CPU time of an unmap call before any invalidation: clearing PTEs, freeing the IOVA (ns).</summary>
+    public double UnmapCostNs { get; set; } = 150;
+    /// <summary>Driver CPU time to queue invalidation descriptors and ring the doorbell (ns); the wait itself is the hardware's.</summary>
+    public double InvalidationSubmitNs { get; set; } = 100;
+    /// <summary>Cost of one VM exit and re-entry (shadow mapping traps, nested guest invalidations) (ns).</summary>
+    public double VmExitNs { get; set; } = 1500;
+    /// <summary>Cost of one ioctl round trip into the kernel (VFIO / iommufd map and unmap) (ns).</summary>
+    public double IoctlNs { get; set; } = 400;
 
     public static readonly string[] Modes = ["strict", "lazy", "none"];
 }

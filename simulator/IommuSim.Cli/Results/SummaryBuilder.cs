@@ -107,6 +107,7 @@ public static class SummaryBuilder
             },
             ["security"] = new JsonObject { ["staleTranslationsUsed"] = io.StaleTranslationsUsed },
             ["ats"] = Ats(run),
+            ["dmaApi"] = DmaApi(run),
             ["pcie"] = Pcie(run),
             ["iommu"] = new JsonObject
             {
@@ -150,6 +151,23 @@ public static class SummaryBuilder
             ["upstreamUtilization"] = Round(span > 0 && links > 0 ? Math.Min(1, busyUp / (span * links)) : 0),
             ["downstreamUtilization"] = Round(span > 0 && links > 0 ? Math.Min(1, busyDown / (span * links)) : 0),
             ["rawGbpsPerLink"] = Round(Hardware.Pcie.LinkArithmetic.BytesPerNs(run.Config.Config.Pcie.Generation, run.Config.Config.Pcie.Lanes) * 8),
+        };
+    }
+
+    private static JsonObject DmaApi(RunOutput run)
+    {
+        var st = run.System.DmaApi.Stats;
+        return new JsonObject
+        {
+            ["mode"] = run.System.DmaApi.Mode,
+            ["maps"] = st.Maps,
+            ["unmaps"] = st.Unmaps,
+            ["flushes"] = st.Flushes,
+            ["invalidationDescriptors"] = st.InvalidationDescriptors,
+            ["cpuBusyNs"] = Round(st.CpuBusyPs / 1000.0),
+            ["unmapWaitNs"] = Round(st.WaitPs / 1000.0),
+            ["mapLatencyNs"] = Latency(st.MapLatency),
+            ["unmapLatencyNs"] = Latency(st.UnmapLatency),
         };
     }
 

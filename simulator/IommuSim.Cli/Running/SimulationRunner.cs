@@ -27,6 +27,7 @@ public sealed class RunOutput
     public required double WallSeconds { get; init; }
     public required IReadOnlyList<TimeSample> TimeSeries { get; init; }
     public required IReadOnlyList<WorkloadDriver> Workloads { get; init; }
+    public required BuiltSystem System { get; init; }
     public double SimulatedNs => (EndPs - MeasuredStartPs) / 1000.0;
     public double ThroughputWindowNs => (EndPs - ThroughputStartPs) / 1000.0;
 }
@@ -42,9 +43,8 @@ public static class SimulationRunner
     {
         var cfg = loaded.Config;
         var wall = Stopwatch.StartNew();
-        var platform = new Platform(cfg.Memory, cfg.Pcie, cfg.Iommu, cfg.Translation.Design != "off", cfg.Simulation.Seed);
-        foreach (var d in cfg.Devices) platform.AddDevice(d);
-        DirectTranslationSetup.Apply(platform, cfg);
+        var system = SystemBuilder.Build(cfg);
+        var platform = system.Platform;
 
         var budget = new RequestBudget(cfg.Simulation.WarmupRequests, cfg.Simulation.MaxRequests);
         var workloads = new List<WorkloadDriver>();
@@ -105,6 +105,7 @@ public static class SimulationRunner
                 WallSeconds = wall.Elapsed.TotalSeconds,
                 TimeSeries = series,
                 Workloads = workloads,
+                System = system,
             };
         }
         finally

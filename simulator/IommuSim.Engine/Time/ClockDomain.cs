@@ -18,7 +18,15 @@ public sealed class ClockDomain
         FrequencyKHz = (long)Math.Round(mhz * 1000);
         if (FrequencyKHz <= 0)
             throw new ArgumentOutOfRangeException(nameof(mhz), mhz, "clock frequency below 1 kHz");
+        // The period as a reduced fraction Num/Den ps (1.5 GHz: 2000/3), so edge arithmetic is exact
+        // and needs no 128-bit math: every intermediate product stays below Num*Den <= 10^18.
+        long g = (long)System.Numerics.BigInteger.GreatestCommonDivisor(PsPerKHzCycle, FrequencyKHz);
+        _num = PsPerKHzCycle / g;
+        _den = FrequencyKHz / g;
     }
+
+    private readonly long _num;
+    private readonly long _den;
 
     public string Name { get; }
     public long FrequencyKHz { get; }
@@ -27,27 +35,20 @@ public sealed class ClockDomain
     /// <summary>Nominal period in ps (rounded; use <see cref="EdgeTime"/> for exact edges).</summary>
     public double PeriodPs => PsPerKHzCycle / (double)FrequencyKHz;
 
-    /// <summary>Time of edge number <paramref name="cycle"/> (edge 0 at time 0).</summary>
+    /// <summary>Time of edge number <paramref name="cycle"/> (edge 0 at time 0): ceil(cycle * Num / Den).</summary>
     public long EdgeTime(long cycle)
     {
-        long f = FrequencyKHz;
-        long whole = Math.DivRem(cycle, f, out long rem) * PsPerKHzCycle;
-        // rem < f <= 10^9, so rem * 10^9 < 10^18 fits in a long.
-        long part = (rem * PsPerKHzCycle + f - 1) / f;
-        return whole + part;
+        long q = Math.DivRem(cycle, _den, out long r);
+        return q * _num + (r * _num + _den - 1) / _den;
     }
 
-    /// <summary>Index of the first edge at or after <paramref name="time"/>.</summary>
+    /// <summary>Index of the first edge at or after <paramref name="time"/>: the smallest k with
+    /// ceil(k·Num/Den) ≥ t, i.e. k·Num &gt; (t−1)·Den, so k = floor((t−1)·Den/Num) + 1.</summary>
     public long EdgeIndexAtOrAfter(long time)
     {
-        Int128 num = (Int128)time * FrequencyKHz;
-        Int128 k = num / PsPerKHzCycle;
-        if (k * PsPerKHzCycle < num) k++;
-        long idx = (long)k;
-        // ceil rounding of edge times can make edge k land one ps later than k*P; correct for it.
-        while (idx > 0 && EdgeTime(idx - 1) >= time) idx--;
-        while (EdgeTime(idx) < time) idx++;
-        return idx;
+        if (time <= 0) return 0;
+        long a = Math.DivRem(time - 1, _num, out long b);
+        return a * _den + b * _den / _num + 1;
     }
 
     /// <summary>The time <paramref name="cycles"/> edges after the first edge at or after <paramref name="now"/>.

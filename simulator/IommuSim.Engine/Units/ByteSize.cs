@@ -49,7 +49,9 @@ public readonly record struct ByteSize(long Bytes)
             error = $"'{s}' is not a size (examples: 4096, 64KiB, 2MiB, 1G)";
             return false;
         }
-        decimal bytes = d * mult;
+        decimal bytes;
+        try { bytes = d * mult; }
+        catch (OverflowException) { error = $"'{s}' is too large"; return false; }
         if (bytes < 0) { error = $"'{s}': a size cannot be negative"; return false; }
         if (bytes != decimal.Truncate(bytes) || bytes > long.MaxValue) { error = $"'{s}' is not a whole number of bytes"; return false; }
         value = new ByteSize((long)bytes);

@@ -59,6 +59,9 @@ public sealed class InvalidationQueue : IEventHandler, IResettable
         return ticket;
     }
 
+    /// <summary>Raised after each descriptor completes (its ticket): software waiting on a wait descriptor polls this.</summary>
+    public event Action<long>? Completed;
+
     /// <summary>True when the descriptor with this ticket (and so every earlier one) is done.</summary>
     public bool IsComplete(long ticket) => ticket <= _completed;
 
@@ -81,6 +84,7 @@ public sealed class InvalidationQueue : IEventHandler, IResettable
         Descriptors++;
         _byType[(int)d.Type]++;
         _completed = ticket;
+        Completed?.Invoke(ticket);
         if (_queue.Count == 0)
         {
             BusyPs += _sched.Now - _busyStart;

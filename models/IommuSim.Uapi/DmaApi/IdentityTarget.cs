@@ -1,0 +1,25 @@
+using IommuSim.Hardware.Iommu.Invalidation;
+using IommuSim.Hardware.PageTables;
+
+namespace IommuSim.Uapi.DmaApi;
+
+/// <summary>
+/// No translation (IOMMU off, or the identity/pass-through domain): dma_map returns the buffer's
+/// physical address and nothing is ever invalidated; calls still cost their CPU time.
+/// </summary>
+public sealed class IdentityTarget(ulong bufferBase, ulong bufferBytes) : IMappingTarget
+{
+    public ushort DomainId => 0;
+    public ulong BufferBase { get; } = bufferBase;
+    public ulong BufferBytes { get; } = bufferBytes;
+    public ulong IovaBase => BufferBase;
+    public ulong IovaBytes => BufferBytes;
+    public long MapOverheadPs => 0;
+    public long UnmapOverheadPs => 0;
+    public long InvalidateOverheadPs => 0;
+    public bool IdentityMapped => true;
+    public void Map(ulong iova, ulong output, ulong bytes, Access access) { }
+    public void Unmap(ulong iova, ulong bytes) { }
+    public void AddRangeInvalidation(List<InvalidationDescriptor> into, ulong iova, ulong bytes) { }
+    public void AddDomainInvalidation(List<InvalidationDescriptor> into) { }
+}

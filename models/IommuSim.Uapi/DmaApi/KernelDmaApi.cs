@@ -1,0 +1,311 @@
+using IommuSim.Engine.Scheduling;
+using IommuSim.Engine.Stats;
+using IommuSim.Hardware;
+using IommuSim.Hardware.Devices;
+using IommuSim.Hardware.Iommu.Invalidation;
+using IommuSim.Hardware.PageTables;
+
+namespace IommuSim.Uapi.DmaApi;
+
+/// <summary>
+/// The run-time DMA-mapping path (dma_map_single / dma_unmap_single, or a VFIO program's
+/// IOAS_MAP / IOAS_UNMAP per buffer) in simulated time, per device, on one driver CPU per device:
+/// <list type="bullet">
+/// <item><c>strict</c>: unmap clears the PTEs, queues an IOTLB (+ device-TLB) invalidation and a
+/// wait, and the CPU spins until the hardware finished them — no DMA can use the old mapping
+/// after the call returns.</item>
+/// <item><c>lazy</c>: unmap clears the PTEs and puts the IOVA on a flush queue; a domain-wide
+/// invalidation runs when the queue fills (on the unmapping CPU) or when the flush timer fires.
+/// Until then the IOTLB may still translate the old IOVA: such hits count in
+/// <c>security.staleTranslationsUsed</c>. IOVAs are reused only after their flush.</item>
+/// <item><c>none</c>: buffers are mapped once on first use and recycled; unmap only returns the
+/// buffer to the driver's pool.</item>
+/// </list>
+/// </summary>
+public sealed class KernelDmaApi : IDmaApi, IResettable
+{
+    private readonly Platform _p;
+    private readonly DmaApiCosts _costs;
+    private readonly Dictionary<DmaEngine, DeviceMapper> _mappers = [];
+    private readonly List<DeviceMapper> _waiting = [];
+
+    public KernelDmaApi(Platform platform, DmaApiCosts costs)
+    {
+        if (costs.Mode is not ("strict" or "lazy" or "none")) throw new ArgumentException($"unknown DMA API mode '{costs.Mode}'");
+        _p = platform;
+        _costs = costs;
+        platform.Iommu.Invalidation.Completed += OnInvalidationCompleted;
+    }
+
+    public string Mode => _costs.Mode;
+    public DmaApiStats Stats { get; } = new();
+
+    public void Register(DmaEngine device, IMappingTarget target) => _mappers[device] = new DeviceMapper(this, device, target);
+
+    public bool IsRegistered(DmaEngine device) => _mappers.ContainsKey(device);
+
+    public void Map(DmaEngine device, int bytes, Access access, IDmaApiClient client, long tag)
+        => Mapper(device).Enqueue(OpKind.Map, 0, bytes, access, client, tag);
+
+    public void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag)
+        => Mapper(device).Enqueue(OpKind.Unmap, iova, bytes, Access.None, client, tag);
+
+    private DeviceMapper Mapper(DmaEngine device)
+        => _mappers.TryGetValue(device, out var m) ? m
+            : throw new InvalidOperationException($"device {device.Name} has no DMA-API mapping target (is it attached?)");
+
+    private void OnInvalidationCompleted(long ticket)
+    {
+        for (int i = _waiting.Count - 1; i >= 0; i--)
+        {
+            var m = _waiting[i];
+            if (m.WaitTicket <= ticket)
+            {
+                _waiting.RemoveAt(i);
+                m.OnWaitDone();
+            }
+        }
+    }
+
+    public void Reset() => Stats.Reset();
+
+    private enum OpKind : byte { Map, Unmap }
+
+    private enum Phase : byte { Cost, Submit, Flush }
+
+    private sealed class Op
+    {
+        public OpKind Kind;
+        public Phase Phase;
+        public ulong Iova;
+        public int Bytes;
+        public Access Access;
+        public IDmaApiClient Client = null!;
+        public long Tag;
+        public long StartPs;
+        public Op? Next;
+    }
+
+    /// <summary>One device's driver CPU: runs its DMA-API calls one at a time.</summary>
+    private sealed class DeviceMapper : IEventHandler
+    {
+        private const int KindStep = 1;
+        private const int KindFlushTimer = 2;
+
+        private readonly KernelDmaApi _api;
+        private readonly DmaEngine _device;
+        private readonly IMappingTarget _t;
+        private readonly IovaAllocator _iovas;
+        private readonly Stack<Op> _pool = new();
+        private readonly List<InvalidationDescriptor> _descs = [];
+        private readonly List<(ulong Iova, ulong Bytes)> _flushQueue = [];
+        private readonly List<(ulong Iova, ulong Bytes)> _flushing = [];
+        private readonly Stack<(ulong Iova, ulong Bytes)> _recycled = new();
+        private Op? _head, _tail;
+        private bool _busy;
+        private bool _timerArmed;
+        private long _timerGeneration;
+        private ulong _bufferCursor;
+        private Op? _waitingOp;
+        private bool _waitingFlush;
+
+        public DeviceMapper(KernelDmaApi api, DmaEngine device, IMappingTarget target)
+        {
+            _api = api;
+            _device = device;
+            _t = target;
+            _iovas = new IovaAllocator(target.IovaBase, target.IovaBytes);
+        }
+
+        public long WaitTicket { get; private set; }
+
+        private Engine.Scheduling.Scheduler Sched => _api._p.Scheduler;
+        private DmaApiCosts C => _api._costs;
+
+        public void Enqueue(OpKind kind, ulong iova, int bytes, Access access, IDmaApiClient client, long tag)
+        {
+            var op = _pool.Count > 0 ? _pool.Pop() : new Op();
+            op.Kind = kind; op.Iova = iova; op.Bytes = bytes; op.Access = access; op.Client = client; op.Tag = tag;
+            op.Phase = Phase.Cost; op.Next = null;
+            if (_tail is null) _head = _tail = op; else { _tail.Next = op; _tail = op; }
+            if (!_busy) StartNext();
+        }
+
+        private void StartNext()
+        {
+            if (_head is null) { _busy = false; return; }
+            _busy = true;
+            var op = _head;
+            op.StartPs = Sched.Now;
+            long cost = C.Mode == "none" ? 0
+                : op.Kind == OpKind.Map ? C.MapPs + _t.MapOverheadPs
+                : C.UnmapPs + _t.UnmapOverheadPs;
+            Sched.ScheduleIn(cost, this, KindStep, 0, op);
+        }
+
+        public void OnEvent(int kind, long arg, object? payload)
+        {
+            if (kind == KindFlushTimer)
+            {
+                if (arg != _timerGeneration) return;
+                _timerArmed = false;
+                // The flush timer runs on another CPU: it costs this driver nothing but the hardware time.
+                if (_flushQueue.Count > 0 && !_waitingFlush) SubmitFlush(waitOnThisCpu: false);
+                return;
+            }
+            var op = (Op)payload!;
+            if (op.Kind == OpKind.Map) { DoMap(op); return; }
+            if (op.Phase == Phase.Cost) DoUnmap(op);
+            else if (op.Phase == Phase.Submit) SubmitRangeInvalidation(op);
+            else SubmitFlush(waitOnThisCpu: true);
+        }
+
+        private void DoMap(Op op)
+        {
+            ulong bytes = ((ulong)op.Bytes + 0xFFF) & ~0xFFFUL;
+            ulong iova;
+            if (C.Mode == "none" && _recycled.Count > 0)
+            {
+                iova = _recycled.Pop().Iova;
+            }
+            else
+            {
+                if (_bufferCursor + bytes > _t.BufferBytes) _bufferCursor = 0;
+                ulong output = _t.BufferBase + _bufferCursor;
+                _bufferCursor += bytes;
+                iova = _t.IdentityMapped ? output : _iovas.Allocate(bytes);
+                _t.Map(iova, output, bytes, op.Access == Access.None ? Access.ReadWrite : op.Access | Access.Read);
+            }
+            _api.Stats.Maps++;
+            Finish(op, mapped: iova);
+        }
+
+        private void DoUnmap(Op op)
+        {
+            ulong bytes = ((ulong)op.Bytes + 0xFFF) & ~0xFFFUL;
+            _api.Stats.Unmaps++;
+            switch (C.Mode)
+            {
+                case "none":
+                    _recycled.Push((op.Iova, bytes));
+                    Finish(op);
+                    return;
+                case "strict" or "lazy" when _t.IdentityMapped:
+                    Finish(op); // nothing mapped, nothing to invalidate
+                    return;
+                case "strict":
+                    _t.Unmap(op.Iova, bytes);
+                    op.Phase = Phase.Submit;
+                    Sched.ScheduleIn(C.InvalidationSubmitPs + _t.InvalidateOverheadPs, this, KindStep, 0, op);
+                    return;
+                default: // lazy
+                    _t.Unmap(op.Iova, bytes);
+                    _api._p.Iommu.NoteUnmappedPendingInvalidation(_t.DomainId, op.Iova, bytes);
+                    _flushQueue.Add((op.Iova, bytes));
+                    if (_flushQueue.Count >= C.FlushQueueEntries && !_waitingFlush)
+                    {
+                        // Queue full: this CPU flushes now and waits for it.
+                        op.Phase = Phase.Flush;
+                        Sched.ScheduleIn(C.InvalidationSubmitPs + _t.InvalidateOverheadPs, this, KindStep, 0, op);
+                        return;
+                    }
+                    if (!_timerArmed)
+                    {
+                        _timerArmed = true;
+                        Sched.ScheduleIn(C.FlushTimeoutPs, this, KindFlushTimer, ++_timerGeneration);
+                    }
+                    Finish(op);
+                    return;
+            }
+        }
+
+        private void SubmitRangeInvalidation(Op op)
+        {
+            ulong bytes = ((ulong)op.Bytes + 0xFFF) & ~0xFFFUL;
+            _descs.Clear();
+            _t.AddRangeInvalidation(_descs, op.Iova, bytes);
+            _iovas.Free(op.Iova, bytes);
+            _waitingOp = op;
+            Wait();
+        }
+
+        private void SubmitFlush(bool waitOnThisCpu)
+        {
+            _descs.Clear();
+            _t.AddDomainInvalidation(_descs);
+            _flushing.Clear();
+            _flushing.AddRange(_flushQueue);
+            _flushQueue.Clear();
+            _api.Stats.Flushes++;
+            _waitingFlush = true;
+            _waitingOp = waitOnThisCpu ? _head : null;
+            Wait();
+        }
+
+        private void Wait()
+        {
+            var iq = _api._p.Iommu.Invalidation;
+            foreach (var d in _descs) iq.Submit(d);
+            WaitTicket = iq.Submit(InvalidationDescriptor.Wait());
+            _api.Stats.InvalidationDescriptors += _descs.Count + 1;
+            _api._waiting.Add(this);
+        }
+
+        public void OnWaitDone()
+        {
+            if (_waitingFlush)
+            {
+                // Flushed IOVAs may now be reused.
+                foreach (var (iova, bytes) in _flushing) _iovas.Free(iova, bytes);
+                _flushing.Clear();
+                _waitingFlush = false;
+            }
+            var op = _waitingOp;
+            _waitingOp = null;
+            if (op is not null)
+            {
+                _api.Stats.WaitPs += Sched.Now - op.StartPs;
+                Finish(op);
+            }
+        }
+
+        private void Finish(Op op, ulong mapped = 0)
+        {
+            _api.Stats.CpuBusyPs += Sched.Now - op.StartPs;
+            if (op.Kind == OpKind.Map) _api.Stats.MapLatency.Record(Sched.Now - op.StartPs);
+            else _api.Stats.UnmapLatency.Record(Sched.Now - op.StartPs);
+            _head = op.Next;
+            if (_head is null) _tail = null;
+            var client = op.Client;
+            long tag = op.Tag;
+            OpKind kind = op.Kind;
+            op.Client = null!;
+            _pool.Push(op);
+            if (kind == OpKind.Map) client.OnMapped(tag, mapped);
+            else client.OnUnmapped(tag);
+            StartNext();
+        }
+    }
+}
+
+/// <summary>Counters of the run-time DMA API (summary key <c>dmaApi.*</c>).</summary>
+public sealed class DmaApiStats : IResettable
+{
+    public long Maps;
+    public long Unmaps;
+    public long Flushes;
+    public long InvalidationDescriptors;
+    /// <summary>Driver CPU time spent in map/unmap calls (ps), including strict waits.</summary>
+    public long CpuBusyPs;
+    /// <summary>Time unmap calls spent waiting for invalidations (ps).</summary>
+    public long WaitPs;
+    public readonly LatencyHistogram MapLatency = new("map");
+    public readonly LatencyHistogram UnmapLatency = new("unmap");
+
+    public void Reset()
+    {
+        Maps = Unmaps = Flushes = InvalidationDescriptors = CpuBusyPs = WaitPs = 0;
+        MapLatency.Reset();
+        UnmapLatency.Reset();
+    }
+}

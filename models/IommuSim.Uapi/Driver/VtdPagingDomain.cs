@@ -1,0 +1,69 @@
+using IommuSim.Hardware.PageTables;
+
+namespace IommuSim.Uapi.Driver;
+
+/// <summary>
+/// A second-stage paging domain: a host VT-d second-stage table (IOVA or GPA → HPA) in host
+/// memory. Backs an iommufd HWPT_PAGING (and the host kernel's DMA-API domain). A NEST_PARENT
+/// domain is the stage 2 of nested domains, which are flushed with it.
+/// </summary>
+public sealed class VtdPagingDomain : VtdDomain
+{
+    private readonly VtdDriver _driver;
+    private readonly List<VtdNestedDomain> _children = [];
+
+    internal VtdPagingDomain(VtdDriver driver, ushort did, PageTable table, PageSize maxPageSize, bool nestParent, bool dirtyCapable)
+        : base(did)
+    {
+        _driver = driver;
+        Table = table;
+        MaxPageSize = maxPageSize;
+        NestParent = nestParent;
+        DirtyCapable = dirtyCapable;
+    }
+
+    public PageTable Table { get; }
+
+    /// <summary>Largest leaf this domain uses when alignment allows.</summary>
+    public PageSize MaxPageSize { get; }
+
+    public bool NestParent { get; }
+
+    /// <summary>Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING (has dirty ops).</summary>
+    public bool DirtyCapable { get; }
+
+    /// <summary>SLADE is set in the PASID entries pointing here.</summary>
+    public bool DirtyTracking { get; internal set; }
+
+    /// <summary>Last IOVA of the aperture: 2^48−1 for a 4-level table.</summary>
+    public ulong ApertureLast => Table.MaxAddress;
+
+    /// <summary>domain->pgsize_bitmap: 4K always, then the huge sizes the table can hold.</summary>
+    public ulong PgsizeBitmap => 0x1000UL
+        | (MaxPageSize >= PageSize.Size2M ? 0x20_0000UL : 0)
+        | (MaxPageSize >= PageSize.Size1G && Table.Levels > 3 ? 0x4000_0000UL : 0);
+
+    public IReadOnlyList<VtdNestedDomain> Children => _children;
+
+    internal void AddChild(VtdNestedDomain d) => _children.Add(d);
+    internal void RemoveChild(VtdNestedDomain d) => _children.Remove(d);
+
+    /// <summary>
+    /// iommu_map(): writes leaves for [iova, iova+length) → pa. No invalidation is needed: VT-d
+    /// without caching mode never caches not-present entries.
+    /// </summary>
+    public void Map(ulong iova, ulong pa, ulong length, Access prot, bool allowLargePages)
+        => Table.Map(iova, pa, length, prot, allowLargePages ? MaxPageSize : PageSize.Size4K);
+
+    /// <summary>
+    /// iommu_unmap() followed by iotlb_sync: clears the leaves, then flushes the IOTLB (and device
+    /// TLBs, and the combined entries of nested children) and waits, so that no DMA can use the
+    /// old translation once this returns. Returns the bytes that were mapped.
+    /// </summary>
+    public ulong Unmap(ulong iova, ulong length)
+    {
+        ulong removed = Table.Unmap(iova, length);
+        if (removed > 0) _driver.FlushRange(this, iova, length);
+        return removed;
+    }
+}

@@ -1,0 +1,27 @@
+using IommuSim.Hardware.PageTables;
+
+namespace IommuSim.Uapi.IoPagetable;
+
+/// <summary>
+/// struct iopt_area: one mapping of an IOAS, [Iova, Last] → bytes of <see cref="Pages"/> from
+/// <see cref="StartByte"/>. Areas never overlap and are never split by IOAS_UNMAP (only the VFIO
+/// type1 v1 shim cuts them, see <see cref="IoPagetable.CutIova"/>).
+/// </summary>
+public sealed class IoptArea(IoptPages pages, ulong startByte, ulong iova, ulong length, Access prot)
+{
+    public IoptPages Pages { get; } = pages;
+    public ulong StartByte { get; } = startByte;
+    public ulong Iova { get; } = iova;
+    public ulong Length { get; } = length;
+    public ulong Last => Iova + Length - 1;
+    public Access Prot { get; } = prot;
+
+    /// <summary>User VA of the byte mapped at <see cref="Iova"/>.</summary>
+    public ulong UserVa => Pages.Uptr + StartByte;
+
+    /// <summary>area->page_offset: where the first byte sits in its page.</summary>
+    public ulong PageOffset => UserVa % IoPagetable.PageSize;
+
+    /// <summary>Whether the area is mapped into the IOAS's domains (its pages pinned).</summary>
+    public bool InDomains { get; internal set; }
+}

@@ -1,0 +1,84 @@
+using IommuSim.Hardware.Iommu.Invalidation;
+using IommuSim.Hardware.Iommu.Tables;
+using IommuSim.Uapi.Driver;
+using IommuSim.Uapi.Hardware;
+using IommuSim.Uapi.Iommufd;
+using IommuSim.Uapi.Memory;
+
+namespace IommuSim.Uapi;
+
+/// <summary>
+/// The host kernel of the simulated machine as far as DMA remapping goes: the VT-d driver, the PCI
+/// devices and their iommu groups, who owns each group's DMA (one iommufd context at a time), and
+/// the iopf path that routes page requests to fault queues. Processes open iommufd contexts on it.
+/// </summary>
+public sealed class IommuKernel
+{
+    private readonly Dictionary<int, IommufdContext> _dmaOwner = [];
+    private int _nextFd = 1000;
+
+    public IommuKernel(IHardwarePort port, PlatformSpec? spec = null)
+    {
+        Port = port;
+        Spec = spec ?? new PlatformSpec();
+        Driver = new VtdDriver(port, Spec);
+    }
+
+    public IHardwarePort Port { get; }
+    public PlatformSpec Spec { get; }
+    public VtdDriver Driver { get; }
+
+    public IReadOnlyList<DeviceSpec> Devices => Spec.Devices;
+
+    public DeviceSpec? FindDevice(RequesterId rid) => Spec.Devices.FirstOrDefault(d => d.Rid == rid);
+
+    public DeviceSpec? FindDevice(string bdf) => RequesterId.TryParse(bdf, out var rid) ? FindDevice(rid) : null;
+
+    public IReadOnlyList<DeviceSpec> GroupMembers(int group) => Spec.Devices.Where(d => d.IommuGroup == group).ToList();
+
+    public bool GroupExists(int group) => Spec.Devices.Any(d => d.IommuGroup == group);
+
+    /// <summary>A new process address space (user memory backed by the hardware frame allocator).</summary>
+    public UserAddressSpace NewAddressSpace() => new(Port.Frames);
+
+    /// <summary>open("/dev/iommu") by a process with address space <paramref name="mm"/>.</summary>
+    public IommufdContext OpenIommufd(UserAddressSpace mm) => new(this, mm);
+
+    internal int AllocateFd() => _nextFd++;
+
+    /// <summary>iommu_device_claim_dma_owner_shared for a whole group: EBUSY when another context owns it.</summary>
+    internal Errno ClaimDmaOwner(int group, IommufdContext ictx)
+    {
+        if (_dmaOwner.TryGetValue(group, out var owner)) return ReferenceEquals(owner, ictx) ? Errno.OK : Errno.EBUSY;
+        _dmaOwner[group] = ictx;
+        return Errno.OK;
+    }
+
+    internal void ReleaseDmaOwner(int group, IommufdContext ictx)
+    {
+        if (_dmaOwner.TryGetValue(group, out var owner) && ReferenceEquals(owner, ictx)) _dmaOwner.Remove(group);
+    }
+
+    /// <summary>
+    /// The iopf path: drains the hardware page-request queue and hands each request to the fault
+    /// queue of the HWPT its (device, PASID) is attached to; requests with no fault queue are
+    /// answered INVALID right away, as iopf does without a handler.
+    /// </summary>
+    public void HandlePageRequests()
+    {
+        while (Port.Faults.TryReadPageRequest(out var pr))
+        {
+            var spec = FindDevice(new RequesterId(pr.RequesterId));
+            uint pasid = pr.HasPasid ? pr.Pasid : IommufdContext.NoPasid;
+            FaultQueue? queue = null;
+            IommufdDevice? idev = null;
+            if (spec is not null && _dmaOwner.TryGetValue(spec.IommuGroup, out var ictx))
+            {
+                idev = ictx.BoundDevice(spec);
+                if (idev is not null && idev.Group.Get(pasid) is { } attach) queue = attach.Hwpt.Fault;
+            }
+            if (queue is not null && idev is not null) queue.Deliver(idev, pr);
+            else if (spec is not null && pr.LastInGroup) Driver.PageResponse(spec, pasid, pr.PageGroupIndex, PageResponseCode.Invalid);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+using IommuSim.Uapi.Driver;
+
+namespace IommuSim.Uapi.Iommufd;
+
+/// <summary>
+/// HWPT, hardware-info, fault, vIOMMU and vDEVICE ioctls (hw_pagetable.c, device.c, eventq.c,
+/// viommu.c) with the VT-d driver's checks.
+/// </summary>
+public sealed partial class IommufdContext
+{
+    private const uint HwptFlagsValid = IommuHwptAllocFlags.NEST_PARENT | IommuHwptAllocFlags.DIRTY_TRACKING
+                                        | IommuHwptAllocFlags.FAULT_ID_VALID | IommuHwptAllocFlags.PASID;
+
+    /// <summary>sizeof(struct iommu_hwpt_vtd_s1_invalidate).</summary>
+    public const uint VtdS1InvalidateEntryLen = 24;
+
+    /// <summary>sizeof(struct iommu_hw_info_vtd).</summary>
+    public const uint HwInfoVtdLen = 24;
+
+    public Errno HwptAlloc(IommuHwptAlloc cmd)
+    {
+        if ((cmd.flags & ~HwptFlagsValid) != 0 || cmd.__reserved != 0 || cmd.__reserved2 != 0) return Errno.EOPNOTSUPP;
+        if (cmd.data_type == IommuHwptDataType.NONE && cmd.data is not null) return Errno.EINVAL;
+        if (cmd.data_type != IommuHwptDataType.NONE && cmd.data is null) return Errno.EINVAL;
+        Errno rc = Get(cmd.dev_id, out IommufdDevice idev);
+        if (rc != Errno.OK) return rc;
+        var ptObj = Lookup(cmd.pt_id);
+        if (ptObj is not (Ioas or HwptPaging or Viommu)) return Errno.EINVAL;
+        FaultQueue? fault = null;
+        if ((cmd.flags & IommuHwptAllocFlags.FAULT_ID_VALID) != 0)
+        {
+            rc = Get(cmd.fault_id, out FaultQueue f);
+            if (rc != Errno.OK) return rc;
+            fault = f;
+        }
+        bool pasidCompat = (cmd.flags & IommuHwptAllocFlags.PASID) != 0;
+        if (pasidCompat && idev.Spec.PasidBits == 0) return Errno.EOPNOTSUPP;
+
+        HwptBase hwpt;
+        if (ptObj is Ioas ioas)
+        {
+            if (cmd.data_type != IommuHwptDataType.NONE) return Errno.EOPNOTSUPP;
+            bool nestParent = (cmd.flags & IommuHwptAllocFlags.NEST_PARENT) != 0;
+            bool dirty = (cmd.flags & IommuHwptAllocFlags.DIRTY_TRACKING) != 0;
+            if (dirty && !Kernel.Spec.DirtyTracking) return Errno.EOPNOTSUPP;
+            if (nestParent && !Kernel.Spec.Nesting) return Errno.EOPNOTSUPP;
+            var domain = Kernel.Driver.AllocPagingDomain(nestParent, dirty);
+            rc = ioas.Iopt.AddDomain(domain);
+            if (rc != Errno.OK)
+            {
+                Kernel.Driver.FreeDomain(domain);
+                return rc;
+            }
+            var paging = new HwptPaging(this, ioas, domain, autoDomain: false, fault, pasidCompat) { InIoas = true };
+            ioas.Get();
+            ioas.AddHwpt(paging);
+            hwpt = paging;
+        }
+        else
+        {
+            // Nested: on a paging parent directly, or on a vIOMMU wrapping one.
+            var viommu = ptObj as Viommu;
+            var parent = viommu?.Hwpt ?? (HwptPaging)ptObj;
+            if ((cmd.flags & ~(IommuHwptAllocFlags.FAULT_ID_VALID | IommuHwptAllocFlags.PASID)) != 0) return Errno.EOPNOTSUPP;
+            if (parent.AutoDomain || !parent.NestParent) return Errno.EINVAL;
+            if (cmd.data_type != IommuHwptDataType.VTD_S1 || cmd.data is null) return Errno.EOPNOTSUPP;
+            var s1 = cmd.data;
+            if ((s1.flags & ~(ulong)(VtdS1Flags.SRE | VtdS1Flags.EAFE | VtdS1Flags.WPE)) != 0 || s1.__reserved != 0) return Errno.EOPNOTSUPP;
+            var domain = Kernel.Driver.AllocNestedDomain(parent.PagingDomain, (VtdS1Flags)s1.flags, s1.pgtbl_addr, s1.addr_width);
+            hwpt = new HwptNested(this, parent, viommu, domain, fault, pasidCompat);
+            if (viommu is not null) viommu.Get(); else parent.Get();
+        }
+        fault?.Get();
+        cmd.out_hwpt_id = Finalize(hwpt).Id;
+        return Errno.OK;
+    }
+
+    /// <summary>
+    /// IOMMU_HWPT_INVALIDATE: forwards a guest's stage-1 invalidations. Stops at the first bad
+    /// entry (earlier ones stay applied); entry_num returns how many were handled.
+    /// </summary>
+    public Errno HwptInvalidate(IommuHwptInvalidate cmd)
+    {
+        uint requested = cmd.entry_num;
+        cmd.entry_num = 0;
+        if (requested > 0 && (cmd.data is null || cmd.entry_len == 0)) return Errno.EINVAL;
+        switch (Lookup(cmd.hwpt_id))
+        {
+            case null:
+                return Errno.ENOENT;
+            case HwptNested nested:
+                {
+                    if (cmd.data_type != IommuHwptInvalidateDataType.VTD_S1) return Errno.EINVAL;
+                    if (requested > 0 && cmd.entry_len < VtdS1InvalidateEntryLen) return Errno.EINVAL;
+                    if (requested > (cmd.data?.Length ?? 0)) return Errno.EFAULT;
+                    for (uint i = 0; i < requested; i++)
+                    {
+                        var e = cmd.data![i];
+                        if ((e.flags & ~IommuVtdInvFlags.LEAF) != 0 || e.__reserved != 0) return Errno.EOPNOTSUPP;
+                        if ((e.addr & 0xFFF) != 0 || (e.npages == ulong.MaxValue && e.addr != 0)) return Errno.EINVAL;
+                        Kernel.Driver.FlushNestedUser(nested.NestedDomain, e.addr, e.npages, (e.flags & IommuVtdInvFlags.LEAF) != 0);
+                        cmd.entry_num = i + 1;
+                    }
+                    return Errno.OK;
+                }
+            case Viommu:
+                // The simulated VT-d vIOMMU has no user-queue invalidation format.
+                return Errno.EOPNOTSUPP;
+            default:
+                return Errno.EINVAL;
+        }
+    }
+
+    /// <summary>IOMMU_HWPT_SET_DIRTY_TRACKING: enabling starts from clean D bits.</summary>
+    public Errno HwptSetDirtyTracking(IommuHwptSetDirtyTracking cmd)
+    {
+        if ((cmd.flags & ~IommuHwptSetDirtyTrackingFlags.ENABLE) != 0) return Errno.EOPNOTSUPP;
+        Errno rc = Get(cmd.hwpt_id, out HwptPaging hwpt);
+        if (rc != Errno.OK) return rc;
+        if (!hwpt.PagingDomain.DirtyCapable) return Errno.EOPNOTSUPP;
+        bool enable = (cmd.flags & IommuHwptSetDirtyTrackingFlags.ENABLE) != 0;
+        if (enable && !hwpt.PagingDomain.DirtyTracking)
+            foreach (var a in hwpt.Ioas.Iopt.Areas)
+                if (a.InDomains) hwpt.PagingDomain.Table.ClearDirty(a.Iova, a.Length);
+        Kernel.Driver.SetDirtyTracking(hwpt.PagingDomain, enable);
+        return Errno.OK;
+    }
+
+    /// <summary>IOMMU_HWPT_GET_DIRTY_BITMAP: bit n is iova + n·page_size; read-and-clear unless NO_CLEAR.</summary>
+    public Errno HwptGetDirtyBitmap(IommuHwptGetDirtyBitmap cmd)
+    {
+        if ((cmd.flags & ~IommuHwptGetDirtyBitmapFlags.NO_CLEAR) != 0) return Errno.EOPNOTSUPP;
+        Errno rc = Get(cmd.hwpt_id, out HwptPaging hwpt);
+        if (rc != Errno.OK) return rc;
+        if (cmd.length == 0) return Errno.EINVAL;
+        ulong last = cmd.iova + (cmd.length - 1);
+        if (last < cmd.iova) return Errno.EOVERFLOW;
+        ulong align = hwpt.Ioas.Iopt.IovaAlignment;
+        if ((cmd.iova & (align - 1)) != 0 || ((last + 1) & (align - 1)) != 0) return Errno.EINVAL;
+        if (cmd.page_size == 0) return Errno.EINVAL;
+        if ((cmd.iova & (cmd.page_size - 1)) != 0 || ((last + 1) & (cmd.page_size - 1)) != 0) return Errno.EINVAL;
+        if (!hwpt.PagingDomain.DirtyCapable) return Errno.EOPNOTSUPP;
+
+        ulong bits = cmd.length / cmd.page_size;
+        var data = new ulong[(bits + 63) / 64];
+        ulong iova = cmd.iova, pageSize = cmd.page_size;
+        Kernel.Driver.ReadAndClearDirty(hwpt.PagingDomain, cmd.iova, cmd.length, (cmd.flags & IommuHwptGetDirtyBitmapFlags.NO_CLEAR) != 0,
+            (start, len) =>
+            {
+                ulong s = Math.Max(start, iova), e = Math.Min(start + len - 1, last);
+                for (ulong b = (s - iova) / pageSize; b <= (e - iova) / pageSize; b++) data[b / 64] |= 1UL << (int)(b % 64);
+            });
+        cmd.data = data;
+        return Errno.OK;
+    }
+
+    /// <summary>IOMMU_GET_HW_INFO: VT-d data (cap/ecap), capabilities and the PASID width.</summary>
+    public Errno GetHwInfo(IommuHwInfo cmd)
+    {
+        if (cmd.flags != 0) return Errno.EOPNOTSUPP;
+        Errno rc = Get(cmd.dev_id, out IommufdDevice idev);
+        if (rc != Errno.OK) return rc;
+        var spec = Kernel.Spec;
+        // struct iommu_hw_info_vtd { u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg; }
+        ulong cap = (spec.Supports1G ? 1UL << 35 : 0) | (1UL << 34)            // SLLPS: 2M (, 1G)
+                    | ((ulong)(spec.SecondStageLevels == 5 ? 0b1110 : 0b0110) << 8) // SAGAW 39/48(/57)
+                    | (spec.FirstStage5Level ? 1UL << 60 : 0);                    // FL5LP
+        ulong ecap = (spec.Nesting ? 1UL << 26 : 0) | (1UL << 40) | (1UL << 43)     // NEST, PASID, SMTS
+                     | (spec.DirtyTracking ? 1UL << 50 : 0) | (spec.SupervisorRequests ? 1UL << 31 : 0);
+        var kernelData = new byte[HwInfoVtdLen];
+        BitConverter.TryWriteBytes(kernelData.AsSpan(8), cap);
+        BitConverter.TryWriteBytes(kernelData.AsSpan(16), ecap);
+        if (cmd.data_len > 0)
+        {
+            if (cmd.data is null || cmd.data.Length < cmd.data_len) return Errno.EFAULT;
+            int copy = (int)Math.Min(cmd.data_len, HwInfoVtdLen);
+            kernelData.AsSpan(0, copy).CopyTo(cmd.data);
+            cmd.data.AsSpan(copy, (int)cmd.data_len - copy).Clear();
+        }
+        cmd.data_len = HwInfoVtdLen;
+        cmd.out_data_type = IommuHwInfoType.INTEL_VTD;
+        cmd.out_capabilities = (spec.DirtyTracking ? IommuHwCap.DIRTY_TRACKING : 0)
+                               | (idev.Spec.PasidBits > 0 ? IommuHwCap.PCI_PASID_EXEC | IommuHwCap.PCI_PASID_PRIV : 0);
+        cmd.out_max_pasid_log2 = (byte)(idev.Spec.PasidBits > 0 ? Math.Min(idev.Spec.PasidBits, spec.MaxPasidLog2) : 0);
+        return Errno.OK;
+    }
+
+    public Errno FaultQueueAlloc(IommuFaultAlloc cmd)
+    {
+        if (cmd.flags != 0) return Errno.EOPNOTSUPP;
+        var f = Finalize(new FaultQueue(this));
+        f.Fd = Kernel.AllocateFd();
+        cmd.out_fault_id = f.Id;
+        cmd.out_fault_fd = (uint)f.Fd;
+        return Errno.OK;
+    }
+
+    public Errno ViommuAlloc(IommuViommuAlloc cmd)
+    {
+        if (cmd.flags != 0 || cmd.type != (uint)IommuViommuType.INTEL_VTD) return Errno.EOPNOTSUPP;
+        Errno rc = Get(cmd.dev_id, out IommufdDevice _);
+        if (rc != Errno.OK) return rc;
+        rc = Get(cmd.hwpt_id, out HwptPaging hwpt);
+        if (rc != Errno.OK) return rc;
+        if (!hwpt.NestParent) return Errno.EINVAL;
+        hwpt.Get();
+        cmd.out_viommu_id = Finalize(new Viommu(this, IommuViommuType.INTEL_VTD, hwpt)).Id;
+        return Errno.OK;
+    }
+
+    public Errno VdeviceAlloc(IommuVdeviceAlloc cmd)
+    {
+        Errno rc = Get(cmd.viommu_id, out Viommu viommu);
+        if (rc != Errno.OK) return rc;
+        rc = Get(cmd.dev_id, out IommufdDevice idev);
+        if (rc != Errno.OK) return rc;
+        if (idev.Vdevice is not null) return Errno.EEXIST;
+        var v = new Vdevice(this, viommu, idev, cmd.virt_id);
+        if (!viommu.TryAddVdevice(v)) return Errno.EEXIST;
+        viommu.Get();
+        idev.Get();
+        idev.Vdevice = v;
+        cmd.out_vdevice_id = Finalize(v).Id;
+        return Errno.OK;
+    }
+
+    /// <summary>read() on a fault fd: whole groups, at most <paramref name="maxEntries"/> records.</summary>
+    public Errno FaultRead(uint faultId, int maxEntries, out List<IommuHwptPgfault> faults)
+    {
+        faults = [];
+        Kernel.HandlePageRequests();
+        Errno rc = Get(faultId, out FaultQueue q);
+        if (rc != Errno.OK) return rc;
+        faults = q.Read(maxEntries);
+        return Errno.OK;
+    }
+
+    /// <summary>write() of a page response on a fault fd.</summary>
+    public Errno FaultRespond(uint faultId, IommuHwptPageResponse resp)
+    {
+        Errno rc = Get(faultId, out FaultQueue q);
+        if (rc != Errno.OK) return rc;
+        return q.Respond(resp.cookie, resp.code);
+    }
+}

@@ -1,0 +1,118 @@
+using IommuSim.Cli.Config;
+using IommuSim.Hardware;
+using IommuSim.Hardware.Devices;
+using IommuSim.Hardware.PageTables;
+using IommuSim.Uapi;
+using IommuSim.Uapi.DmaApi;
+using IommuSim.Uapi.Iommufd;
+
+namespace IommuSim.Cli.Running;
+
+/// <summary>The simulated system a config describes, ready to run.</summary>
+public sealed class BuiltSystem
+{
+    public required Platform Platform { get; init; }
+    public required ProvisionedSystem Provisioned { get; init; }
+    /// <summary>The run-time DMA API the device models map and unmap through.</summary>
+    public required KernelDmaApi DmaApi { get; init; }
+}
+
+/// <summary>
+/// Builds a platform from a config and programs it the way a host kernel, a VFIO program or a VMM
+/// would — every design goes through the uAPI layer (<see cref="SystemProvisioner"/>) — and then
+/// gives each device a run-time mapping target for the DMA API: the kernel's domain, the VFIO
+/// program's IOAS domain (ioctl per call), the guest's own stage-1 table (nested: a trapped
+/// invalidation per unmap) or the VMM's shadow table (a VM exit per map and unmap).
+/// </summary>
+public static class SystemBuilder
+{
+    /// <summary>IOVA window of run-time (per-buffer) mappings, clear of configured DMA regions.</summary>
+    public const ulong DynamicIovaBase = 0x7000_0000_0000;
+    public const ulong DynamicIovaBytes = 0x0800_0000_0000;
+    /// <summary>Memory buffers of run-time mappings are taken from (round-robin).</summary>
+    public const ulong BufferPoolBytes = 64UL << 20;
+
+    public static BuiltSystem Build(SimulationConfig cfg)
+    {
+        var t = cfg.Translation;
+        var platform = new Platform(cfg.Memory, cfg.Pcie, cfg.Iommu, t.Design != "off", cfg.Simulation.Seed);
+        foreach (var d in cfg.Devices) platform.AddDevice(d);
+
+        var request = new ProvisionRequest(
+            t.Design,
+            new StageSpec(t.Stage1.Levels, t.Stage1.Leaf),
+            new StageSpec(t.Stage2.Levels, t.Stage2.Leaf),
+            cfg.Vms.Select(v => new VmSpec(v.Name, (ulong)v.MemoryMiB << 20)).ToList(),
+            cfg.Devices.Select(d => new DeviceProvision(d.RequesterId, d.Attach.Via,
+                d.DmaRegions.Select(r => new DmaRegion(r.Iova.Value, (ulong)r.Bytes.Bytes)).ToList(),
+                string.IsNullOrEmpty(d.Attach.Vm) ? null : d.Attach.Vm, d.Attach.Pasid)).ToList());
+        ProvisionedSystem sys;
+        try
+        {
+            sys = SystemProvisioner.Provision(platform, request);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new ConfigError($"config error: {cfg.Name}: the uAPI calls that build design '{t.Design}' failed: {e.Message}");
+        }
+
+        var a = t.DmaApi;
+        var api = new KernelDmaApi(platform, DmaApiCosts.FromNs(a.Mode, a.MapCostNs, a.UnmapCostNs, a.InvalidationSubmitNs, a.VmExitNs, a.IoctlNs,
+            a.FlushQueueEntries, a.FlushTimeoutUs));
+        platform.Stats.Register(api);
+        foreach (var dev in platform.Devices)
+            if (sys.Devices.TryGetValue(dev.RequesterId, out var pd))
+                api.Register(dev, TargetFor(platform, t, a, dev, pd));
+        return new BuiltSystem { Platform = platform, Provisioned = sys, DmaApi = api };
+    }
+
+    private static IMappingTarget TargetFor(Platform p, TranslationOptions t, DmaApiOptions a, DmaEngine dev, ProvisionedDevice pd)
+    {
+        long ns(double v) => Engine.Time.SimTime.FromNs(v);
+        bool ats = dev.Options.Ats.Enabled;
+        ushort rid = dev.RequesterId.Value;
+        uint pasid = pd.Pasid ?? 0;
+        switch (t.Design)
+        {
+            case "off":
+            case "passthrough":
+            {
+                ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
+                return new IdentityTarget(pool, BufferPoolBytes);
+            }
+            case "nested":
+            {
+                var vm = pd.Vm!;
+                var s1 = vm.PageTable(pd.GuestPgtbl)!;
+                var hwpt = (HwptBase)pd.Context!.Lookup(pd.HwptId)!;
+                // Guest buffers: a pool below the guest page-table area at the top of guest RAM.
+                ulong poolGpa = vm.MemoryBytes - (64UL << 20) - BufferPoolBytes;
+                return new PageTableTarget(s1, hwpt.Domain.DomainId, pasid, rid, ats, poolGpa, BufferPoolBytes,
+                    DynamicIovaBase, DynamicIovaBytes,
+                    invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs)); // guest invalidation traps to the VMM → HWPT_INVALIDATE
+            }
+            case "shadow":
+            {
+                var vm = pd.Vm!;
+                var hwpt = (HwptBase)pd.Context!.Lookup(pd.HwptId)!;
+                var table = ((Uapi.Driver.VtdPagingDomain)hwpt.Domain).Table;
+                ulong poolGpa = vm.MemoryBytes - (64UL << 20) - BufferPoolBytes;
+                // Each guest map/unmap traps (VM exit) and the VMM mirrors it with IOAS_MAP/UNMAP (ioctl).
+                return new PageTableTarget(table, hwpt.Domain.DomainId, pasid, rid, ats, vm.GpaToHpa(poolGpa), BufferPoolBytes,
+                    DynamicIovaBase, DynamicIovaBytes,
+                    mapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs), unmapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
+            }
+            default: // single-stage
+            {
+                ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
+                if (pd.KernelDomain is { } kd)
+                    return new PageTableTarget(kd.Table, kd.DomainId, pasid, rid, ats, pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes);
+                var hwpt = (HwptBase)pd.Context!.Lookup(pd.HwptId)!;
+                var table = ((Uapi.Driver.VtdPagingDomain)hwpt.Domain).Table;
+                // A VFIO program maps each buffer with IOAS_MAP / VFIO_IOMMU_MAP_DMA: one ioctl per call.
+                return new PageTableTarget(table, hwpt.Domain.DomainId, pasid, rid, ats, pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes,
+                    mapOverheadPs: ns(a.IoctlNs), unmapOverheadPs: ns(a.IoctlNs));
+            }
+        }
+    }
+}

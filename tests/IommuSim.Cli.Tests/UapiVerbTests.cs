@@ -1,0 +1,35 @@
+namespace IommuSim.Cli.Tests;
+
+public class UapiVerbTests
+{
+    public static TheoryData<string> ShippedScripts()
+    {
+        var d = new TheoryData<string>();
+        foreach (var f in Directory.GetFiles(Path.Combine(CliHarness.RepoRoot, "configs", "uapi"), "*.uapi")) d.Add(Path.GetFileName(f));
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(ShippedScripts))]
+    public void Shipped_scripts_hold_every_expectation(string name)
+    {
+        using var h = new CliHarness();
+        var (code, o, err) = h.Run("uapi", Path.Combine(CliHarness.RepoRoot, "configs", "uapi", name));
+        Assert.True(code == 0, o + err);
+        Assert.DoesNotContain("MISMATCH", o);
+    }
+
+    [Fact]
+    public void A_failed_expect_exits_3_and_a_malformed_line_exits_2()
+    {
+        using var h = new CliHarness();
+        string bad = h.Write("bad.uapi", "ioas = IOAS_ALLOC\nexpect EEXIST: IOAS_ALLOC\n");
+        var (code, o, _) = h.Run("uapi", bad);
+        Assert.Equal(3, code);
+        Assert.Contains("MISMATCH", o);
+        string broken = h.Write("broken.uapi", "ioas = IOAS_ALLOC\nIOAS_MAP ioas_id=$nope length=\n");
+        var (code2, _, err2) = h.Run("uapi", broken);
+        Assert.Equal(2, code2);
+        Assert.Contains("broken.uapi:2", err2);
+    }
+}

@@ -1,0 +1,120 @@
+using IommuSim.Hardware;
+using IommuSim.Hardware.Devices;
+using IommuSim.Hardware.Iommu;
+using IommuSim.Hardware.Iommu.Tables;
+using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.PageTables;
+using IommuSim.Hardware.Pcie;
+using IommuSim.Uapi.DmaApi;
+
+namespace IommuSim.Uapi.Tests.DmaApi;
+
+public class KernelDmaApiTests
+{
+    private sealed class Client : IDmaApiClient
+    {
+        public readonly List<(long Tag, ulong Iova)> Mapped = [];
+        public readonly List<long> Unmapped = [];
+        public void OnMapped(long tag, ulong iova) => Mapped.Add((tag, iova));
+        public void OnUnmapped(long tag) => Unmapped.Add(tag);
+    }
+
+    private static (Platform P, KernelDmaApi Api, DmaEngine Dev) Setup(string mode, int flushEntries = 4)
+    {
+        var p = new Platform(new MemoryOptions(), new PcieOptions(), new IommuOptions(), true, 1);
+        var dev = p.AddDevice(new DeviceOptions { Name = "nic0", Bdf = "0000:03:00.0" });
+        var table = new PageTable(new HostTableMemory(p.Memory, p.Frames), TableStage.Second, 4);
+        p.Iommu.Tables.SetContext(dev.RequesterId, 0);
+        p.Iommu.Tables.SetPasidEntry(dev.RequesterId, 0, new PasidTableEntry(true, Pgtt.SecondStage, 5, 0, 4, table.RootAddress, 4));
+        ulong buffers = p.Frames.AllocateContiguous(1 << 20, 1 << 21);
+        var target = new PageTableTarget(table, 5, 0, dev.RequesterId.Value, false, buffers, 1 << 20, 0x10_0000_0000, 1UL << 32);
+        var api = new KernelDmaApi(p, DmaApiCosts.FromNs(mode, 200, 150, 100, 1500, 400, flushEntries, 50));
+        api.Register(dev, target);
+        return (p, api, dev);
+    }
+
+    private static ulong MapOne(Platform p, KernelDmaApi api, DmaEngine dev, Client c, long tag)
+    {
+        int before = c.Mapped.Count;
+        api.Map(dev, 2048, Access.ReadWrite, c, tag);
+        p.RunUntil(() => c.Mapped.Count > before);
+        return c.Mapped[^1].Iova;
+    }
+
+    [Fact]
+    public void Strict_unmap_returns_only_after_the_invalidation_so_dma_then_faults()
+    {
+        var (p, api, dev) = Setup("strict");
+        var c = new Client();
+        ulong iova = MapOne(p, api, dev, c, 1);
+        Assert.False(p.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
+        long t0 = p.Scheduler.Now;
+        api.Unmap(dev, iova, 2048, c, 1);
+        p.RunUntil(() => c.Unmapped.Count == 1);
+        // unmap cost + submit cost + two descriptors' hardware time.
+        Assert.True(p.Scheduler.Now - t0 >= 250_000 + 2 * 64 * 1_000_000 / 1500);
+        Assert.True(p.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
+        Assert.Equal(0, p.Iommu.StaleTranslationsUsed);
+        Assert.Equal(2, api.Stats.InvalidationDescriptors);
+    }
+
+    [Fact]
+    public void Lazy_unmap_leaves_a_stale_window_until_the_flush()
+    {
+        var (p, api, dev) = Setup("lazy", flushEntries: 4);
+        var c = new Client();
+        ulong iova = MapOne(p, api, dev, c, 1);
+        Assert.False(p.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
+        api.Unmap(dev, iova, 2048, c, 1);
+        p.RunUntil(() => c.Unmapped.Count == 1);
+        // The IOTLB still translates the unmapped IOVA: a use-after-unmap window.
+        Assert.False(p.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
+        Assert.Equal(1, p.Iommu.StaleTranslationsUsed);
+        // The flush timer (50 µs) closes it.
+        p.RunUntil(() => api.Stats.Flushes == 1 && p.Iommu.Invalidation.Idle);
+        Assert.True(p.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
+    }
+
+    [Fact]
+    public void Lazy_flushes_when_the_queue_fills_and_reuses_iovas_only_after_it()
+    {
+        var (p, api, dev) = Setup("lazy", flushEntries: 4);
+        var c = new Client();
+        var iovas = new List<ulong>();
+        for (int i = 0; i < 4; i++) iovas.Add(MapOne(p, api, dev, c, i));
+        for (int i = 0; i < 3; i++) api.Unmap(dev, iovas[i], 2048, c, i);
+        p.RunUntil(() => c.Unmapped.Count == 3);
+        Assert.Equal(0, api.Stats.Flushes);
+        ulong fresh = MapOne(p, api, dev, c, 9);
+        Assert.DoesNotContain(fresh, iovas); // not reused before the flush
+        api.Unmap(dev, iovas[3], 2048, c, 3);
+        p.RunUntil(() => c.Unmapped.Count == 4);
+        Assert.Equal(1, api.Stats.Flushes);
+        Assert.Contains(MapOne(p, api, dev, c, 10), iovas);
+    }
+
+    [Fact]
+    public void None_mode_recycles_mapped_buffers_without_invalidations()
+    {
+        var (p, api, dev) = Setup("none");
+        var c = new Client();
+        ulong a = MapOne(p, api, dev, c, 1);
+        api.Unmap(dev, a, 2048, c, 1);
+        p.RunUntil(() => c.Unmapped.Count == 1);
+        Assert.Equal(a, MapOne(p, api, dev, c, 2));
+        Assert.Equal(0, api.Stats.InvalidationDescriptors);
+        Assert.False(p.ExecuteDma(dev.RequesterId, null, a, 64, Access.Write).Faulted);
+    }
+
+    [Fact]
+    public void Calls_on_one_device_are_serialised_on_its_driver_cpu()
+    {
+        var (p, api, dev) = Setup("strict");
+        var c = new Client();
+        long t0 = p.Scheduler.Now;
+        for (int i = 0; i < 5; i++) api.Map(dev, 4096, Access.ReadWrite, c, i);
+        p.RunUntil(() => c.Mapped.Count == 5);
+        Assert.Equal(5 * 200_000, p.Scheduler.Now - t0);
+        Assert.Equal([0L, 1, 2, 3, 4], c.Mapped.Select(m => m.Tag));
+    }
+}
