@@ -2,6 +2,7 @@ using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.Pcie;
+using MathNet.Numerics.Distributions;
 
 namespace IommuSim.Workloads.Nic;
 
@@ -33,11 +34,14 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
     private const int KindStart = 0;
 
     private readonly RequestBudget _budget;
+    private readonly System.Random _arrivalRandom;
 
     protected DeviceModelWorkload(WorkloadOptions options, DmaEngine device, Scheduler scheduler, RequestBudget budget, SimRandom rng)
         : base(options, device, scheduler, budget, rng)
     {
         _budget = budget;
+        // Inter-arrival times from MathNet's distributions over the run-seeded stream, as the generic driver does.
+        _arrivalRandom = rng.Fork("model-arrivals").AsSystemRandom();
         budget.MeasuredPhaseStarting += BeginMeasured;
     }
 
@@ -151,8 +155,8 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
             case "constant": return (Math.Max(1, (long)Math.Round(meanGapPs)), 1);
             case "bursty":
                 int n = Options.BurstSize;
-                return (Math.Max(1, (long)Random.NextExponential(meanGapPs * n)), n);
-            default: return (Math.Max(1, (long)Random.NextExponential(meanGapPs)), 1);
+                return (Math.Max(1, (long)Exponential.Sample(_arrivalRandom, 1.0 / (meanGapPs * n))), n);
+            default: return (Math.Max(1, (long)Exponential.Sample(_arrivalRandom, 1.0 / meanGapPs)), 1);
         }
     }
 
