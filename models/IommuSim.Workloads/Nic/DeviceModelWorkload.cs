@@ -19,6 +19,10 @@ public interface IDeviceModelStats
     /// <summary>The model's figures; rates (Gbit/s, Mpps, IOPS) are over <paramref name="windowNs"/>
     /// (the run's throughput window), or over the model's own measured span when it is not positive.</summary>
     IReadOnlyList<KeyValuePair<string, double>> Summary(double windowNs = 0);
+
+    /// <summary>The model's latency histograms (values in ps), for <c>latency.csv</c>; each is named
+    /// for its <c>kind</c> column (<c>nic.packet</c>, <c>nvme.command</c>, …).</summary>
+    IReadOnlyList<Engine.Stats.LatencyHistogram> Histograms { get; }
 }
 
 /// <summary>
@@ -55,6 +59,8 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
     public abstract string Section { get; }
 
     public abstract IReadOnlyList<KeyValuePair<string, double>> Summary(double windowNs = 0);
+
+    public abstract IReadOnlyList<Engine.Stats.LatencyHistogram> Histograms { get; }
 
     /// <summary>The model's own measured span: from the later of the measured-phase start and the
     /// last warm-up completion, to its last measured completion.</summary>

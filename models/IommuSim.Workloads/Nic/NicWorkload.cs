@@ -134,6 +134,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     public long BufferWindowBytes => MapPerPacket ? 0 : (long)_bufferCount * _bufferBytes;
     public NicStats Stats { get; } = new();
     public override string Section => "nic";
+    public override IReadOnlyList<Engine.Stats.LatencyHistogram> Histograms => [Stats.PacketLatency, Stats.MapLatency, Stats.UnmapLatency];
 
     /// <summary>Descriptors not available for a new packet (RX: holding received packets or waiting
     /// for a refill; TX: holding packets not yet reclaimed).</summary>

@@ -123,6 +123,8 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
     public ulong PrpListIova { get; }
     public NvmeStats Stats { get; } = new();
     public override string Section => "nvme";
+    public override IReadOnlyList<Engine.Stats.LatencyHistogram> Histograms
+        => [Stats.CommandLatency, Stats.ReadLatency, Stats.WriteLatency, Stats.MapLatency, Stats.UnmapLatency];
     /// <summary>Commands submitted and not yet completed.</summary>
     public long Outstanding => _outstanding.Value;
 
