@@ -304,5 +304,18 @@ public class NicTests
         for (int j = 0; j < iovas.Count; j++) Assert.Equal(w.BufferIova + (ulong)(j % 48) * 2048, iovas[j]);
         Assert.Equal(48 * 2048, Value(w, "bufferWindowBytes"));
     }
+
+    [Fact]
+    public void Faulting_buffer_dmas_complete_their_packets_as_faulted_and_the_ring_keeps_going()
+    {
+        // The fake DMA API hands out IOVAs outside anything the IOMMU maps: every buffer DMA faults.
+        var (w, _, h) = RunNic(Nic("nic-rx", mpps: 1, ring: 32, policy: "map-per-packet"), packets: 200,
+            makeApi: hh => new FakeDmaApi(hh.Scheduler, "strict", 50, 50, 0x9_0000_0000, 16UL << 20));
+        Assert.Equal(200, w.Stats.Faulted);
+        Assert.Equal(0, w.Stats.Delivered);
+        Assert.Equal(200, w.Stats.DmaFaults);
+        Assert.Equal(0, Value(w, "throughputGbps"));
+        Assert.True(h.Platform.Iommu.Faults.Count >= 200);
+    }
 }
 

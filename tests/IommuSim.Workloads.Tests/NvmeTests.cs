@@ -165,4 +165,16 @@ public class NvmeTests
         var e2 = Assert.Throws<ArgumentException>(() => new NvmeWorkload(Nvme(policy: "map-per-io"), h.AddDevice("ssd1", 5), h.Scheduler, new RequestBudget(0, 1), ModelHarness.Rng(1), null, "workloads:1"));
         Assert.Contains("workloads:1:nvme:bufferPolicy = map-per-io", e2.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Faulting_data_dmas_complete_their_commands_as_faulted()
+    {
+        var (w, _) = RunNvme(Nvme(qd: 8, policy: "map-per-io"), 100,
+            makeApi: h => new FakeDmaApi(h.Scheduler, "strict", 50, 50, 0x9_0000_0000, 16UL << 20));
+        Assert.Equal(100, w.Stats.Completed);
+        Assert.Equal(100, w.Stats.Faulted);
+        Assert.Equal(0, w.Stats.Bytes);
+        Assert.Equal(100, Value(w, "commandsFaulted"));
+    }
 }
+
