@@ -42,6 +42,7 @@ public sealed class WorkloadOptions
 
     public static readonly string[] Types = ["stream", "random", "zipf", "trace", "nic-rx", "nic-tx", "nvme"];
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsNic => Type is "nic-rx" or "nic-tx";
     public static readonly string[] Arrivals = ["closed", "poisson", "constant", "bursty"];
 

@@ -41,6 +41,7 @@ public sealed class NicOptions
     public static readonly string[] BufferPolicies = ["recycle", "map-per-packet"];
     public static readonly string[] Arrivals = ["poisson", "constant", "bursty"];
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public int EffectiveBufferCount => BufferCount == 0 ? RingSize : BufferCount;
 
     /// <summary>Packets per second the configured load offers, for packets of <paramref name="packetBytes"/>.</summary>
