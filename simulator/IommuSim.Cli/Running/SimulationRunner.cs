@@ -28,6 +28,8 @@ public sealed class RunOutput
     public required IReadOnlyList<TimeSample> TimeSeries { get; init; }
     public required IReadOnlyList<WorkloadDriver> Workloads { get; init; }
     public required BuiltSystem System { get; init; }
+    /// <summary>Bytes the event loop allocated (pools and queues growing to their working size, then nothing).</summary>
+    public long RunLoopAllocatedBytes { get; init; }
     public double SimulatedNs => (EndPs - MeasuredStartPs) / 1000.0;
     public double ThroughputWindowNs => (EndPs - ThroughputStartPs) / 1000.0;
 }
@@ -68,6 +70,7 @@ public static class SimulationRunner
 
             foreach (var w in workloads) w.Start();
 
+            long alloc0 = GC.GetAllocatedBytesForCurrentThread();
             long limit = cfg.Simulation.MaxSimulatedUs > 0 ? SimTime.FromUs(cfg.Simulation.MaxSimulatedUs) : long.MaxValue;
             long checkEvery = 1 << 16, nextCheck = checkEvery;
             long lastReport = 0;
@@ -90,6 +93,7 @@ public static class SimulationRunner
                 }
                 break;
             }
+            long runLoopAllocated = GC.GetAllocatedBytesForCurrentThread() - alloc0;
             sampler.StopSampling();
             var series = sampler.Samples.ToList();
             series.Add(sampler.Take());
@@ -106,6 +110,7 @@ public static class SimulationRunner
                 TimeSeries = series,
                 Workloads = workloads,
                 System = system,
+                RunLoopAllocatedBytes = runLoopAllocated,
             };
         }
         finally

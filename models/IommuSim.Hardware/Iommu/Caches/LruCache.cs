@@ -15,6 +15,8 @@ public sealed class LruCache<TKey, TValue> : IResettable where TKey : struct, IE
     private readonly long[] _stamps;
     private readonly bool[] _valid;
     private long _clock;
+    // Most-recently-hit entry: one device streaming through one context and PASID hits it every time.
+    private int _mruSlot = -1;
 
     public LruCache(string name, int capacity)
     {
@@ -37,8 +39,17 @@ public sealed class LruCache<TKey, TValue> : IResettable where TKey : struct, IE
 
     public bool TryGet(in TKey key, out TValue value)
     {
+        int m = _mruSlot;
+        if (m >= 0 && _valid[m] && _keys[m].Equals(key))
+        {
+            Hits++;
+            _stamps[m] = ++_clock;
+            value = _values[m];
+            return true;
+        }
         if (Capacity > 0 && _index.TryGetValue(key, out int i))
         {
+            _mruSlot = i;
             Hits++;
             _stamps[i] = ++_clock;
             value = _values[i];
