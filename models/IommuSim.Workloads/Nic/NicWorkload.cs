@@ -7,28 +7,31 @@ using IommuSim.Hardware.PageTables;
 namespace IommuSim.Workloads.Nic;
 
 /// <summary>
-/// A NIC queue (<c>nic-rx</c> or <c>nic-tx</c>): a descriptor ring of 16-byte descriptors in
-/// DMA-able memory, the NIC's side of it and the driver's.
+/// A NIC (<c>nic-rx</c> or <c>nic-tx</c>) with <c>queues</c> descriptor rings of 16-byte
+/// descriptors in DMA-able memory, the NIC's side of them and the driver's.
 /// <para>
 /// Per packet the NIC fetches descriptors (one DMA read covers up to <c>descriptorFetchBatch</c>
-/// consecutive posted descriptors, kept in an on-chip cache of <c>descriptorCacheEntries</c>), moves
-/// the packet (RX: a DMA write into the posted buffer; TX: a DMA read of it) and then writes the
-/// descriptor back (a 16-byte DMA write, issued once the buffer DMA completed). The packet is done
-/// when the write-back completes; its latency runs from its arrival.
+/// consecutive posted descriptors, kept in a per-queue on-chip cache of
+/// <c>descriptorCacheEntries</c>), moves the packet (RX: a DMA write into the posted buffer; TX: a
+/// DMA read of it) and then writes the descriptor back (a 16-byte DMA write, issued once the
+/// buffer DMA completed). The packet is done when the write-back completes; its latency runs
+/// from its arrival. With several queues, packets are spread uniformly over them (RSS over many
+/// flows) and the NIC serves the queues round-robin.
 /// </para>
 /// <para>
-/// RX: packets arrive at the offered rate; one arriving when no posted descriptor is free (the
-/// ring is full of received packets the driver has not yet refilled) or when the NIC already
-/// holds <c>fifoPackets</c> packets is dropped. TX: the stack hands packets to the driver at the
-/// offered rate; one handed over when every ring slot is in use is dropped.
+/// RX: packets arrive at the offered rate; one arriving when its queue has no posted descriptor
+/// left (the ring is full of received packets the driver has not yet refilled) or when the NIC
+/// already holds <c>fifoPackets</c> packets is dropped. TX: the stack hands packets to the driver
+/// at the offered rate; one handed over when every slot of its queue's ring is in use is dropped.
 /// </para>
 /// <para>
-/// The driver is one serial CPU context (a NAPI poll loop). It handles written-back descriptors
-/// in ring order. With <c>recycle</c> buffers come round-robin from a pool mapped once (IOVA
-/// window bufferCount × bufferBytes). With <c>map-per-packet</c> every buffer goes through the DMA
-/// API: RX refill = unmap the received buffer, map a new one, re-post the descriptor; TX = map
-/// before posting, unmap when reclaiming the sent descriptor. A descriptor is re-posted only once
-/// its map completed, so slow (strict) unmaps starve the ring.
+/// Each queue's driver is one serial CPU context (a NAPI poll loop on its own core). It handles
+/// written-back descriptors in ring order. With <c>recycle</c> buffers come round-robin from a
+/// per-queue pool mapped once (IOVA window queues × bufferCount × bufferBytes). With
+/// <c>map-per-packet</c> every buffer goes through the DMA API: RX refill = unmap the received
+/// buffer, map a new one, re-post the descriptor; TX = map before posting, unmap when reclaiming
+/// the sent descriptor. A descriptor is re-posted only once its map completed, so slow (strict)
+/// unmaps starve the ring.
 /// </para>
 /// </summary>
 public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
@@ -36,11 +39,14 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private const int KindArrival = 1;
     private const int KindDriverJob = 2;
 
+    // DMA tags: kind (bits 60–62) | queue (48–59) | descriptor count (32–47) | slot (0–31).
     private const long TagKindMask = 7L << 60;
     private const long TagFetch = 1L << 60;
     private const long TagBuffer = 2L << 60;
     private const long TagWriteBack = 3L << 60;
+    private const int QueueShift = 48;
 
+    // Driver jobs (event argument and DMA-API tag): queue (48–59) | kind (32–39) | slot (0–31).
     private const long JobInitPost = 0;  // RX, map-per-packet: the first map of a ring slot
     private const long JobRefill = 1;    // RX: give the NIC a buffer for a slot the driver consumed
     private const long JobSend = 2;      // TX: post a packet the stack handed over
@@ -48,6 +54,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
 
     private readonly IDmaApi? _dmaApi;
     private readonly NicOptions _nic;
+    private readonly Queue[] _queues;
     private readonly int _n;
     private readonly int _mask;
     private readonly int _packetBytes;
@@ -58,33 +65,12 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private readonly int _fifo;
     private readonly double _meanGapPs;
     private readonly long _driverPs;
+    private readonly Queue<long> _pendingWriteBacks; // queue << 32 | slot
 
-    private readonly ulong[] _slotBuffer;
-    private readonly long[] _arrivalPs;
-    private readonly bool[] _measured;
-    private readonly bool[] _faulted;
-    private readonly bool[] _fetched;
-    private readonly bool[] _done;
-    private readonly Queue<int> _pendingWriteBacks;
-    private readonly Queue<long> _driverJobs;
-
-    // Monotonic ring counters (slot = counter & mask).
-    private long _posted;       // descriptors handed to the NIC by the driver
-    private long _claimed;      // RX: descriptors a received packet took; TX: slots the driver took for a packet
-    private long _fetchIssued;  // descriptors whose fetch was issued
-    private long _fetchDone;    // descriptors fetched, contiguous from the start
-    private long _bufferIssued; // buffer DMAs issued (ring order)
-    private long _driverHead;   // written-back descriptors the driver has taken up (ring order)
-    private long _freed;        // TX: slots released
-    private long _poolNext;     // recycle: next pool buffer
-
+    private int _inFifo;          // RX: packets claimed whose buffer DMA is not yet issued (all queues)
+    private int _queuesFilled;    // RX map-per-packet: queues whose initial fill is complete
+    private int _roundRobin;
     private bool _arrivalsStarted;
-    private bool _driverBusy;
-    private long _apiCallPs;
-
-    private readonly TimeAverage _occupancy = new();
-    private readonly TimeAverage _full = new();
-    private readonly TimeAverage _driverBusyTime = new();
 
     public NicWorkload(WorkloadOptions options, DmaEngine device, Scheduler scheduler, RequestBudget budget, SimRandom rng,
         IDmaApi? dmaApi, string path = "workload")
@@ -114,59 +100,63 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         _driverPs = SimTime.FromNs(_nic.DriverNsPerPacket);
         RingIova = RingBase(options, device.Options);
         BufferIova = BufferBase(options, device.Options);
-        _slotBuffer = new ulong[_n];
-        _arrivalPs = new long[_n];
-        _measured = new bool[_n];
-        _faulted = new bool[_n];
-        _fetched = new bool[_n];
-        _done = new bool[_n];
-        _pendingWriteBacks = new Queue<int>(_n);
-        _driverJobs = new Queue<long>(2 * _n);
-        _occupancy.Set(0, IsRx ? _n : 0);
+        _queues = new Queue[_nic.Queues];
+        for (int q = 0; q < _queues.Length; q++)
+            _queues[q] = new Queue(q, _n, RingIova + (ulong)q * _nic.RingStride,
+                BufferIova + (ulong)q * (ulong)_bufferCount * (ulong)_bufferBytes, IsRx);
+        _pendingWriteBacks = new Queue<long>(_n);
     }
 
     public bool IsRx { get; }
     public bool MapPerPacket { get; }
+    /// <summary>Queue 0's ring.</summary>
     public ulong RingIova { get; }
-    /// <summary>recycle: the pool's first buffer.</summary>
+    /// <summary>recycle: queue 0's first pool buffer.</summary>
     public ulong BufferIova { get; }
-    /// <summary>recycle: the IOVA window the buffers cover (what the IOTLB has to reach).</summary>
-    public long BufferWindowBytes => MapPerPacket ? 0 : (long)_bufferCount * _bufferBytes;
+    public int QueueCount => _queues.Length;
+    /// <summary>recycle: the IOVA window the buffers of all queues cover (what the IOTLB has to reach).</summary>
+    public long BufferWindowBytes => MapPerPacket ? 0 : (long)_queues.Length * _bufferCount * _bufferBytes;
     public NicStats Stats { get; } = new();
     public override string Section => "nic";
     public override IReadOnlyList<Engine.Stats.LatencyHistogram> Histograms => [Stats.PacketLatency, Stats.MapLatency, Stats.UnmapLatency];
 
-    /// <summary>Descriptors not available for a new packet (RX: holding received packets or waiting
-    /// for a refill; TX: holding packets not yet reclaimed).</summary>
-    public long RingOccupancy => _occupancy.Value;
+    /// <summary>Descriptors not available for a new packet, all queues (RX: holding received packets
+    /// or waiting for a refill; TX: holding packets not yet reclaimed).</summary>
+    public long RingOccupancy => _queues.Sum(q => q.Occupancy.Value);
+
+    /// <summary>The IOVA of queue <paramref name="queue"/>'s ring.</summary>
+    public ulong RingIovaOf(int queue) => _queues[queue].RingIova;
 
     // ---- layout ------------------------------------------------------------------------
 
     private static ulong RingBase(WorkloadOptions o, DeviceOptions d)
         => o.Nic.RingIova?.Value ?? o.Iova?.Value ?? (d.DmaRegions.Count > 0 ? d.DmaRegions[0].Iova.Value : 0);
 
-    private static ulong BufferBase(WorkloadOptions o, DeviceOptions d)
-        => o.Nic.BufferIova?.Value ?? AlignUp(RingBase(o, d) + (ulong)(o.Nic.RingSize * NicOptions.DescriptorBytes), 4096);
+    private static ulong RingsBytes(NicOptions n) => (ulong)Math.Max(1, n.Queues) * n.RingStride;
 
-    /// <summary>The ring (and, for recycle, the buffer pool) must lie inside the device's dmaRegions.</summary>
+    private static ulong BufferBase(WorkloadOptions o, DeviceOptions d)
+        => o.Nic.BufferIova?.Value ?? AlignUp(RingBase(o, d) + RingsBytes(o.Nic), 4096);
+
+    /// <summary>The rings (and, for recycle, the buffer pools) must lie inside the device's dmaRegions.</summary>
     public static void CheckLayout(WorkloadOptions o, DeviceOptions d, string path, List<string> errors)
     {
         var nic = o.Nic;
         if (d.DmaRegions.Count == 0)
         {
-            errors.Add($"{path}:device = {d.Name}: a NIC model needs the device to have a dmaRegion for its ring");
+            errors.Add($"{path}:device = {d.Name}: a NIC model needs the device to have a dmaRegion for its rings");
             return;
         }
-        ulong ring = RingBase(o, d), ringBytes = (ulong)nic.RingSize * NicOptions.DescriptorBytes;
+        if (nic.RingSize < 1 || nic.Queues < 1) return; // range errors are reported by Validate
+        ulong ring = RingBase(o, d), ringBytes = RingsBytes(nic);
         if (!InsideRegions(d, ring, ringBytes))
-            errors.Add($"{path}:nic:ringIova = 0x{ring:x}: the ring [0x{ring:x}, 0x{ring + ringBytes:x}) must lie inside one of {d.Name}'s dmaRegions");
+            errors.Add($"{path}:nic:ringIova = 0x{ring:x}: the rings [0x{ring:x}, 0x{ring + ringBytes:x}) must lie inside one of {d.Name}'s dmaRegions");
         if (nic.BufferPolicy == "recycle")
         {
-            ulong buf = BufferBase(o, d), bytes = (ulong)nic.EffectiveBufferCount * (ulong)Math.Max(0, nic.BufferBytes.Bytes);
+            ulong buf = BufferBase(o, d), bytes = (ulong)nic.Queues * (ulong)nic.EffectiveBufferCount * (ulong)Math.Max(0, nic.BufferBytes.Bytes);
             if (!InsideRegions(d, buf, bytes))
-                errors.Add($"{path}:nic:bufferIova = 0x{buf:x}: the buffer pool [0x{buf:x}, 0x{buf + bytes:x}) (bufferCount × bufferBytes) must lie inside one of {d.Name}'s dmaRegions");
+                errors.Add($"{path}:nic:bufferIova = 0x{buf:x}: the buffer pools [0x{buf:x}, 0x{buf + bytes:x}) (queues × bufferCount × bufferBytes) must lie inside one of {d.Name}'s dmaRegions");
             else if (buf < ring + ringBytes && ring < buf + bytes)
-                errors.Add($"{path}:nic:bufferIova = 0x{buf:x}: the buffer pool overlaps the ring [0x{ring:x}, 0x{ring + ringBytes:x})");
+                errors.Add($"{path}:nic:bufferIova = 0x{buf:x}: the buffer pools overlap the rings [0x{ring:x}, 0x{ring + ringBytes:x})");
         }
     }
 
@@ -179,15 +169,19 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
             StartArrivals();
             return;
         }
-        if (MapPerPacket)
+        foreach (var q in _queues)
         {
-            // Driver initialisation: map a buffer for every slot; the link comes up when the ring is full.
-            for (int i = 0; i < _n; i++) EnqueueJob(JobInitPost, i);
-            return;
+            if (MapPerPacket)
+            {
+                // Driver initialisation: map a buffer for every slot; the link comes up when every ring is full.
+                for (int i = 0; i < _n; i++) EnqueueJob(q, JobInitPost, i);
+                continue;
+            }
+            for (int i = 0; i < _n; i++) q.SlotBuffer[i] = NextPoolBuffer(q);
+            q.Posted = _n;
+            UpdateOccupancy(q);
         }
-        for (int i = 0; i < _n; i++) _slotBuffer[i] = NextPoolBuffer();
-        _posted = _n;
-        UpdateOccupancy();
+        if (MapPerPacket) return;
         StartArrivals();
         Pump();
     }
@@ -223,20 +217,22 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private bool OnPacket(bool measured)
     {
         if (measured) Stats.Offered++;
+        var q = _queues.Length == 1 ? _queues[0] : _queues[Random.NextBelow((ulong)_queues.Length)];
         if (IsRx)
         {
-            if (_posted == _claimed) return Drop(measured, fifo: false);
-            if (_claimed - _bufferIssued >= _fifo) return Drop(measured, fifo: true);
+            if (q.Posted == q.Claimed) return Drop(measured, fifo: false);
+            if (_inFifo >= _fifo) return Drop(measured, fifo: true);
+            _inFifo++;
         }
-        else if (_claimed - _freed == _n) return Drop(measured, fifo: false);
-        int slot = (int)(_claimed & _mask);
-        _arrivalPs[slot] = Scheduler.Now;
-        _measured[slot] = measured;
-        _faulted[slot] = false;
-        _claimed++;
-        UpdateOccupancy();
+        else if (q.Claimed - q.Freed == _n) return Drop(measured, fifo: false);
+        int slot = (int)(q.Claimed & _mask);
+        q.ArrivalPs[slot] = Scheduler.Now;
+        q.Measured[slot] = measured;
+        q.Faulted[slot] = false;
+        q.Claimed++;
+        UpdateOccupancy(q);
         if (IsRx) Pump();
-        else EnqueueJob(JobSend, slot);
+        else EnqueueJob(q, JobSend, slot);
         return false;
     }
 
@@ -252,39 +248,62 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
 
     // ---- the NIC --------------------------------------------------------------------------
 
-    /// <summary>Issues what the NIC can: write-backs first (they free the ring), then buffer DMAs, then descriptor fetches.</summary>
+    /// <summary>Issues what the NIC can: write-backs first (they free the rings), then buffer DMAs,
+    /// then descriptor fetches, serving the queues round-robin.</summary>
     private void Pump()
     {
         while (_pendingWriteBacks.Count > 0)
         {
-            int slot = _pendingWriteBacks.Peek();
-            if (!TryIssue(RingIova + (ulong)slot * NicOptions.DescriptorBytes, NicOptions.DescriptorBytes, true, _measured[slot], TagWriteBack | (uint)slot)) return;
+            long e = _pendingWriteBacks.Peek();
+            var q = _queues[(int)(e >> 32)];
+            int slot = (int)(e & 0xFFFF_FFFF);
+            if (!TryIssue(q.RingIova + (ulong)slot * NicOptions.DescriptorBytes, NicOptions.DescriptorBytes, true, q.Measured[slot], Tag(TagWriteBack, q, 0, slot))) return;
             _pendingWriteBacks.Dequeue();
             Stats.WriteBacks++;
         }
-        long ready = Math.Min(_fetchDone, IsRx ? _claimed : _posted);
-        while (_bufferIssued < ready)
+        int nq = _queues.Length;
+        int first = _roundRobin;
+        _roundRobin = _roundRobin + 1 == nq ? 0 : _roundRobin + 1;
+        for (int i = 0; i < nq; i++)
+            if (!PumpBuffers(_queues[(first + i) % nq])) return;
+        for (int i = 0; i < nq; i++)
+            if (!PumpFetches(_queues[(first + i) % nq])) return;
+    }
+
+    private static long Tag(long kind, Queue q, int count, int slot) => kind | ((long)q.Index << QueueShift) | ((long)count << 32) | (uint)slot;
+
+    /// <summary>Buffer DMAs of packets whose descriptor is fetched, in ring order. False: out of tags.</summary>
+    private bool PumpBuffers(Queue q)
+    {
+        long ready = Math.Min(q.FetchDone, IsRx ? q.Claimed : q.Posted);
+        while (q.BufferIssued < ready)
         {
-            int slot = (int)(_bufferIssued & _mask);
-            if (!TryIssue(_slotBuffer[slot], _packetBytes, IsRx, _measured[slot], TagBuffer | (uint)slot)) return;
-            _bufferIssued++;
+            int slot = (int)(q.BufferIssued & _mask);
+            if (!TryIssue(q.SlotBuffer[slot], _packetBytes, IsRx, q.Measured[slot], Tag(TagBuffer, q, 0, slot))) return false;
+            q.BufferIssued++;
+            if (IsRx) _inFifo--;
             Stats.BufferDmas++;
         }
+        return true;
+    }
+
+    /// <summary>Descriptor fetches for the queue. False: out of tags.</summary>
+    private bool PumpFetches(Queue q)
+    {
         while (true)
         {
-            long unfetched = _posted - _fetchIssued;
-            long inCache = _fetchIssued - _bufferIssued;
+            long unfetched = q.Posted - q.FetchIssued;
+            long inCache = q.FetchIssued - q.BufferIssued;
             long room = _cacheEntries - inCache;
-            if (unfetched <= 0 || room <= 0) return;
+            if (unfetched <= 0 || room <= 0) return true;
             // RX prefetches in full batches; it fetches fewer only when a packet is waiting for a
             // descriptor or nothing is cached. TX fetches whatever the driver posted.
-            bool urgent = !IsRx || _claimed > _fetchIssued || inCache == 0;
-            if (!urgent && (unfetched < _fetchBatch || room < _fetchBatch)) return;
-            int start = (int)(_fetchIssued & _mask);
+            bool urgent = !IsRx || q.Claimed > q.FetchIssued || inCache == 0;
+            if (!urgent && (unfetched < _fetchBatch || room < _fetchBatch)) return true;
+            int start = (int)(q.FetchIssued & _mask);
             int k = (int)Math.Min(Math.Min(_fetchBatch, unfetched), Math.Min(room, _n - start));
-            long tag = TagFetch | ((long)k << 32) | (uint)start;
-            if (!TryIssue(RingIova + (ulong)start * NicOptions.DescriptorBytes, k * NicOptions.DescriptorBytes, false, Measuring, tag)) return;
-            _fetchIssued += k;
+            if (!TryIssue(q.RingIova + (ulong)start * NicOptions.DescriptorBytes, k * NicOptions.DescriptorBytes, false, Measuring, Tag(TagFetch, q, k, start))) return false;
+            q.FetchIssued += k;
             Stats.DescriptorFetches++;
             Stats.DescriptorsFetched += k;
         }
@@ -293,179 +312,186 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     protected override void OnDmaDone(long tag, bool faulted)
     {
         if (faulted) Stats.DmaFaults++;
+        var q = _queues[(int)((tag >> QueueShift) & 0xFFF)];
         int slot = (int)(tag & 0xFFFF_FFFF);
         switch (tag & TagKindMask)
         {
             case TagFetch:
             {
                 int k = (int)((tag >> 32) & 0xFFFF);
-                for (int i = 0; i < k; i++) _fetched[slot + i] = true;
-                while (_fetchDone < _fetchIssued && _fetched[_fetchDone & _mask])
+                for (int i = 0; i < k; i++) q.Fetched[slot + i] = true;
+                while (q.FetchDone < q.FetchIssued && q.Fetched[q.FetchDone & _mask])
                 {
-                    _fetched[_fetchDone & _mask] = false;
-                    _fetchDone++;
+                    q.Fetched[q.FetchDone & _mask] = false;
+                    q.FetchDone++;
                 }
                 break;
             }
             case TagBuffer:
-                if (faulted) _faulted[slot] = true;
-                _pendingWriteBacks.Enqueue(slot);
+                if (faulted) q.Faulted[slot] = true;
+                _pendingWriteBacks.Enqueue(((long)q.Index << 32) | (uint)slot);
                 break;
             case TagWriteBack:
-                PacketDone(slot);
+                PacketDone(q, slot);
                 break;
         }
         Pump();
     }
 
-    private void PacketDone(int slot)
+    private void PacketDone(Queue q, int slot)
     {
-        bool measured = _measured[slot];
+        bool measured = q.Measured[slot];
         if (measured)
         {
-            if (_faulted[slot]) Stats.Faulted++;
+            if (q.Faulted[slot]) Stats.Faulted++;
             else
             {
                 Stats.Delivered++;
                 Stats.DeliveredBytes += _packetBytes;
             }
-            Stats.PacketLatency.Record(Scheduler.Now - _arrivalPs[slot]);
+            Stats.PacketLatency.Record(Scheduler.Now - q.ArrivalPs[slot]);
         }
-        _done[slot] = true;
+        q.Done[slot] = true;
         // The driver sees written-back descriptors in ring order.
-        while (_driverHead < _bufferIssued && _done[_driverHead & _mask])
+        while (q.DriverHead < q.BufferIssued && q.Done[q.DriverHead & _mask])
         {
-            int s = (int)(_driverHead & _mask);
-            _done[s] = false;
-            _driverHead++;
-            EnqueueJob(IsRx ? JobRefill : JobReclaim, s);
+            int s = (int)(q.DriverHead & _mask);
+            q.Done[s] = false;
+            q.DriverHead++;
+            EnqueueJob(q, IsRx ? JobRefill : JobReclaim, s);
         }
         FinishOperation(measured);
     }
 
-    // ---- the driver -----------------------------------------------------------------------
+    // ---- the drivers (one CPU context per queue) -----------------------------------------
 
-    private void EnqueueJob(long kind, int slot)
+    private void EnqueueJob(Queue q, long kind, int slot)
     {
-        _driverJobs.Enqueue((kind << 32) | (uint)slot);
-        KickDriver();
+        q.Jobs.Enqueue(((long)q.Index << QueueShift) | (kind << 32) | (uint)slot);
+        KickDriver(q);
     }
 
-    private void KickDriver()
+    private void KickDriver(Queue q)
     {
-        if (_driverBusy || _driverJobs.Count == 0) return;
-        _driverBusy = true;
-        _driverBusyTime.Set(Scheduler.Now, 1);
+        if (q.DriverBusy || q.Jobs.Count == 0) return;
+        q.DriverBusy = true;
+        q.DriverBusyTime.Set(Scheduler.Now, 1);
         // Every job starts through the scheduler (after its CPU time), so DMA-API callbacks that
         // arrive synchronously never nest jobs.
-        Schedule(_driverPs, KindDriverJob, _driverJobs.Dequeue());
+        Schedule(_driverPs, KindDriverJob, q.Jobs.Dequeue());
     }
 
-    private void JobDone()
+    private void JobDone(Queue q)
     {
-        _driverBusy = false;
-        _driverBusyTime.Set(Scheduler.Now, 0);
-        KickDriver();
+        q.DriverBusy = false;
+        q.DriverBusyTime.Set(Scheduler.Now, 0);
+        KickDriver(q);
     }
+
+    private Queue QueueOf(long job) => _queues[(int)((job >> QueueShift) & 0xFFF)];
+
+    private static long KindOf(long job) => (job >> 32) & 0xFF;
 
     private void RunJob(long job)
     {
-        long kind = job >> 32;
+        var q = QueueOf(job);
         int slot = (int)(job & 0xFFFF_FFFF);
-        switch (kind)
+        switch (KindOf(job))
         {
             case JobInitPost:
-                CallMap(job, _bufferBytes, Access.Write);
+                CallMap(q, job, _bufferBytes, Access.Write);
                 break;
             case JobRefill:
-                if (MapPerPacket) CallUnmap(job, _slotBuffer[slot], _bufferBytes);
+                if (MapPerPacket) CallUnmap(q, job, q.SlotBuffer[slot], _bufferBytes);
                 else
                 {
-                    Post(slot, NextPoolBuffer());
-                    JobDone();
+                    Post(q, slot, NextPoolBuffer(q));
+                    JobDone(q);
                 }
                 break;
             case JobSend:
-                if (MapPerPacket) CallMap(job, _packetBytes, Access.Read);
+                if (MapPerPacket) CallMap(q, job, _packetBytes, Access.Read);
                 else
                 {
-                    Post(slot, NextPoolBuffer());
-                    JobDone();
+                    Post(q, slot, NextPoolBuffer(q));
+                    JobDone(q);
                 }
                 break;
             case JobReclaim:
-                if (MapPerPacket) CallUnmap(job, _slotBuffer[slot], _packetBytes);
+                if (MapPerPacket) CallUnmap(q, job, q.SlotBuffer[slot], _packetBytes);
                 else
                 {
-                    Free();
-                    JobDone();
+                    Free(q);
+                    JobDone(q);
                 }
                 break;
         }
     }
 
-    private void CallMap(long job, int bytes, Access access)
+    private void CallMap(Queue q, long job, int bytes, Access access)
     {
-        _apiCallPs = Scheduler.Now;
+        q.ApiCallPs = Scheduler.Now;
         _dmaApi!.Map(Device, bytes, access, this, job);
     }
 
-    private void CallUnmap(long job, ulong iova, int bytes)
+    private void CallUnmap(Queue q, long job, ulong iova, int bytes)
     {
-        _apiCallPs = Scheduler.Now;
+        q.ApiCallPs = Scheduler.Now;
         _dmaApi!.Unmap(Device, iova, bytes, this, job);
     }
 
     void IDmaApiClient.OnMapped(long tag, ulong iova)
     {
+        var q = QueueOf(tag);
         Stats.Maps++;
-        Stats.MapLatency.Record(Scheduler.Now - _apiCallPs);
-        Post((int)(tag & 0xFFFF_FFFF), iova);
-        JobDone();
+        Stats.MapLatency.Record(Scheduler.Now - q.ApiCallPs);
+        Post(q, (int)(tag & 0xFFFF_FFFF), iova);
+        JobDone(q);
     }
 
     void IDmaApiClient.OnUnmapped(long tag)
     {
+        var q = QueueOf(tag);
         Stats.Unmaps++;
-        Stats.UnmapLatency.Record(Scheduler.Now - _apiCallPs);
-        if (tag >> 32 == JobRefill) CallMap(tag, _bufferBytes, Access.Write); // same job: now map the replacement
+        Stats.UnmapLatency.Record(Scheduler.Now - q.ApiCallPs);
+        if (KindOf(tag) == JobRefill) CallMap(q, tag, _bufferBytes, Access.Write); // same job: now map the replacement
         else
         {
-            Free();
-            JobDone();
+            Free(q);
+            JobDone(q);
         }
     }
 
-    private ulong NextPoolBuffer()
+    private ulong NextPoolBuffer(Queue q)
     {
-        ulong iova = BufferIova + (ulong)(_poolNext % _bufferCount) * (ulong)_bufferBytes;
-        _poolNext++;
+        ulong iova = q.PoolIova + (ulong)(q.PoolNext % _bufferCount) * (ulong)_bufferBytes;
+        q.PoolNext++;
         return iova;
     }
 
     /// <summary>The driver writes a descriptor (CPU store, no DMA) and rings the doorbell.</summary>
-    private void Post(int slot, ulong bufferIova)
+    private void Post(Queue q, int slot, ulong bufferIova)
     {
-        if (slot != (int)(_posted & _mask)) throw new InvalidOperationException($"{Device.Name}: descriptor {slot} posted out of ring order (tail {_posted & _mask})");
-        _slotBuffer[slot] = bufferIova;
-        _posted++;
-        UpdateOccupancy();
-        if (IsRx && _posted == _n) StartArrivals();
+        if (slot != (int)(q.Posted & _mask)) throw new InvalidOperationException($"{Device.Name} queue {q.Index}: descriptor {slot} posted out of ring order (tail {q.Posted & _mask})");
+        q.SlotBuffer[slot] = bufferIova;
+        q.Posted++;
+        UpdateOccupancy(q);
+        if (IsRx && q.Posted == _n && ++_queuesFilled == _queues.Length) StartArrivals();
         Pump();
     }
 
-    private void Free()
+    private void Free(Queue q)
     {
-        _freed++;
-        UpdateOccupancy();
+        q.Freed++;
+        UpdateOccupancy(q);
     }
 
-    private void UpdateOccupancy()
+    private void UpdateOccupancy(Queue q)
     {
-        long occ = IsRx ? _n - (_posted - _claimed) : _claimed - _freed;
+        long occ = IsRx ? _n - (q.Posted - q.Claimed) : q.Claimed - q.Freed;
         long now = Scheduler.Now;
-        _occupancy.Set(now, occ);
-        _full.Set(now, occ >= _n ? 1 : 0);
+        q.Occupancy.Set(now, occ);
+        q.Full.Set(now, occ >= _n ? 1 : 0);
     }
 
     // ---- statistics ---------------------------------------------------------------------
@@ -473,25 +499,39 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     protected override void ResetStats(long nowPs)
     {
         Stats.Reset();
-        _occupancy.Reset(nowPs);
-        _full.Reset(nowPs);
-        _driverBusyTime.Reset(nowPs);
+        foreach (var q in _queues)
+        {
+            q.Occupancy.Reset(nowPs);
+            q.Full.Reset(nowPs);
+            q.DriverBusyTime.Reset(nowPs);
+        }
     }
 
     /// <summary>
     /// <c>devices.&lt;name&gt;.nic.*</c>: packetsOffered, packetsDelivered (received for RX, sent for
     /// TX), packetsDropped, droppedRingFull, droppedFifoFull, packetsFaulted, dropRate,
     /// throughputGbps (delivered packet bytes), mpps, latencyNs.{mean,p50,p90,p99,p999,max}
-    /// (arrival → write-back complete), ringSize, ringOccupancyMean, ringOccupancyMax,
-    /// ringFullFraction (share of time no descriptor was free), descriptorFetches,
-    /// descriptorsPerFetch, bufferDmas, writeBacks, dmaFaults, bufferWindowBytes (recycle),
-    /// maps, unmaps, mapLatencyNs.mean, unmapLatencyNs.mean, driverBusyFraction.
+    /// (arrival → write-back complete), queues, ringSize, ringOccupancyMean (per queue, averaged
+    /// over queues), ringOccupancyMax (largest of any queue), ringFullFraction (share of time a
+    /// queue had no free descriptor, averaged over queues), descriptorFetches, descriptorsPerFetch,
+    /// bufferDmas, writeBacks, dmaFaults, bufferWindowBytes (recycle), maps, unmaps,
+    /// mapLatencyNs.mean, unmapLatencyNs.mean, driverBusyFraction (averaged over the queues' CPUs).
     /// </summary>
     public override IReadOnlyList<KeyValuePair<string, double>> Summary(double windowNs = 0)
     {
         double w = Window(windowNs);
         long now = Scheduler.Now;
         var s = Stats;
+        double occupancy = 0, full = 0, busy = 0;
+        long occupancyMax = 0;
+        foreach (var q in _queues)
+        {
+            occupancy += q.Occupancy.Mean(now);
+            full += q.Full.Mean(now);
+            busy += q.DriverBusyTime.Mean(now);
+            occupancyMax = Math.Max(occupancyMax, q.Occupancy.Max);
+        }
+        int nq = _queues.Length;
         var list = new List<KeyValuePair<string, double>>
         {
             new("packetsOffered", s.Offered),
@@ -505,10 +545,11 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
             new("mpps", Round(w > 0 ? s.Delivered * 1000.0 / w : 0)),
         };
         AddLatency(list, "latencyNs", s.PacketLatency);
+        list.Add(new("queues", nq));
         list.Add(new("ringSize", _n));
-        list.Add(new("ringOccupancyMean", Round(_occupancy.Mean(now))));
-        list.Add(new("ringOccupancyMax", _occupancy.Max));
-        list.Add(new("ringFullFraction", Round(_full.Mean(now))));
+        list.Add(new("ringOccupancyMean", Round(occupancy / nq)));
+        list.Add(new("ringOccupancyMax", occupancyMax));
+        list.Add(new("ringFullFraction", Round(full / nq)));
         list.Add(new("descriptorFetches", s.DescriptorFetches));
         list.Add(new("descriptorsPerFetch", Round(s.DescriptorFetches > 0 ? s.DescriptorsFetched / (double)s.DescriptorFetches : 0)));
         list.Add(new("bufferDmas", s.BufferDmas));
@@ -519,7 +560,45 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         list.Add(new("unmaps", s.Unmaps));
         list.Add(new("mapLatencyNs.mean", Round(s.MapLatency.Mean / 1000.0)));
         list.Add(new("unmapLatencyNs.mean", Round(s.UnmapLatency.Mean / 1000.0)));
-        list.Add(new("driverBusyFraction", Round(_driverBusyTime.Mean(now))));
+        list.Add(new("driverBusyFraction", Round(busy / nq)));
         return list;
+    }
+
+    /// <summary>One queue: its ring in memory, the NIC's and the driver's state of it.</summary>
+    private sealed class Queue(int index, int ringSize, ulong ringIova, ulong poolIova, bool rx)
+    {
+        public readonly int Index = index;
+        public readonly ulong RingIova = ringIova;
+        public readonly ulong PoolIova = poolIova;
+        public readonly ulong[] SlotBuffer = new ulong[ringSize];
+        public readonly long[] ArrivalPs = new long[ringSize];
+        public readonly bool[] Measured = new bool[ringSize];
+        public readonly bool[] Faulted = new bool[ringSize];
+        public readonly bool[] Fetched = new bool[ringSize];
+        public readonly bool[] Done = new bool[ringSize];
+        public readonly Queue<long> Jobs = new(2 * ringSize);
+
+        // Monotonic ring counters (slot = counter & mask).
+        public long Posted;       // descriptors handed to the NIC by the driver
+        public long Claimed;      // RX: descriptors a received packet took; TX: slots the driver took for a packet
+        public long FetchIssued;  // descriptors whose fetch was issued
+        public long FetchDone;    // descriptors fetched, contiguous from the start
+        public long BufferIssued; // buffer DMAs issued (ring order)
+        public long DriverHead;   // written-back descriptors the driver has taken up (ring order)
+        public long Freed;        // TX: slots released
+        public long PoolNext;     // recycle: next pool buffer
+
+        public bool DriverBusy;
+        public long ApiCallPs;
+        public readonly TimeAverage Occupancy = Initial(rx ? ringSize : 0);
+        public readonly TimeAverage Full = new();
+        public readonly TimeAverage DriverBusyTime = new();
+
+        private static TimeAverage Initial(long value)
+        {
+            var t = new TimeAverage();
+            t.Set(0, value);
+            return t;
+        }
     }
 }
