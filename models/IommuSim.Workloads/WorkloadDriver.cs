@@ -1,6 +1,8 @@
 using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Devices;
+using IommuSim.Engine.Stats;
+using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
 using MathNet.Numerics.Distributions;
 
@@ -13,8 +15,11 @@ public record struct RequestSpec(ulong Iova, int Bytes, bool IsWrite, uint? Pasi
 /// Drives one device: closed loop (keep <c>outstanding</c> requests in flight) or open loop
 /// (Poisson, constant or bursty arrivals at <c>rateMrps</c>; arrivals wait in a FIFO while the
 /// device has no free tag). Subclasses only say which request comes next.
+/// With <c>mapping = per-request</c> each request's buffer is mapped through the DMA API before
+/// the DMA and unmapped after it, as a driver that maps every I/O does; the request then costs the
+/// design's map/unmap path (CPU time, traps, invalidations) on top of the DMA.
 /// </summary>
-public abstract class WorkloadDriver : IEventHandler, IDmaClient
+public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
 {
     private const int KindStart = 0;
     private const int KindArrival = 1;
@@ -28,6 +33,19 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
     private bool _exhausted;
     private RequestSpec? _held;
     private readonly System.Random _arrivalRandom;
+    private readonly bool _perRequest;
+    private readonly OpState[] _ops;
+    private long _nextTag;
+    private int _inFlight;
+
+    /// <summary>A request between being taken from the budget and its last step (unmap or DMA).</summary>
+    private struct OpState
+    {
+        public RequestSpec Spec;
+        public bool Measured;
+        public long TakenPs;
+        public ulong MappedIova;
+    }
 
     protected WorkloadDriver(WorkloadOptions options, DmaEngine device, Scheduler scheduler, RequestBudget budget, SimRandom rng)
     {
@@ -42,7 +60,15 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
         device.Client = this;
         // Inter-arrival times come from MathNet's distributions over the run-seeded stream.
         _arrivalRandom = rng.Fork("arrivals").AsSystemRandom();
+        _perRequest = options.Mapping == "per-request";
+        _ops = new OpState[Math.Max(1, _limit)];
     }
+
+    /// <summary>The run-time DMA API (per-request mapping); set by the system builder.</summary>
+    public IDmaApi? DmaApi { get; set; }
+
+    /// <summary>From taking a request to its last step (unmap, or the DMA when premapped), ps.</summary>
+    public LatencyHistogram RequestLatency { get; } = new("request");
 
     public WorkloadOptions Options { get; }
     public DmaEngine Device { get; }
@@ -98,7 +124,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
     /// <summary>Issues as many requests as the device, the loop discipline and the budget allow.</summary>
     private void Fill()
     {
-        while (!_exhausted && Device.CanIssue && Device.Outstanding < _limit && (_closed || _backlog > 0))
+        while (!_exhausted && _inFlight < _limit && (_perRequest || Device.CanIssue) && (_closed || _backlog > 0))
         {
             RequestSpec? spec = _held ?? Next();
             _held = null;
@@ -122,24 +148,86 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
             if (!_closed)
             {
                 _backlog--;
-                if (Device.Outstanding > 0) QueuedArrivals++;
+                if (_inFlight > 0) QueuedArrivals++;
             }
+            long tag = _nextTag++;
+            ref OpState op = ref _ops[tag % _ops.Length];
+            op.Spec = s;
+            op.Measured = measured;
+            op.TakenPs = Scheduler.Now;
+            _inFlight++;
+            if (_perRequest)
+            {
+                var api = DmaApi ?? throw new InvalidOperationException($"workload on {Device.Name}: mapping = per-request needs the DMA API");
+                int offset = (int)(s.Iova & 0xFFF);
+                api.Map(Device, s.Bytes + offset, s.IsWrite ? Access.Write : Access.Read, this, tag);
+            }
+            else IssueDma(tag, s.Iova);
+        }
+    }
+
+    private void IssueDma(long tag, ulong iova)
+    {
+        ref OpState op = ref _ops[tag % _ops.Length];
+        var r = Device.Rent();
+        r.Iova = iova;
+        r.Bytes = op.Spec.Bytes;
+        r.IsWrite = op.Spec.IsWrite;
+        r.Pasid = op.Spec.Pasid ?? 0;
+        r.HasPasid = op.Spec.Pasid.HasValue;
+        r.Measured = op.Measured;
+        r.Tag = tag;
+        Observer?.OnIssued(Scheduler.Now, Device.Name, op.Spec.Pasid, iova, op.Spec.Bytes, op.Spec.IsWrite);
+        Device.Issue(r);
+    }
+
+    void IDmaApiClient.OnMapped(long tag, ulong iova)
+    {
+        ref OpState op = ref _ops[tag % _ops.Length];
+        op.MappedIova = iova;
+        IssueDma(tag, iova + (op.Spec.Iova & 0xFFF));
+    }
+
+    void IDmaApiClient.OnUnmapped(long tag)
+    {
+        // A stray DMA to the buffer just unmapped (a buggy or malicious device, the DMA-attack window
+        // of deferred invalidation): strict invalidation makes it fault, lazy may let it through.
+        if (Options.StrayDmaFraction > 0 && Random.NextDouble() < Options.StrayDmaFraction && Device.CanIssue)
+        {
+            ref OpState op = ref _ops[tag % _ops.Length];
             var r = Device.Rent();
-            r.Iova = s.Iova;
-            r.Bytes = s.Bytes;
-            r.IsWrite = s.IsWrite;
-            r.Pasid = s.Pasid ?? 0;
-            r.HasPasid = s.Pasid.HasValue;
-            r.Measured = measured;
-            Observer?.OnIssued(Scheduler.Now, Device.Name, s.Pasid, s.Iova, s.Bytes, s.IsWrite);
+            r.Iova = op.MappedIova;
+            r.Bytes = 64;
+            r.IsWrite = false;
+            r.Pasid = op.Spec.Pasid ?? 0;
+            r.HasPasid = op.Spec.Pasid.HasValue;
+            r.Measured = false;
+            r.Tag = StrayTag;
+            StrayDmas++;
             Device.Issue(r);
         }
+        OpDone(tag);
+    }
+
+    private const long StrayTag = -1;
+
+    /// <summary>Stray DMAs issued to just-unmapped buffers (<c>strayDmaFraction</c>).</summary>
+    public long StrayDmas { get; private set; }
+
+    private void OpDone(long tag)
+    {
+        ref OpState op = ref _ops[tag % _ops.Length];
+        if (op.Measured) RequestLatency.Record(Scheduler.Now - op.TakenPs);
+        _inFlight--;
+        Fill();
     }
 
     public void OnDmaComplete(DmaEngine device, DmaRequest request)
     {
         bool measured = request.Measured;
+        long tag = request.Tag;
         device.Return(request);
+        if (tag == StrayTag) return;
         if (measured)
         {
             _budget.OnMeasuredCompleted();
@@ -150,6 +238,11 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient
             }
         }
         else _budget.OnWarmupCompleted(Scheduler.Now);
-        Fill();
+        if (_perRequest)
+        {
+            ref OpState op = ref _ops[tag % _ops.Length];
+            DmaApi!.Unmap(Device, op.MappedIova, op.Spec.Bytes + (int)(op.Spec.Iova & 0xFFF), this, tag);
+        }
+        else OpDone(tag);
     }
 }

@@ -35,6 +35,16 @@ public sealed class WorkloadOptions
     public int BurstSize { get; set; } = 16;
     /// <summary>Closed loop: requests kept in flight (default: the device's maxOutstanding; nvme: nvme:queueDepth instead).</summary>
     public int? Outstanding { get; set; }
+    /// <summary><c>premapped</c> (the window is mapped once, at setup) or <c>per-request</c>
+    /// (each request's buffer is mapped and unmapped through the DMA API, translation.dmaApi).</summary>
+    public string Mapping { get; set; } = "premapped";
+
+    public static readonly string[] Mappings = ["premapped", "per-request"];
+
+    /// <summary>Per-request mapping: fraction of unmaps followed by a stray 64-byte DMA read of the
+    /// buffer just unmapped (models the use-after-unmap window that lazy invalidation opens).</summary>
+    public double StrayDmaFraction { get; set; }
+
     /// <summary>NIC model keys (nic-rx, nic-tx).</summary>
     public NicOptions Nic { get; set; } = new();
     /// <summary>NVMe model keys (nvme).</summary>
@@ -50,6 +60,9 @@ public sealed class WorkloadOptions
     {
         if (!Types.Contains(Type)) errors.Add($"{path}:type = {Type}: allowed values are {string.Join(", ", Types)}");
         if (!Arrivals.Contains(Arrival)) errors.Add($"{path}:arrival = {Arrival}: allowed values are {string.Join(", ", Arrivals)}");
+        if (!Mappings.Contains(Mapping)) errors.Add($"{path}:mapping = {Mapping}: allowed values are {string.Join(", ", Mappings)}");
+        if (!(StrayDmaFraction >= 0 && StrayDmaFraction <= 1)) errors.Add($"{path}:strayDmaFraction = {StrayDmaFraction}: must be in [0, 1]");
+        if (StrayDmaFraction > 0 && Mapping != "per-request") errors.Add($"{path}:strayDmaFraction = {StrayDmaFraction}: needs mapping = per-request");
         if (Type == "trace")
         {
             if (string.IsNullOrWhiteSpace(Path)) errors.Add($"{path}:path: a trace workload needs the path of a trace file");
@@ -63,6 +76,8 @@ public sealed class WorkloadOptions
         if (Arrival == "bursty" && BurstSize is < 1 or > 1_000_000) errors.Add($"{path}:burstSize = {BurstSize}: must be in [1, 1000000]");
         if (Outstanding is int o && o < 1) errors.Add($"{path}:outstanding = {o}: must be >= 1");
         if (Pasid is uint p && p >= 1u << 20) errors.Add($"{path}:pasid = {p}: PASIDs are 20 bits");
+        if ((IsNic || Type == "nvme") && Mapping != "premapped")
+            errors.Add($"{path}:mapping = {Mapping}: {Type} maps its buffers as {(IsNic ? "nic" : "nvme")}:bufferPolicy says; leave mapping at premapped");
         if (IsNic) Nic.Validate(path, Bytes.Bytes, Arrival, errors);
         if (Type == "nvme") Nvme.Validate(path, Bytes.Bytes, errors);
     }

@@ -196,13 +196,25 @@ public class NicTests
     }
 
     [Fact]
-    public void Map_per_packet_without_a_dma_api_is_a_config_error_naming_the_key()
+    public void Map_per_packet_uses_the_runners_dma_api_and_without_one_fails_naming_the_key()
     {
         var h = new ModelHarness();
         var dev = h.AddDevice("nic0", 3);
-        var e = Assert.Throws<ArgumentException>(() => new NicWorkload(Nic("nic-rx", 1, policy: "map-per-packet"), dev, h.Scheduler,
-            new RequestBudget(0, 10), ModelHarness.Rng(1), null, "workloads:2"));
-        Assert.Contains("workloads:2:nic:bufferPolicy = map-per-packet", e.Message, StringComparison.Ordinal);
+        var w = new NicWorkload(Nic("nic-rx", 1, ring: 16, policy: "map-per-packet"), dev, h.Scheduler, new RequestBudget(0, 10), ModelHarness.Rng(1), null, "workloads:2");
+        var e = Assert.Throws<InvalidOperationException>(() => h.Run([w]));
+        Assert.Contains("workloads:2:nic:bufferPolicy = map-per-packet: needs the run-time DMA API", e.Message, StringComparison.Ordinal);
+
+        // The runner sets WorkloadDriver.DmaApi after construction; the model picks it up at start.
+        var h2 = new ModelHarness();
+        var dev2 = h2.AddDevice("nic0", 3);
+        var api = new FakeDmaApi(h2.Scheduler, "lazy", 50, 50, ModelHarness.RegionIova + (16UL << 20), 16UL << 20);
+        var w2 = new NicWorkload(Nic("nic-rx", 1, ring: 16, policy: "map-per-packet"), dev2, h2.Scheduler, new RequestBudget(0, 10), ModelHarness.Rng(1), null, "workloads:2")
+        {
+            DmaApi = api,
+        };
+        h2.Run([w2]);
+        Assert.Equal(10, w2.Stats.Delivered);
+        Assert.True(api.Maps >= 16 + 9);
     }
 
     [Fact]

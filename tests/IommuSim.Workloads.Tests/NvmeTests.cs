@@ -156,14 +156,15 @@ public class NvmeTests
     }
 
     [Fact]
-    public void Queues_outside_the_dma_regions_are_an_error_naming_the_key()
+    public void Queues_outside_the_dma_regions_and_a_missing_dma_api_are_errors_naming_the_key()
     {
         var h = new ModelHarness();
         var dev = h.AddDevice("ssd0", 4, regionBytes: 8UL << 20); // exactly the data window: no room for the queues
         var e = Assert.Throws<ArgumentException>(() => new NvmeWorkload(Nvme(), dev, h.Scheduler, new RequestBudget(0, 1), ModelHarness.Rng(1), null, "workloads:1"));
         Assert.Contains("workloads:1:nvme:queueIova = 0x100800000", e.Message, StringComparison.Ordinal);
-        var e2 = Assert.Throws<ArgumentException>(() => new NvmeWorkload(Nvme(policy: "map-per-io"), h.AddDevice("ssd1", 5), h.Scheduler, new RequestBudget(0, 1), ModelHarness.Rng(1), null, "workloads:1"));
-        Assert.Contains("workloads:1:nvme:bufferPolicy = map-per-io", e2.Message, StringComparison.Ordinal);
+        var w2 = new NvmeWorkload(Nvme(policy: "map-per-io"), h.AddDevice("ssd1", 5), h.Scheduler, new RequestBudget(0, 1), ModelHarness.Rng(1), null, "workloads:1");
+        var e2 = Assert.Throws<InvalidOperationException>(() => h.Run([w2]));
+        Assert.Contains("workloads:1:nvme:bufferPolicy = map-per-io: needs the run-time DMA API", e2.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -32,6 +32,7 @@ public sealed class DeviceOptions
         if (PasidBits is < 0 or > 20) errors.Add($"{path}:pasidBits = {PasidBits}: must be in [0, 20]");
         if (IommuGroup is int g && g < 0) errors.Add($"{path}:iommuGroup = {g}: must be >= 0");
         Ats.Validate($"{path}:ats", errors);
+        if (Attach.DemandPaging && !(Ats.Enabled && Ats.Pri)) errors.Add($"{path}:attach:demandPaging = true: needs ats:enabled = true and ats:pri = true (page requests)");
         if (!AttachVia.Contains(Attach.Via)) errors.Add($"{path}:attach:via = {Attach.Via}: allowed values are {string.Join(", ", AttachVia)}");
         if (Attach.Pasid is uint p && (PasidBits == 0 || p >= 1u << PasidBits)) errors.Add($"{path}:attach:pasid = {p}: must be below 2^pasidBits ({(PasidBits == 0 ? "device has no PASID support" : (1u << PasidBits).ToString(System.Globalization.CultureInfo.InvariantCulture))})");
         for (int i = 0; i < DmaRegions.Count; i++)
@@ -69,6 +70,10 @@ public sealed class AttachOptions
     public string? Vm { get; set; }
     /// <summary>PASID the device's DMA uses (null: requests without PASID, RID_PASID).</summary>
     public uint? Pasid { get; set; }
+    /// <summary>The DMA regions are not mapped up front: the first touch of each page faults, the device
+    /// sends a PRI page request, and the host's I/O page-fault handler maps the page and answers
+    /// (needs ats.enabled and ats.pri).</summary>
+    public bool DemandPaging { get; set; }
 }
 
 public sealed class DmaRegionOptions

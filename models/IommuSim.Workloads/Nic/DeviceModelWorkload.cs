@@ -51,6 +51,15 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
 
     /// <summary>True once the run's measured phase has begun (warm-up requests all handed out).</summary>
     protected bool Measuring { get; private set; }
+
+    /// <summary>
+    /// The DMA API a model maps per-buffer through: the one given to its constructor, else the
+    /// runner's (<see cref="WorkloadDriver.DmaApi"/>, set before the run starts). Throws naming
+    /// <paramref name="key"/> when neither exists.
+    /// </summary>
+    protected IDmaApi ResolveDmaApi(IDmaApi? fromConstructor, string key)
+        => fromConstructor ?? DmaApi ?? throw new InvalidOperationException(
+            $"{key}: needs the run-time DMA API (translation:dmaApi), which is not available to this run");
     /// <summary>Time the measured phase began (stats were reset).</summary>
     protected long MeasuredStartPs { get; private set; }
     /// <summary>Time the last measured operation of this model completed.</summary>

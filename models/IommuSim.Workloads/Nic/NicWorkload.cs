@@ -52,7 +52,9 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private const long JobSend = 2;      // TX: post a packet the stack handed over
     private const long JobReclaim = 3;   // TX: release a sent packet's slot
 
-    private readonly IDmaApi? _dmaApi;
+    private readonly IDmaApi? _dmaApiArg;
+    private readonly string _path;
+    private IDmaApi? _dmaApi;
     private readonly NicOptions _nic;
     private readonly Queue[] _queues;
     private readonly int _n;
@@ -84,9 +86,8 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
         _nic = options.Nic;
         MapPerPacket = _nic.BufferPolicy == "map-per-packet";
-        if (MapPerPacket && dmaApi is null)
-            throw new ArgumentException($"{path}:nic:bufferPolicy = map-per-packet: needs the run-time DMA API (translation:dmaApi), which is not available to this run");
-        _dmaApi = dmaApi;
+        _dmaApiArg = dmaApi;
+        _path = path;
         IsRx = options.Type == "nic-rx";
         _n = _nic.RingSize;
         _mask = _n - 1;
@@ -164,6 +165,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
 
     protected override void OnStart()
     {
+        if (MapPerPacket) _dmaApi = ResolveDmaApi(_dmaApiArg, $"{_path}:nic:bufferPolicy = map-per-packet");
         if (!IsRx)
         {
             StartArrivals();

@@ -40,7 +40,9 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
     private const long JobNew = 0;
     private const long JobComplete = 1;
 
-    private readonly IDmaApi? _dmaApi;
+    private readonly IDmaApi? _dmaApiArg;
+    private readonly string _path;
+    private IDmaApi? _dmaApi;
     private readonly NvmeOptions _nvme;
     private readonly int _qd;
     private readonly int _bytes;
@@ -84,9 +86,8 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
         if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
         _nvme = options.Nvme;
         MapPerIo = _nvme.BufferPolicy == "map-per-io";
-        if (MapPerIo && dmaApi is null)
-            throw new ArgumentException($"{path}:nvme:bufferPolicy = map-per-io: needs the run-time DMA API (translation:dmaApi), which is not available to this run");
-        _dmaApi = dmaApi;
+        _dmaApiArg = dmaApi;
+        _path = path;
         _qd = _nvme.QueueDepth;
         _bytes = (int)options.Bytes.Bytes;
         _closed = options.Arrival == "closed";
@@ -174,6 +175,7 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
 
     protected override void OnStart()
     {
+        if (MapPerIo) _dmaApi = ResolveDmaApi(_dmaApiArg, $"{_path}:nvme:bufferPolicy = map-per-io");
         if (_closed) StartCommands();
         else ScheduleArrival();
     }

@@ -18,6 +18,10 @@ public static class CliApp
         root.Subcommands.Add(CheckCommand.Create(stdout, stderr));
         root.Subcommands.Add(BenchCommand.Create(stdout, stderr));
         root.Subcommands.Add(UapiCommand.Create(stdout, stderr));
+        root.Subcommands.Add(SweepCommand.Create(stdout, stderr));
+        root.Subcommands.Add(MergeCommand.Create(stdout, stderr));
+        root.Subcommands.Add(PlotCommand.Create(stdout, stderr));
+        RunCommand.PlotRun ??= Plots.RunPlots.Draw;
         foreach (var extra in ExtraCommands) root.Subcommands.Add(extra(stdout, stderr));
 
         var parse = root.Parse(args, new ParserConfiguration());

@@ -34,7 +34,7 @@ public static partial class ConfigValidator
         if (!DmaApiOptions.Modes.Contains(t.DmaApi.Mode)) errors.Add($"translation:dmaApi:mode = {t.DmaApi.Mode}: allowed values are {string.Join(", ", DmaApiOptions.Modes)}");
         if (t.DmaApi.FlushQueueEntries is < 1 or > 1 << 20) errors.Add($"translation:dmaApi:flushQueueEntries = {t.DmaApi.FlushQueueEntries}: must be in [1, 1048576]");
         if (!(t.DmaApi.FlushTimeoutUs > 0)) errors.Add($"translation:dmaApi:flushTimeoutUs = {t.DmaApi.FlushTimeoutUs}: must be > 0");
-        foreach (var (key, v) in new[] { ("mapCostNs", t.DmaApi.MapCostNs), ("unmapCostNs", t.DmaApi.UnmapCostNs), ("invalidationSubmitNs", t.DmaApi.InvalidationSubmitNs), ("vmExitNs", t.DmaApi.VmExitNs), ("ioctlNs", t.DmaApi.IoctlNs) })
+        foreach (var (key, v) in new[] { ("mapCostNs", t.DmaApi.MapCostNs), ("unmapCostNs", t.DmaApi.UnmapCostNs), ("invalidationSubmitNs", t.DmaApi.InvalidationSubmitNs), ("vmExitNs", t.DmaApi.VmExitNs), ("ioctlNs", t.DmaApi.IoctlNs), ("iopfHandlingNs", t.DmaApi.IopfHandlingNs) })
             if (!(v >= 0 && v <= 1e7)) errors.Add($"translation:dmaApi:{key} = {v}: must be in [0, 1e7] ns");
 
         var vmNames = new HashSet<string>(StringComparer.Ordinal);
@@ -58,6 +58,8 @@ public static partial class ConfigValidator
             if (d.Attach.Vm is string vm && vm.Length > 0 && !vmNames.Contains(vm)) errors.Add($"devices:{i}:attach:vm = {vm}: no such VM (vms: {string.Join(", ", vmNames)})");
             if (t.Design is "nested" or "shadow" && string.IsNullOrEmpty(d.Attach.Vm) && c.Vms.Count != 1)
                 errors.Add($"devices:{i}:attach:vm: design '{t.Design}' assigns devices to a VM; name one (vms: {(vmNames.Count == 0 ? "none defined" : string.Join(", ", vmNames))})");
+            if (d.Attach.DemandPaging && t.Design is not ("single-stage"))
+                errors.Add($"devices:{i}:attach:demandPaging = true: demand paging is modelled for the single-stage design only (design = {t.Design})");
             if (t.Design is "nested" or "shadow" && d.Attach.Via == "kernel")
                 errors.Add($"devices:{i}:attach:via = kernel: design '{t.Design}' assigns the device to a VM through VFIO; use iommufd or vfio-container");
         }

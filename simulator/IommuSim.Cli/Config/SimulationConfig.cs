@@ -71,6 +71,8 @@ public sealed class DmaApiOptions
     public double InvalidationSubmitNs { get; set; } = 100;
     /// <summary>Cost of one VM exit and re-entry (shadow mapping traps, nested guest invalidations) (ns).</summary>
     public double VmExitNs { get; set; } = 1500;
+    /// <summary>Host I/O page-fault handling time per page request (demand-paged devices) (ns).</summary>
+    public double IopfHandlingNs { get; set; } = 5000;
     /// <summary>Cost of one ioctl round trip into the kernel (VFIO / iommufd map and unmap) (ns).</summary>
     public double IoctlNs { get; set; } = 400;
 

@@ -95,6 +95,7 @@ public static class SummaryBuilder
             {
                 ["translation"] = Latency(io.TranslationLatency),
                 ["dma"] = Latency(dma),
+                ["request"] = Latency(RequestLatency(run)),
             },
             ["faults"] = Faults(io.Faults),
             ["invalidation"] = new JsonObject
@@ -154,6 +155,13 @@ public static class SummaryBuilder
         };
     }
 
+    private static LatencyHistogram RequestLatency(RunOutput run)
+    {
+        var h = new LatencyHistogram("request");
+        foreach (var w in run.Workloads) h.Add(w.RequestLatency);
+        return h;
+    }
+
     private static JsonObject DmaApi(RunOutput run)
     {
         var st = run.System.DmaApi.Stats;
@@ -193,6 +201,8 @@ public static class SummaryBuilder
             ["pageResponses"] = resp,
             ["atcInvalidatedEntries"] = inval,
             ["translationRoundTripNs"] = Round(rt.Mean / 1000.0),
+            ["pageFaultsHandled"] = run.System.Iopf?.Handled ?? 0,
+            ["pageFaultsRejected"] = run.System.Iopf?.Rejected ?? 0,
         };
     }
 

@@ -54,7 +54,12 @@ public static class SimulationRunner
         {
             for (int i = 0; i < cfg.Workloads.Count; i++)
                 workloads.Add(CreateWorkload(loaded, platform, budget, i));
-            foreach (var w in workloads) w.Observer = observer;
+            foreach (var w in workloads)
+            {
+                w.Observer = observer;
+                w.DmaApi = system.DmaApi;
+                platform.Stats.Register(w.RequestLatency);
+            }
 
             var sampler = new TimeSeriesSampler(platform, SimTime.FromUs(cfg.Simulation.SampleIntervalUs));
             long measuredStart = 0;

@@ -15,6 +15,8 @@ public sealed class BuiltSystem
     public required ProvisionedSystem Provisioned { get; init; }
     /// <summary>The run-time DMA API the device models map and unmap through.</summary>
     public required KernelDmaApi DmaApi { get; init; }
+    /// <summary>The host I/O page-fault handler, when a device is demand-paged.</summary>
+    public IopfHandler? Iopf { get; init; }
 }
 
 /// <summary>
@@ -44,7 +46,8 @@ public static class SystemBuilder
             new StageSpec(t.Stage2.Levels, t.Stage2.Leaf),
             cfg.Vms.Select(v => new VmSpec(v.Name, (ulong)v.MemoryMiB << 20)).ToList(),
             cfg.Devices.Select(d => new DeviceProvision(d.RequesterId, d.Attach.Via,
-                d.DmaRegions.Select(r => new DmaRegion(r.Iova.Value, (ulong)r.Bytes.Bytes)).ToList(),
+                // Demand-paged regions are not mapped up front: their pages arrive through PRI.
+                d.Attach.DemandPaging ? [] : d.DmaRegions.Select(r => new DmaRegion(r.Iova.Value, (ulong)r.Bytes.Bytes)).ToList(),
                 string.IsNullOrEmpty(d.Attach.Vm) ? null : d.Attach.Vm, d.Attach.Pasid)).ToList());
         ProvisionedSystem sys;
         try
@@ -60,10 +63,19 @@ public static class SystemBuilder
         var api = new KernelDmaApi(platform, DmaApiCosts.FromNs(a.Mode, a.MapCostNs, a.UnmapCostNs, a.InvalidationSubmitNs, a.VmExitNs, a.IoctlNs,
             a.FlushQueueEntries, a.FlushTimeoutUs));
         platform.Stats.Register(api);
+        IopfHandler? iopf = null;
         foreach (var dev in platform.Devices)
-            if (sys.Devices.TryGetValue(dev.RequesterId, out var pd))
-                api.Register(dev, TargetFor(platform, t, a, dev, pd));
-        return new BuiltSystem { Platform = platform, Provisioned = sys, DmaApi = api };
+        {
+            if (!sys.Devices.TryGetValue(dev.RequesterId, out var pd)) continue;
+            var target = TargetFor(platform, t, a, dev, pd);
+            api.Register(dev, target);
+            if (dev.Options.Attach.DemandPaging)
+            {
+                iopf ??= platform.Stats.Register(new IopfHandler(platform, Engine.Time.SimTime.FromNs(a.IopfHandlingNs)));
+                iopf.Register(dev, target, dev.Options.DmaRegions.Select(r => (r.Iova.Value, (ulong)r.Bytes.Bytes)));
+            }
+        }
+        return new BuiltSystem { Platform = platform, Provisioned = sys, DmaApi = api, Iopf = iopf };
     }
 
     private static IMappingTarget TargetFor(Platform p, TranslationOptions t, DmaApiOptions a, DmaEngine dev, ProvisionedDevice pd)

@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Globalization;
+using IommuSim.Cli.Config;
+using IommuSim.Cli.Plots;
+using IommuSim.Cli.Results;
+using IommuSim.Cli.Running;
+using Spectre.Console;
+
+namespace IommuSim.Cli.Sweeps;
+
+/// <summary>Options of one <c>sweep</c> invocation.</summary>
+public sealed record SweepOptions(string OutDir, int Jobs, ShardSpec Shard, bool Resume, bool Progress, bool PointPlots, bool Plots = true);
+
+/// <summary>What a sweep invocation did.</summary>
+public sealed record SweepResult(int Total, int Owned, int Ran, int Skipped, bool Complete, double WallSeconds, double PointsSeconds, double ResultsSeconds);
+
+/// <summary>
+/// Runs the points of a sweep on worker threads, each point a single-threaded deterministic
+/// <see cref="SimulationRunner.Run"/> written atomically to <c>DIR/points/NNNN/</c>. When every point
+/// of the sweep is in DIR afterwards (unsharded, or the last shard on a shared folder), writes
+/// sweep.csv and the sweep's plots.
+/// </summary>
+public static class SweepRunner
+{
+    public const string SweepJson = "sweep.json";
+    public const string SweepCsv = "sweep.csv";
+    public const string PointsFolder = "points";
+
+    public static string PointDir(string dir, int index) => Path.Combine(dir, PointsFolder, SweepPoint.FolderOf(index));
+
+    public static string SummaryPath(string dir, int index) => Path.Combine(PointDir(dir, index), "summary.json");
+
+    public static SweepResult Run(SweepPlan plan, SweepOptions o)
+    {
+        var wall = Stopwatch.StartNew();
+        string dir = Path.GetFullPath(o.OutDir);
+        string json = plan.Spec.ToJson();
+        PrepareFolder(dir, json, o.Resume);
+
+        var owned = plan.Points.Where(p => o.Shard.Owns(p.Index)).ToList();
+        var todo = owned.Where(p => !(o.Resume && File.Exists(SummaryPath(dir, p.Index)))).ToList();
+        int skipped = owned.Count - todo.Count;
+
+        Action<string>? pointPlots = o.PointPlots ? RunPlots.Draw : null;
+        int jobs = Math.Max(1, Math.Min(o.Jobs, todo.Count));
+        int next = -1, done = 0;
+        Exception? failure = null;
+        void Worker()
+        {
+            while (Volatile.Read(ref failure) is null)
+            {
+                int i = Interlocked.Increment(ref next);
+                if (i >= todo.Count) return;
+                var p = todo[i];
+                try
+                {
+                    var run = SimulationRunner.Run(plan.Configs[p.Index]);
+                    RunFolderWriter.Write(PointDir(dir, p.Index), run, pointPlots);
+                }
+                catch (ConfigError e)
+                {
+                    Interlocked.CompareExchange(ref failure, new ConfigError(e.Messages.Select(m => $"sweep error: point {p.Index}: {m}").ToList()), null);
+                    return;
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, new InvalidOperationException($"point {p.Index} failed", e), null);
+                    return;
+                }
+                Interlocked.Increment(ref done);
+            }
+        }
+
+        var threads = Enumerable.Range(0, jobs).Select(k => new Thread(Worker) { Name = $"sweep-worker-{k}", IsBackground = true }).ToList();
+        foreach (var t in threads) t.Start();
+        if (o.Progress && todo.Count > 0) ShowProgress(plan.Spec.Name, todo.Count, () => Volatile.Read(ref done), threads);
+        foreach (var t in threads) t.Join();
+        if (failure is not null)
+        {
+            if (failure is ConfigError) throw failure;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        }
+
+        double pointsSeconds = wall.Elapsed.TotalSeconds;
+        bool complete = plan.Points.All(p => File.Exists(SummaryPath(dir, p.Index)));
+        if (complete) WriteResults(dir, plan.Spec, plan.Points, o.Plots);
+        return new SweepResult(plan.Points.Count, owned.Count, todo.Count, skipped, complete, wall.Elapsed.TotalSeconds, pointsSeconds, wall.Elapsed.TotalSeconds - pointsSeconds);
+    }
+
+    /// <summary>Creates DIR and its sweep.json. A folder holding a different sweep is an error with
+    /// --resume (its points would not match) and is cleared of its points without.</summary>
+    private static void PrepareFolder(string dir, string json, bool resume)
+    {
+        string path = Path.Combine(dir, SweepJson);
+        if (File.Exists(path) && File.ReadAllText(path) != json)
+        {
+            if (resume) throw new ConfigError($"sweep error: --resume: {dir} holds a different sweep (its sweep.json differs); use another --out or run without --resume to start over");
+            string points = Path.Combine(dir, PointsFolder);
+            if (Directory.Exists(points)) Directory.Delete(points, true);
+            foreach (var f in new[] { SweepCsv }) if (File.Exists(Path.Combine(dir, f))) File.Delete(Path.Combine(dir, f));
+        }
+        Directory.CreateDirectory(Path.Combine(dir, PointsFolder));
+        AtomicFile.WriteAllText(path, json);
+    }
+
+    /// <summary>sweep.csv and the plots from the points in DIR (all must be there).</summary>
+    public static SweepTable WriteResults(string dir, SweepSpec spec, IReadOnlyList<SweepPoint> points, bool plots = true)
+    {
+        var table = SweepTable.FromPoints(spec, points, p => SummaryPath(dir, p.Index));
+        AtomicFile.WriteAllText(Path.Combine(dir, SweepCsv), table.ToCsv());
+        if (plots) SweepPlots.Draw(dir, spec, table);
+        return table;
+    }
+
+    private static void ShowProgress(string name, int total, Func<int> done, List<Thread> threads)
+    {
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"[green]{Markup.Escape(name)}[/]", maxValue: total);
+                void Update()
+                {
+                    int d = done();
+                    task.Value = d;
+                    task.Description = string.Create(CultureInfo.InvariantCulture, $"[green]{Markup.Escape(name)}[/] {d}/{total} points, {threads.Count} jobs");
+                }
+                while (threads.Any(t => t.IsAlive))
+                {
+                    Update();
+                    Thread.Sleep(100);
+                }
+                Update();
+            });
+    }
+}
+
+/// <summary>Writes a file through a temporary sibling and a rename, so readers never see half of it.</summary>
+public static class AtomicFile
+{
+    public static void WriteAllText(string path, string text) => Write(path, tmp => File.WriteAllText(tmp, text));
+
+    public static void Write(string path, Action<string> writeTo)
+    {
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileNameWithoutExtension(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}{Path.GetExtension(full)}");
+        try
+        {
+            writeTo(tmp);
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw;
+        }
+    }
+}
