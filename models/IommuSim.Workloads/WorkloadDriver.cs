@@ -204,6 +204,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
             r.Measured = false;
             r.Tag = StrayTag;
             StrayDmas++;
+            _inFlight++; // the stray holds a device tag like any request
             Device.Issue(r);
         }
         OpDone(tag);
@@ -227,7 +228,12 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
         bool measured = request.Measured;
         long tag = request.Tag;
         device.Return(request);
-        if (tag == StrayTag) return;
+        if (tag == StrayTag)
+        {
+            _inFlight--;
+            Fill();
+            return;
+        }
         if (measured)
         {
             _budget.OnMeasuredCompleted();

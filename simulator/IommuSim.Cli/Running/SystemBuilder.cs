@@ -109,10 +109,12 @@ public static class SystemBuilder
                 var hwpt = (HwptBase)pd.Context!.Lookup(pd.HwptId)!;
                 var table = ((Uapi.Driver.VtdPagingDomain)hwpt.Domain).Table;
                 ulong poolGpa = vm.MemoryBytes - (64UL << 20) - BufferPoolBytes;
-                // Each guest map/unmap traps (VM exit) and the VMM mirrors it with IOAS_MAP/UNMAP (ioctl).
+                // A shadowing vIOMMU runs in caching mode: the guest must invalidate after every map
+                // (trap: VM exit, then the VMM's IOAS_MAP ioctl) and its unmap invalidations trap too
+                // (one per unmap when strict, one per flush when the guest is lazy).
                 return new PageTableTarget(table, hwpt.Domain.DomainId, pasid, rid, ats, vm.GpaToHpa(poolGpa), BufferPoolBytes,
                     DynamicIovaBase, DynamicIovaBytes,
-                    mapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs), unmapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
+                    mapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs), invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
             }
             default: // single-stage
             {
