@@ -124,8 +124,7 @@ public static class SimulationRunner
         }
     }
 
-    /// <param name="dmaApi">The run-time DMA API (uAPI layer) for map-per-packet / map-per-io buffers; null until it is wired.</param>
-    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index, Hardware.Devices.IDmaApi? dmaApi = null)
+    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index)
     {
         var cfg = loaded.Config;
         var o = cfg.Workloads[index];
@@ -137,8 +136,9 @@ public static class SimulationRunner
         {
             return o.Type switch
             {
-                "nic-rx" or "nic-tx" => new NicWorkload(o, dev, p.Scheduler, budget, rng, dmaApi, path),
-                "nvme" => new NvmeWorkload(o, dev, p.Scheduler, budget, rng, dmaApi, path),
+                // Device models map per buffer through WorkloadDriver.DmaApi, which Run sets before Start.
+                "nic-rx" or "nic-tx" => new NicWorkload(o, dev, p.Scheduler, budget, rng, null, path),
+                "nvme" => new NvmeWorkload(o, dev, p.Scheduler, budget, rng, null, path),
                 "stream" => new StreamWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
                 "random" => new RandomWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
                 "zipf" => new ZipfWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
@@ -149,7 +149,7 @@ public static class SimulationRunner
         }
         catch (ArgumentException e) when (o.IsNic || o.Type == "nvme")
         {
-            // The device models check what the validator cannot (layout in the dmaRegions, a DMA API for map-per-packet).
+            // The device models check what the validator cannot (rings, queues and pools inside the dmaRegions).
             throw new ConfigError(e.Message.Split("; ").Select(m => $"config error: {m}").ToList());
         }
     }
