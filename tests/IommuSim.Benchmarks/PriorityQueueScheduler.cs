@@ -64,9 +64,9 @@ public sealed class PriorityQueueHoldLoop : IEventHandler
     private int _next;
     private long _remaining;
 
-    public PriorityQueueHoldLoop(int pending, int seed)
+    public PriorityQueueHoldLoop(int pending, int seed, double meanIncrementPs = HoldModel.MeanIncrementPs)
     {
-        _increments = HoldModel.ExponentialIncrements(seed);
+        _increments = HoldModel.ExponentialIncrements(seed, meanPs: meanIncrementPs);
         _mask = _increments.Length - 1;
         Scheduler = new PriorityQueueScheduler(pending);
         for (int i = 0; i < pending; i++) Scheduler.ScheduleIn(_increments[_next++ & _mask], this);

@@ -5,6 +5,8 @@ using IommuSim.Engine.Time;
 using IommuSim.Hardware;
 using IommuSim.Workloads;
 using IommuSim.Workloads.Generators;
+using IommuSim.Workloads.Nic;
+using IommuSim.Workloads.Nvme;
 using IommuSim.Workloads.Trace;
 
 namespace IommuSim.Cli.Running;
@@ -129,14 +131,26 @@ public static class SimulationRunner
         var dev = p.Device(o.Device) ?? throw new ConfigError($"config error: workloads:{index}:device = {o.Device}: no such device");
         var rng = SimRandom.ForStream(cfg.Simulation.Seed, $"workload{index}");
         ulong baseIova = o.Iova?.Value ?? (dev.Options.DmaRegions.Count > 0 ? dev.Options.DmaRegions[0].Iova.Value : 0);
-        return o.Type switch
+        string path = $"workloads:{index}";
+        try
         {
-            "stream" => new StreamWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
-            "random" => new RandomWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
-            "zipf" => new ZipfWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
-            "trace" => new TraceWorkload(o, dev, p.Scheduler, budget, rng,
-                TraceReader.Open(ConfigValidator.ResolvePath(loaded.BaseDirectory, o.Path!), cfg.Devices.Select(d => d.Name).ToHashSet())),
-            _ => throw new ConfigError($"config error: workloads:{index}:type = {o.Type}: unknown workload type"),
-        };
+            return o.Type switch
+            {
+                // Device models map per buffer through WorkloadDriver.DmaApi, which Run sets before Start.
+                "nic-rx" or "nic-tx" => new NicWorkload(o, dev, p.Scheduler, budget, rng, null, path),
+                "nvme" => new NvmeWorkload(o, dev, p.Scheduler, budget, rng, null, path),
+                "stream" => new StreamWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+                "random" => new RandomWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+                "zipf" => new ZipfWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
+                "trace" => new TraceWorkload(o, dev, p.Scheduler, budget, rng,
+                    TraceReader.Open(ConfigValidator.ResolvePath(loaded.BaseDirectory, o.Path!), cfg.Devices.Select(d => d.Name).ToHashSet())),
+                _ => throw new ConfigError($"config error: workloads:{index}:type = {o.Type}: unknown workload type"),
+            };
+        }
+        catch (ArgumentException e) when (o.IsNic || o.Type == "nvme")
+        {
+            // The device models check what the validator cannot (rings, queues and pools inside the dmaRegions).
+            throw new ConfigError(e.Message.Split("; ").Select(m => $"config error: {m}").ToList());
+        }
     }
 }

@@ -10,8 +10,12 @@ namespace IommuSim.Engine.Scheduling;
 /// </summary>
 public static class HoldModel
 {
-    /// <summary>Mean increment in ps (the absolute scale does not matter for a heap).</summary>
-    public const double MeanIncrementPs = 1000;
+    /// <summary>
+    /// Mean increment in ps. Large against the number of pending events, so that, as in the classic
+    /// continuous-time hold model, equal times are rare; with a mean of, say, 1000 ps and 10^6 pending
+    /// events there would be ~1000 events at every picosecond.
+    /// </summary>
+    public const double MeanIncrementPs = 1e9;
 
     /// <summary>
     /// Builds a queue of <paramref name="pending"/> events, runs a short warm-up, then executes
@@ -32,14 +36,15 @@ public static class HoldModel
     }
 
     /// <summary>Exponentially distributed increments (mean <see cref="MeanIncrementPs"/>), a power-of-two count.</summary>
-    public static long[] ExponentialIncrements(int seed, int count = 1 << 14)
+    public static long[] ExponentialIncrements(int seed, int count = 1 << 14, double meanPs = MeanIncrementPs)
     {
+        if (!(meanPs >= 0)) throw new ArgumentOutOfRangeException(nameof(meanPs), meanPs, "mean must be >= 0");
         if (count <= 0 || (count & (count - 1)) != 0)
             throw new ArgumentOutOfRangeException(nameof(count), count, "count must be a power of two");
         var rng = new Random(seed);
         var inc = new long[count];
         for (int i = 0; i < inc.Length; i++)
-            inc[i] = (long)(-Math.Log(1.0 - rng.NextDouble()) * MeanIncrementPs);
+            inc[i] = (long)(-Math.Log(1.0 - rng.NextDouble()) * meanPs);
         return inc;
     }
 }
@@ -52,9 +57,9 @@ public sealed class HoldLoop : IEventHandler
     private int _next;
     private long _remaining;
 
-    public HoldLoop(int pending, int seed)
+    public HoldLoop(int pending, int seed, double meanIncrementPs = HoldModel.MeanIncrementPs)
     {
-        _increments = HoldModel.ExponentialIncrements(seed);
+        _increments = HoldModel.ExponentialIncrements(seed, meanPs: meanIncrementPs);
         _mask = _increments.Length - 1;
         Scheduler = new Scheduler(Math.Max(4, pending));
         for (int i = 0; i < pending; i++) Scheduler.ScheduleIn(NextIncrement(), this);

@@ -1,21 +1,34 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IommuSim.Engine.Scheduling;
 
 /// <summary>
-/// The discrete-event scheduler: a 4-ary min-heap of events ordered by (time, priority, insertion
-/// sequence), so execution order is fully deterministic. Scheduling and executing an event allocate
-/// nothing once the arrays have grown.
+/// The discrete-event scheduler. Events run in (time, priority, insertion sequence) order, so execution
+/// is fully deterministic. Scheduling and executing an event allocate nothing once the internal arrays
+/// have grown to the largest number of pending events.
 /// </summary>
 /// <remarks>
-/// Layout, for speed: the heap itself holds only 16-byte keys (time, priority|sequence) plus, in a parallel
-/// array, the index of a payload slot (handler, kind, arg, payload). Sifting therefore moves plain integers
-/// (no GC write barriers, four sibling keys in one 64-byte line) and the payload is written once when
-/// scheduled and read once when executed; slots are recycled through a free stack. The heap is stored
-/// from index <see cref="Root"/> = 3, so the four children of any node start at a multiple of four.
-/// RemoveTop moves the hole down to a leaf along the smallest children (branch-free selection) and then
-/// sifts the former last element up from there (Floyd's/Wegener's bottom-up variant).
+/// <para>Structure (a two-rung ladder queue in front of a 4-ary heap):</para>
+/// <list type="bullet">
+/// <item>Every pending event lives in a <em>slot</em> (time, order, handler, kind, arg, payload),
+/// written once when scheduled and read once when executed; slots are recycled through a free stack.</item>
+/// <item>The <em>near</em> heap holds (time, order) keys and slot indices of the earliest events, those with
+/// <c>(time &gt;&gt; shift) - baseQ &lt; curIdx</c>. It is a 4-ary heap stored from index 3 so that the four children of a
+/// node are one 64-byte group of 16-byte keys starting at a multiple of four; sift-down moves the hole to a leaf with a branch-free choice of the smallest child.</item>
+/// <item><em>Buckets</em> cover [baseQ + curIdx, baseQ + bucketSpan) in units of 2^shift ps as unsorted linked lists of slots; when the
+/// near heap runs empty the next non-empty bucket is moved into it.</item>
+/// <item>Events beyond the last bucket are appended to the unsorted <em>far</em> array. When the buckets run out, the far
+/// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering its whole
+/// time span, so the far array is then empty.</item>
+/// </list>
+/// <para>Every near event is earlier than every bucket event, which is earlier than every far event, and
+/// events with equal times always share a structure, so the pop order is exactly that of a single heap ordered
+/// by (time, priority, sequence). Each event is moved at most far → bucket → near, so scheduling and running
+/// an event costs O(1) amortised plus a heap operation on the (small) near heap. If times are spread very
+/// unevenly (a few events far in the future), most events land in one bucket and the near heap simply
+/// behaves like an ordinary heap.</para>
 /// </remarks>
 public sealed class Scheduler
 {
@@ -24,25 +37,52 @@ public sealed class Scheduler
 
     private const int SeqBits = 56;
     private const ulong SeqMask = (1UL << SeqBits) - 1;
-    private const int Root = 3;
+    private const int Root = 3;               // heap root index; children of i are 4i-8 .. 4i-5
+    private const int None = -1;
+    private const int BucketsPerEvent = 4;    // buckets per far event when the far array is spread (later inserts add more)
+    private const int MaxBuckets = 1 << 22;
 
-    private Key[] _keys;         // heap of keys, physical indices Root .. Root + _count - 1
-    private int[] _slotOf;       // parallel to _keys: payload slot of each heap entry
-    private EventData[] _payloads; // by slot
-    private int[] _freeSlots;    // stack of unused slots
+    // Slots
+    private Slot[] _slots;
+    private int[] _next;                      // bucket list links, by slot (kept apart from the slots: small and dense)
+    private int[] _freeSlots;
     private int _freeCount;
-    private int _count;
+    private int _count;                       // all pending events
+
+    // Near heap
+    private Key[] _keys;
+    private int[] _slotOf;
+    private int _nearCount;
+
+    // Buckets: bucket i holds events with time >> _shift == _baseQ + i, for i in [_curIdx, _bucketSpan).
+    // An event with (time >> _shift) - _baseQ below _curIdx goes to the near heap, at or above _bucketSpan
+    // to the far array (relative indices, so nothing overflows even at time long.MaxValue).
+    private int[] _bucketHead;
+    private int _bucketSpan;
+    private int _curIdx;
+    private int _shift;
+    private long _baseQ;
+
+    // Far list: contiguous, so spreading it reads sequentially
+    private FarEntry[] _far;
+    private int _farCount;
+    private long _farMin = long.MaxValue;
+    private long _farMax = long.MinValue;
+
     private ulong _seq;
     private bool _stopRequested;
 
     public Scheduler(int initialCapacity = 1024)
     {
         int capacity = Math.Max(4, initialCapacity);
-        _keys = new Key[capacity + Root];
-        _slotOf = new int[capacity + Root];
-        _payloads = new EventData[capacity];
+        _slots = new Slot[capacity];
+        _next = new int[capacity];
+        _far = new FarEntry[Math.Min(capacity, 1024)];
         _freeSlots = new int[capacity];
         PushFreeSlots(0, capacity);
+        _keys = new Key[Math.Min(capacity, 1024) + Root];
+        _slotOf = new int[_keys.Length];
+        _bucketHead = new int[16];
     }
 
     /// <summary>Current simulated time in ps.</summary>
@@ -76,7 +116,15 @@ public sealed class Scheduler
     public void ResetExecutedCount() => Executed = 0;
 
     /// <summary>Time of the earliest pending event, or long.MaxValue when none.</summary>
-    public long PeekTime => _count > 0 ? _keys[Root].Time : long.MaxValue;
+    public long PeekTime
+    {
+        get
+        {
+            if (_count == 0) return long.MaxValue;
+            if (_nearCount == 0) FillNear();
+            return _keys[Root].Time;
+        }
+    }
 
     /// <summary>
     /// Runs events in order until the queue is empty, <see cref="Stop"/> is called, the next event
@@ -88,6 +136,7 @@ public sealed class Scheduler
         _stopRequested = false;
         while (_count > 0)
         {
+            if (_nearCount == 0) FillNear();
             long time = _keys[Root].Time;
             if (time > untilTime)
             {
@@ -105,6 +154,7 @@ public sealed class Scheduler
     public bool Step()
     {
         if (_count == 0) return false;
+        if (_nearCount == 0) FillNear();
         Execute(_keys[Root].Time);
         return true;
     }
@@ -112,24 +162,33 @@ public sealed class Scheduler
     /// <summary>Drops every pending event (used at teardown; time is kept).</summary>
     public void Clear()
     {
-        Array.Clear(_payloads);
+        Array.Clear(_slots);
         _count = 0;
         _freeCount = 0;
-        PushFreeSlots(0, _payloads.Length);
+        PushFreeSlots(0, _slots.Length);
+        _nearCount = 0;
+        _bucketSpan = _curIdx = 0;
+        _baseQ = 0;
+        _shift = 0;
+        _farCount = 0;
+        _farMin = long.MaxValue;
+        _farMax = long.MinValue;
     }
 
-    /// <summary>Pops the top event (whose time the caller read) and calls its handler.</summary>
+    /// <summary>Pops the near heap's top (whose time the caller read) and calls its handler.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Execute(long time)
     {
         int slot = _slotOf[Root];
         RemoveTop();
-        ref EventData p = ref _payloads[slot];
-        IEventHandler handler = p.Handler;
-        object? payload = p.Payload;
-        long arg = p.Arg;
-        int kind = p.Kind;
-        p = default; // drop references so executed payloads can be collected
+        _count--;
+        ref Slot s = ref _slots[slot];
+        IEventHandler handler = s.Handler!;
+        object? payload = s.Payload;
+        long arg = s.Arg;
+        int kind = s.Kind;
+        s.Handler = null; // drop references so executed payloads can be collected
+        s.Payload = null;
         _freeSlots[_freeCount++] = slot;
         Now = time;
         Executed++;
@@ -139,11 +198,94 @@ public sealed class Scheduler
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Insert(long time, ulong order, IEventHandler handler, int kind, long arg, object? payload)
     {
-        if (_freeCount == 0) Grow();
+        if (_freeCount == 0) GrowSlots();
         int slot = _freeSlots[--_freeCount];
-        _payloads[slot] = new EventData(handler, payload, arg, kind);
-        SiftUp(Root + _count++, time, order, slot);
+        ref Slot s = ref _slots[slot];
+        s.Time = time;
+        s.Order = order;
+        s.Handler = handler;
+        s.Payload = payload;
+        s.Arg = arg;
+        s.Kind = kind;
+        _count++;
+        long rel = (time >> _shift) - _baseQ; // both non-negative: no overflow
+        if (rel < _curIdx)
+        {
+            PushNear(time, order, slot);
+        }
+        else if (rel < _bucketSpan)
+        {
+            ref int head = ref _bucketHead[(int)rel];
+            _next[slot] = head;
+            head = slot;
+        }
+        else
+        {
+            if (_farCount == _far.Length) Array.Resize(ref _far, _far.Length * 2);
+            _far[_farCount++] = new FarEntry(time, slot);
+            if (time < _farMin) _farMin = time;
+            if (time > _farMax) _farMax = time;
+        }
     }
+
+    /// <summary>Near heap is empty and events are pending: move the next bucket in, spreading the far list first if needed.</summary>
+    private void FillNear()
+    {
+        while (true)
+        {
+            int[] heads = _bucketHead;
+            for (int i = _curIdx; i < _bucketSpan; i++)
+            {
+                int slot = heads[i];
+                if (slot == None) continue;
+                heads[i] = None;
+                _curIdx = i + 1;
+                int[] next = _next;
+                while (slot != None)
+                {
+                    ref Slot s = ref _slots[slot];
+                    PushNear(s.Time, s.Order, slot);
+                    slot = next[slot];
+                }
+                return;
+            }
+            _curIdx = _bucketSpan;
+            SpreadFar();
+        }
+    }
+
+    /// <summary>All buckets are used up: spread the far list over new buckets covering its whole time span.</summary>
+    private void SpreadFar()
+    {
+        if (_farCount == 0) throw new InvalidOperationException("scheduler invariant broken: events pending but none found");
+        ulong span = (ulong)(_farMax - _farMin);
+        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp((long)_farCount * BucketsPerEvent, 1, MaxBuckets));
+        int shift = 0;
+        while ((span >> shift) >= (ulong)target) shift++;
+        long baseQ = _farMin >> shift;
+        int bucketSpan = (int)((_farMax >> shift) - baseQ + 1); // at most target + 1
+        if (_bucketHead.Length < bucketSpan) _bucketHead = new int[BitOperations.RoundUpToPowerOf2((uint)bucketSpan)];
+        int[] heads = _bucketHead;
+        Array.Fill(heads, None, 0, bucketSpan);
+
+        _shift = shift;
+        _baseQ = baseQ;
+        _curIdx = 0;
+        _bucketSpan = bucketSpan;
+
+        int[] next = _next;
+        foreach (ref readonly FarEntry f in _far.AsSpan(0, _farCount))
+        {
+            ref int head = ref heads[(int)((f.Time >> shift) - baseQ)];
+            next[f.Slot] = head;
+            head = f.Slot;
+        }
+        _farCount = 0;
+        _farMin = long.MaxValue;
+        _farMax = long.MinValue;
+    }
+
+    // ---- near heap ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Less(long aTime, ulong aOrder, in Key b)
@@ -156,6 +298,13 @@ public sealed class Scheduler
     {
         long at = a.Time, bt = b.Time;
         return (at < bt ? 1 : 0) | ((at == bt ? 1 : 0) & (a.Order < b.Order ? 1 : 0));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PushNear(long time, ulong order, int slot)
+    {
+        if (Root + _nearCount == _keys.Length) GrowNear();
+        SiftUp(Root + _nearCount++, time, order, slot);
     }
 
     private void SiftUp(nint hole, long time, ulong order, int slot)
@@ -179,7 +328,7 @@ public sealed class Scheduler
 
     private void RemoveTop()
     {
-        int n = --_count;
+        int n = --_nearCount;
         if (n == 0) return;
         ref Key keys = ref MemoryMarshal.GetArrayDataReference(_keys);
         ref int slots = ref MemoryMarshal.GetArrayDataReference(_slotOf);
@@ -215,13 +364,19 @@ public sealed class Scheduler
         SiftUp(hole, last.Time, last.Order, lastSlot);
     }
 
-    private void Grow()
+    private void GrowNear()
     {
-        int old = _payloads.Length;
-        int capacity = checked(old * 2);
+        int capacity = checked((_keys.Length - Root) * 2);
         Array.Resize(ref _keys, capacity + Root);
         Array.Resize(ref _slotOf, capacity + Root);
-        Array.Resize(ref _payloads, capacity);
+    }
+
+    private void GrowSlots()
+    {
+        int old = _slots.Length;
+        int capacity = checked(old * 2);
+        Array.Resize(ref _slots, capacity);
+        Array.Resize(ref _next, capacity);
         Array.Resize(ref _freeSlots, capacity);
         PushFreeSlots(old, capacity);
     }
@@ -241,12 +396,20 @@ public sealed class Scheduler
         public ulong Order; // priority in the top 8 bits, insertion sequence below
     }
 
-    private readonly struct EventData(IEventHandler handler, object? payload, long arg, int kind)
+    private struct Slot
     {
-        public readonly IEventHandler Handler = handler;
-        public readonly object? Payload = payload;
-        public readonly long Arg = arg;
-        public readonly int Kind = kind;
+        public long Time;
+        public ulong Order;
+        public IEventHandler? Handler;
+        public object? Payload;
+        public long Arg;
+        public int Kind;
+    }
+
+    private readonly struct FarEntry(long time, int slot)
+    {
+        public readonly long Time = time;
+        public readonly int Slot = slot;
     }
 }
 

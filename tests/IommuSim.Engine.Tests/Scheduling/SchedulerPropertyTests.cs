@@ -58,7 +58,7 @@ public class SchedulerPropertyTests
     [InlineData(4, true)]
     public void RandomSchedulesPopInSortedOrder(int seed, bool manyTies)
     {
-        for (int iteration = 0; iteration < 60; iteration++)
+        for (int iteration = 0; iteration < 40; iteration++)
         {
             var rng = new Random(seed * 1000 + iteration);
             var s = new Scheduler(initialCapacity: rng.Next(1, 64));
@@ -85,6 +85,98 @@ public class SchedulerPropertyTests
                     $"seed {seed}/{iteration}: event {cur} popped after {prev}");
             }
         }
+    }
+
+    /// <summary>
+    /// Delays mixing zero, short, long and huge (up to ~10^15 ps) spans, so that the scheduler's internal
+    /// buckets are rebuilt with very different widths and outliers sit far in the future.
+    /// </summary>
+    [Theory]
+    [InlineData(11)]
+    [InlineData(12)]
+    [InlineData(13)]
+    public void MixedScaleSchedulesPopInOrder(int seed)
+    {
+        var rng = new Random(seed);
+        for (int iteration = 0; iteration < 10; iteration++)
+        {
+            var s = new Scheduler(initialCapacity: rng.Next(1, 200));
+            var probe = new MixedProbe(s, rng) { Budget = rng.Next(100, 20_000) };
+            int initial = rng.Next(1, 2000);
+            for (int i = 0; i < initial; i++) probe.Add(probe.RandomDelay());
+            // run in slices with PeekTime checks, sometimes one Step at a time
+            while (s.Pending > 0)
+            {
+                long peek = s.PeekTime;
+                Assert.Equal(probe.Pending.Min.Time, peek);
+                switch (rng.Next(3))
+                {
+                    case 0: Assert.True(s.Step()); break;
+                    case 1: s.Run(untilTime: peek + rng.NextInt64(0, 1_000_000)); break;
+                    default: s.Run(stopWhen: () => rng.Next(50) == 0); break;
+                }
+            }
+            Assert.Empty(probe.Pending);
+            Assert.Equal(probe.NextSeq, s.Executed);
+        }
+    }
+
+    private sealed class MixedProbe(Scheduler s, Random rng) : IEventHandler
+    {
+        public readonly SortedSet<(long Time, byte Priority, long Seq)> Pending = [];
+        private readonly Dictionary<long, (long Time, byte Priority)> _byArg = [];
+        public long NextSeq;
+        public int Budget;
+
+        public long RandomDelay() => rng.Next(10) switch
+        {
+            0 => 0,
+            1 or 2 => rng.Next(0, 4),
+            3 or 4 or 5 => rng.Next(0, 5_000),
+            6 or 7 => rng.NextInt64(0, 10_000_000),
+            8 => rng.NextInt64(0, 1_000_000_000_000),
+            _ => rng.Next(4) == 0 ? rng.NextInt64(0, 1_000_000_000_000_000) : 1000,
+        };
+
+        public void Add(long delay)
+        {
+            long seq = NextSeq++;
+            byte prio = (byte)(rng.Next(4) * 64);
+            long time = s.Now + delay;
+            _byArg[seq] = (time, prio);
+            Pending.Add((time, prio, seq));
+            s.ScheduleAt(time, this, arg: seq, priority: prio);
+        }
+
+        public void OnEvent(int kind, long arg, object? payload)
+        {
+            var (time, prio) = _byArg[arg];
+            Assert.Equal(time, s.Now);
+            Assert.Equal(Pending.Min, (time, prio, arg));
+            Pending.Remove((time, prio, arg));
+            int children = rng.Next(0, 3);
+            for (int i = 0; i < children && Budget > 0; i++, Budget--) Add(RandomDelay());
+        }
+    }
+
+    [Fact]
+    public void ClearThenReuseKeepsOrder()
+    {
+        var rng = new Random(99);
+        var s = new Scheduler(initialCapacity: 4);
+        var probe = new MixedProbe(s, rng) { Budget = 0 };
+        for (int round = 0; round < 20; round++)
+        {
+            for (int i = 0; i < 500; i++) probe.Add(probe.RandomDelay());
+            s.Run(untilTime: s.Now + rng.NextInt64(0, 5_000_000));
+            s.Clear();
+            probe.Pending.Clear();
+            Assert.Equal(0, s.Pending);
+            Assert.Equal(long.MaxValue, s.PeekTime);
+        }
+        for (int i = 0; i < 3000; i++) probe.Add(probe.RandomDelay());
+        s.Run();
+        Assert.Empty(probe.Pending);
     }
 
     /// <summary>Without handler-side scheduling, the pop order equals a sort of everything scheduled.</summary>

@@ -266,3 +266,36 @@ public class SchedulerTests
         return new WeakReference<object>(payload);
     }
 }
+
+public class SchedulerExtremeTimeTests
+{
+    [Fact]
+    public void EventsAtTheEndOfTimeKeepPriorityAndInsertionOrder()
+    {
+        var s = new Scheduler();
+        var r = new Recorder(s);
+        const long End = long.MaxValue;
+        s.ScheduleAt(End, r, arg: 1, priority: 200);
+        s.ScheduleAt(End - 1, r, arg: 2);
+        s.ScheduleAt(End, r, arg: 3, priority: 10);
+        r.OnEach = (_, arg) =>
+        {
+            // scheduled while other events at the same (last) time are pending
+            if (arg == 3) s.ScheduleAt(End, r, arg: 4, priority: 0);
+        };
+        s.Run();
+        Assert.Equal([2L, 3L, 4L, 1L], r.Seen.Select(e => e.Arg).ToArray());
+        Assert.Equal(End, s.Now);
+    }
+
+    [Fact]
+    public void HugeSpreadBetweenEventsKeepsOrder()
+    {
+        var s = new Scheduler();
+        var r = new Recorder(s);
+        long[] times = [long.MaxValue - 5, 0, 1, 1L << 62, 3, 1L << 40, 2, long.MaxValue, 1L << 20];
+        for (int i = 0; i < times.Length; i++) s.ScheduleAt(times[i], r, arg: times[i]);
+        s.Run();
+        Assert.Equal(times.Order().ToArray(), r.Seen.Select(e => e.Arg).ToArray());
+    }
+}
