@@ -38,7 +38,7 @@ internal static class SweepCommand
             var r = SweepRunner.Run(plan, new SweepOptions(dir, j, s, pr.GetValue(resume), interactive, pr.GetValue(pointPlots), !pr.GetValue(noPlots)));
             string shardText = s.Count > 1 ? $" shard {s}:" : "";
             string tail = r.Complete
-                ? $"sweep.csv and plots -> {dir}"
+                ? (pr.GetValue(noPlots) ? $"sweep.csv -> {dir}" : $"sweep.csv and plots -> {dir}")
                 : $"{r.Total - CountFinished(dir, plan)} points still missing; run the other shards, then iommusim merge";
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{plan.Spec.Name}:{shardText} {r.Ran} points run, {r.Skipped} skipped (of {r.Owned} in this shard, {r.Total} in the sweep) in {prepare + r.WallSeconds:0.00} s with {Math.Min(j, Math.Max(1, r.Ran))} jobs (checking {prepare:0.00} s, points {r.PointsSeconds:0.00} s, sweep.csv and plots {r.ResultsSeconds:0.00} s); {tail}"));

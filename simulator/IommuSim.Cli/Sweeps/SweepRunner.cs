@@ -112,6 +112,7 @@ public static class SweepRunner
     /// --resume (its points would not match) and is cleared of its points without.</summary>
     private static void PrepareFolder(string dir, string json, bool resume)
     {
+        if (File.Exists(dir)) throw new ConfigError($"sweep error: --out {dir}: is a file; give a folder");
         string path = Path.Combine(dir, SweepJson);
         if (File.Exists(path) && File.ReadAllText(path) != json)
         {
