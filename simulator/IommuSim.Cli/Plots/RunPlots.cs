@@ -92,7 +92,11 @@ public static class RunPlots
         var b = lat.Where(x => x.Kind == "walkReads" && x.Count > 0).OrderBy(x => x.Low).ToList();
         long walks = b.Sum(x => x.Count);
         var p = PlotKit.NewPlot("Page-table reads per page walk", "Memory reads per walk (page-table entries)", "Page walks");
-        if (b.Count == 0) p.Add.Annotation("no page walks in this run (translation off, pass-through, or every lookup hit)");
+        if (b.Count == 0)
+        {
+            p.Add.Annotation("no page walks in this run (translation off, pass-through, or every lookup hit)", Alignment.MiddleCenter);
+            p.Axes.SetLimits(0, 10, 0, 1);
+        }
         else
         {
             var bars = b.Select(x => new Bar { Position = x.Low, Value = x.Count, FillColor = PlotKit.ColorOf(0), Size = 0.6 }).ToList();
@@ -100,9 +104,12 @@ public static class RunPlots
             double mean = b.Sum(x => x.Low * x.Count) / walks;
             p.Title(string.Create(CultureInfo.InvariantCulture, $"Page-table reads per page walk ({walks:N0} walks, mean {mean:0.##})"));
             var ticks = new ScottPlot.TickGenerators.NumericManual();
-            int lo = (int)b[0].Low, hi = (int)b[^1].Low;
+            int lo = 0, hi = (int)b[^1].Low;
             int step = Math.Max(1, (hi - lo + 1) / 25 + 1);
-            for (int v = lo; v <= hi; v += step) ticks.AddMajor(v, v.ToString(CultureInfo.InvariantCulture));
+            var at = new SortedSet<int>();
+            for (int v = lo; v <= hi; v += step) at.Add(v);
+            foreach (var x in b) if (at.All(v => Math.Abs(v - (int)x.Low) >= Math.Max(1, step / 2 + 1) || v == (int)x.Low)) at.Add((int)x.Low);
+            foreach (int v in at) ticks.AddMajor(v, v.ToString(CultureInfo.InvariantCulture));
             p.Axes.Bottom.TickGenerator = ticks;
             p.Axes.SetLimits(Math.Min(0, lo - 1), Math.Max(hi + 1, 6), 0, b.Max(x => x.Count) * 1.08);
         }
@@ -122,7 +129,12 @@ public static class RunPlots
             if (dl > 0) { xs.Add(t / 1000.0); ys.Add(dm / (double)dl); }
             prevL = l; prevM = m;
         }
-        if (xs.Count == 0) p.Add.Annotation("no IOTLB lookups in this run (translation off or pass-through)");
+        if (xs.Count == 0)
+        {
+            p.Add.Annotation("no IOTLB lookups in this run (translation off or pass-through)", Alignment.MiddleCenter);
+            double end = rows.Count > 0 ? Parse(rows[^1][0]) / 1000.0 : 1;
+            p.Axes.SetLimits(0, end > 0 ? end : 1, 0, 1);
+        }
         else
         {
             var sc = p.Add.Scatter(xs.ToArray(), ys.ToArray(), PlotKit.ColorOf(0));
