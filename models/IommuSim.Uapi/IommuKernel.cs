@@ -59,6 +59,15 @@ public sealed class IommuKernel
         if (_dmaOwner.TryGetValue(group, out var owner) && ReferenceEquals(owner, ictx)) _dmaOwner.Remove(group);
     }
 
+    /// <summary>Page requests handed to a user fault queue (the device waits for the user's response).</summary>
+    public long PageRequestsToUser { get; private set; }
+
+    /// <summary>
+    /// Routes page requests as they arrive (iopf). Not done by default: a run that models the
+    /// host's own demand paging installs a different page-request handler on the same queue.
+    /// </summary>
+    public void ListenForPageRequests() => Port.PageRequestArrived += HandlePageRequests;
+
     /// <summary>
     /// The iopf path: drains the hardware page-request queue and hands each request to the fault
     /// queue of the HWPT its (device, PASID) is attached to; requests with no fault queue are
@@ -77,7 +86,11 @@ public sealed class IommuKernel
                 idev = ictx.BoundDevice(spec);
                 if (idev is not null && idev.Group.Get(pasid) is { } attach) queue = attach.Hwpt.Fault;
             }
-            if (queue is not null && idev is not null) queue.Deliver(idev, pr);
+            if (queue is not null && idev is not null)
+            {
+                queue.Deliver(idev, pr);
+                PageRequestsToUser++;
+            }
             else if (spec is not null && pr.LastInGroup) Driver.PageResponse(spec, pasid, pr.PageGroupIndex, PageResponseCode.Invalid);
         }
     }

@@ -52,6 +52,15 @@ public sealed class ProvisionedDevice
     /// <summary>Kernel DMA-API path: the device's default domain.</summary>
     public VtdPagingDomain? KernelDomain { get; internal set; }
 
+    /// <summary>
+    /// The table that translates this device's IOVAs first, and the domain id its translations are
+    /// cached under: the host second-stage table (kernel, iommufd, vfio-container, shadow) or the
+    /// guest's first-stage table in VM memory (nested; its output is a GPA). Null for off and
+    /// passthrough. What a run-time DMA-API model edits.
+    /// </summary>
+    public PageTable? Table { get; internal set; }
+    public ushort DomainId { get; internal set; }
+
     /// <summary>Nested and shadow: the guest's stage-1 table (root GPA) and its VM.</summary>
     public VirtualMachine? Vm { get; internal set; }
     public ulong GuestPgtbl { get; internal set; }
@@ -155,7 +164,7 @@ public static class SystemProvisioner
     {
         var kernel = sys.Kernel;
         var byGroupKernel = new Dictionary<int, VtdPagingDomain>();
-        var byGroupIommufd = new Dictionary<int, (IommufdContext Ctx, uint Ioas)>();
+        var byGroupIommufd = new Dictionary<int, uint>();
         var byGroupLegacy = new Dictionary<int, (int Container, int Group)>();
         IommufdContext? ictx = null;
         foreach (var d in req.Devices)
@@ -179,32 +188,23 @@ public static class SystemProvisioner
                         pd.Regions.Add(new ProvisionedRegion(r.Iova, r.Bytes, pa));
                     }
                     pd.KernelDomain = domain;
+                    pd.Table = domain.Table;
+                    pd.DomainId = domain.DomainId;
                     break;
                 }
                 case "iommufd":
                 {
                     ictx ??= OpenIommufd(sys);
-                    if (!byGroupIommufd.TryGetValue(group, out var g))
-                    {
-                        var ioasCmd = new IommuIoasAlloc();
-                        Check(ictx.IoasAlloc(ioasCmd), "IOAS_ALLOC", d);
-                        g = (ictx, ioasCmd.out_ioas_id);
-                        if (req.Stage2.PageSize == PageSize.Size4K)
-                            Check(ictx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = g.Ioas, val64 = 0 }), "OPTION HUGE_PAGES=0", d);
-                        byGroupIommufd[group] = g;
-                    }
+                    if (!byGroupIommufd.TryGetValue(group, out uint ioas))
+                        byGroupIommufd[group] = ioas = NewIoas(ictx, req.Stage2, d);
                     foreach (var r in d.Regions)
                     {
                         ulong va = sys.Process.Mm.Mmap(r.Bytes, true, MemoryAlignment(req.Stage2));
-                        Check(ictx.IoasMap(new IommuIoasMap
-                        {
-                            ioas_id = g.Ioas, user_va = va, length = r.Bytes, iova = r.Iova,
-                            flags = IommuIoasMapFlags.FIXED_IOVA | IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE,
-                        }), $"IOAS_MAP 0x{r.Iova:x}", d);
+                        MapFixed(ictx, ioas, va, r.Iova, r.Bytes, d);
                         pd.Regions.Add(new ProvisionedRegion(r.Iova, r.Bytes, sys.Process.Mm.Translate(va)!.Value));
                     }
-                    AttachCdev(sys, ictx, pd, d, g.Ioas, usePasidHwpt: d.Pasid is not null);
-                    pd.IoasId = g.Ioas;
+                    AttachCdev(sys, ictx, pd, d, ioas, usePasidHwpt: d.Pasid is not null);
+                    pd.IoasId = ioas;
                     break;
                 }
                 case "vfio-container":
@@ -236,7 +236,10 @@ public static class SystemProvisioner
                     var idev = sys.Process.DeviceFile(devFd)!.Idev!;
                     pd.Context = ctx;
                     pd.IoasId = ctx.CompatIoas!.Id;
-                    pd.HwptId = idev.Group.Get(IommufdContext.NoPasid)!.Hwpt.Id;
+                    var hwpt = (HwptPaging)idev.Group.Get(IommufdContext.NoPasid)!.Hwpt;
+                    pd.HwptId = hwpt.Id;
+                    pd.Table = hwpt.PagingDomain.Table;
+                    pd.DomainId = hwpt.PagingDomain.DomainId;
                     break;
                 }
                 default:
@@ -244,6 +247,24 @@ public static class SystemProvisioner
             }
         }
     }
+
+    /// <summary>IOAS_ALLOC, and OPTION HUGE_PAGES=0 when the stage is to use 4 KiB leaves only.</summary>
+    private static uint NewIoas(IommufdContext ictx, StageSpec stage, DeviceProvision d)
+    {
+        var alloc = new IommuIoasAlloc();
+        Check(ictx.IoasAlloc(alloc), "IOAS_ALLOC", d);
+        if (stage.PageSize == PageSize.Size4K)
+            Check(ictx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = alloc.out_ioas_id, val64 = 0 }), "OPTION HUGE_PAGES=0", d);
+        return alloc.out_ioas_id;
+    }
+
+    /// <summary>IOAS_MAP at a fixed IOVA, readable and writeable.</summary>
+    private static void MapFixed(IommufdContext ictx, uint ioas, ulong va, ulong iova, ulong bytes, DeviceProvision d)
+        => Check(ictx.IoasMap(new IommuIoasMap
+        {
+            ioas_id = ioas, user_va = va, length = bytes, iova = iova,
+            flags = IommuIoasMapFlags.FIXED_IOVA | IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE,
+        }), $"IOAS_MAP 0x{iova:x}", d);
 
     private static IommufdContext OpenIommufd(ProvisionedSystem sys)
     {
@@ -274,6 +295,9 @@ public static class SystemProvisioner
         Check(file.AttachPt(attach), "VFIO_DEVICE_ATTACH_IOMMUFD_PT", d);
         pd.Context = ictx;
         pd.HwptId = attach.pt_id;
+        var hwpt = (HwptPaging)ictx.Lookup(attach.pt_id)!;
+        pd.Table = hwpt.PagingDomain.Table;
+        pd.DomainId = hwpt.PagingDomain.DomainId;
     }
 
     // ---- nested and shadow ---------------------------------------------------------------------------
@@ -350,24 +374,16 @@ public static class SystemProvisioner
                 pd.Context = ictx;
                 pd.IoasId = vs.Ioas;
                 pd.HwptId = attach.pt_id;
+                pd.Table = s1;
+                pd.DomainId = ((HwptNested)ictx.Lookup(attach.pt_id)!).NestedDomain.DomainId;
             }
             else
             {
                 // Shadowing: the VMM traps the guest's map and mirrors it, IOVA → the guest RAM behind the GPA.
-                var ioasCmd = new IommuIoasAlloc();
-                Check(ictx.IoasAlloc(ioasCmd), "IOAS_ALLOC", d);
-                if (req.Stage2.PageSize == PageSize.Size4K)
-                    Check(ictx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = ioasCmd.out_ioas_id, val64 = 0 }), "OPTION HUGE_PAGES=0", d);
-                foreach (var (iova, gpa, bytes) in guestMaps)
-                {
-                    Check(ictx.IoasMap(new IommuIoasMap
-                    {
-                        ioas_id = ioasCmd.out_ioas_id, user_va = vs.Vm.RamUserVa + gpa, length = bytes, iova = iova,
-                        flags = IommuIoasMapFlags.FIXED_IOVA | IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE,
-                    }), $"IOAS_MAP (shadow) 0x{iova:x}", d);
-                }
-                AttachCdev(sys, ictx, pd, d, ioasCmd.out_ioas_id, usePasidHwpt: d.Pasid is not null);
-                pd.IoasId = ioasCmd.out_ioas_id;
+                uint shadow = NewIoas(ictx, req.Stage2, d);
+                foreach (var (iova, gpa, bytes) in guestMaps) MapFixed(ictx, shadow, vs.Vm.RamUserVa + gpa, iova, bytes, d);
+                AttachCdev(sys, ictx, pd, d, shadow, usePasidHwpt: d.Pasid is not null);
+                pd.IoasId = shadow;
             }
         }
     }
@@ -375,11 +391,7 @@ public static class SystemProvisioner
     /// <summary>The VMM maps guest RAM GPA = IOVA, leaving out the MSI window as a real VMM leaves its hole.</summary>
     private static uint MapGuestRam(IommufdContext ictx, VirtualMachine vm, StageSpec stage2, DeviceProvision d)
     {
-        var ioasCmd = new IommuIoasAlloc();
-        Check(ictx.IoasAlloc(ioasCmd), "IOAS_ALLOC", d);
-        uint ioas = ioasCmd.out_ioas_id;
-        if (stage2.PageSize == PageSize.Size4K)
-            Check(ictx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = ioas, val64 = 0 }), "OPTION HUGE_PAGES=0", d);
+        uint ioas = NewIoas(ictx, stage2, d);
         var pieces = new List<(ulong Gpa, ulong Bytes)>();
         if (vm.MemoryBytes <= IommufdContext.MsiWindowStart) pieces.Add((0, vm.MemoryBytes));
         else
@@ -388,14 +400,7 @@ public static class SystemProvisioner
             ulong above = IommufdContext.MsiWindowLast + 1;
             if (vm.MemoryBytes > above) pieces.Add((above, vm.MemoryBytes - above));
         }
-        foreach (var (gpa, bytes) in pieces)
-        {
-            Check(ictx.IoasMap(new IommuIoasMap
-            {
-                ioas_id = ioas, user_va = vm.RamUserVa + gpa, length = bytes, iova = gpa,
-                flags = IommuIoasMapFlags.FIXED_IOVA | IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE,
-            }), $"IOAS_MAP guest RAM 0x{gpa:x}", d);
-        }
+        foreach (var (gpa, bytes) in pieces) MapFixed(ictx, ioas, vm.RamUserVa + gpa, gpa, bytes, d);
         return ioas;
     }
 }

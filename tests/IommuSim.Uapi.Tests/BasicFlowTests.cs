@@ -41,4 +41,21 @@ public class BasicFlowTests
         Assert.True(r.Faulted);
         Assert.Equal(FaultReason.ContextNotPresent, r.Reason);
     }
+
+    [Fact]
+    public void StrictUnmap_OfAnAtsDevice_InvalidatesItsDeviceTlb_AndWaitsInSimulatedTime()
+    {
+        var s = new Sim(new Hardware.PlatformSpec { Devices = [new Hardware.DeviceSpec(Sim.Dev3, 3, Ats: true)] });
+        uint ioas = s.IoasAlloc();
+        Assert.Equal(Errno.OK, s.Map(ioas, s.Mmap(0x2000), 0x2000, 0x100000));
+        Assert.Equal(Errno.OK, s.Attach(s.Bind(Sim.Dev3), ioas, out _));
+        Assert.True(s.Port.Tables.ReadContext(Sim.Dev3).DeviceTlbEnable);
+        Assert.False(s.Dma(Sim.Dev3, 0x100000, Access.Read).Faulted);
+        long devTlb = s.Platform.Iommu.DeviceTlbInvalidations;
+        long before = s.Port.NowPs;
+        Assert.Equal(Errno.OK, s.Unmap(ioas, 0x100000, 0x2000));
+        Assert.True(s.Platform.Iommu.DeviceTlbInvalidations > devTlb);
+        Assert.True(s.Port.NowPs > before);     // the call returned only after the wait descriptor completed
+        Assert.True(s.Dma(Sim.Dev3, 0x100000, Access.Read).Faulted);
+    }
 }

@@ -346,4 +346,17 @@ public class IoasIoctlTests
         Assert.NotNull(s.Ctx.Lookup(ioas)); // never destroyed by the compat ops
         Assert.Equal(Errno.ENODEV, s.Ctx.VfioIoas(new IommuVfioIoas { op = IommuVfioIoasOp.GET }));
     }
+
+    [Fact]
+    public void NonZeroReservedFields_AreEOPNOTSUPP()
+    {
+        var s = new Sim();
+        uint ioas = s.IoasAlloc();
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.IoasMap(new IommuIoasMap { ioas_id = ioas, user_va = s.Mmap(0x1000), length = 0x1000, flags = R, __reserved = 1 }));
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.IoasIovaRanges(new IommuIoasIovaRanges { ioas_id = ioas, __reserved = 1 }));
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.IoasAllowIovas(new IommuIoasAllowIovas { ioas_id = ioas, __reserved = 1 }));
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, object_id = ioas, __reserved = 1 }));
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.VfioIoas(new IommuVfioIoas { op = IommuVfioIoasOp.GET, __reserved = 1 }));
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.HwptAlloc(new IommuHwptAlloc { pt_id = ioas, __reserved = 1 }));
+    }
 }

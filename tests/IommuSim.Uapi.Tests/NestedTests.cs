@@ -251,6 +251,37 @@ public class NestedTests
     }
 
     [Fact]
+    public void DirtyTrackingOnTheNestParent_RecordsGuestDmaWrites_ByGpa()
+    {
+        // Live migration of a VM with a nested device: the VMM tracks dirty guest RAM on stage 2.
+        var s = new Sim();
+        var vm = s.Process.CreateVm(VmBytes);
+        uint ioas = s.IoasAlloc();
+        Assert.Equal(Errno.OK, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = ioas, val64 = 0 }));
+        Assert.Equal(Errno.OK, s.Map(ioas, vm.RamUserVa, VmBytes, 0));
+        var dev = s.Bind(Sim.Dev3);
+        var parent = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas, flags = IommuHwptAllocFlags.NEST_PARENT | IommuHwptAllocFlags.DIRTY_TRACKING };
+        Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(parent));
+        ulong pgtbl = vm.AllocPageTable(4);
+        vm.PageTable(pgtbl)!.Map(0x10_0000, 0x30_0000, 0x2000, Access.ReadWrite, PageSize.Size4K);
+        var nested = new IommuHwptAlloc
+        {
+            dev_id = dev.Id, pt_id = parent.out_hwpt_id, data_type = IommuHwptDataType.VTD_S1,
+            data = new IommuHwptVtdS1 { pgtbl_addr = pgtbl, addr_width = 48 },
+        };
+        Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(nested));
+        Assert.Equal(Errno.OK, s.Attach(dev, nested.out_hwpt_id, out _));
+        Assert.Equal(Errno.OK, s.Ctx.HwptSetDirtyTracking(new IommuHwptSetDirtyTracking { hwpt_id = parent.out_hwpt_id, flags = IommuHwptSetDirtyTrackingFlags.ENABLE }));
+        Assert.True(s.Port.Tables.ReadPasidEntry(Sim.Dev3, 0).DirtyTracking);   // the nested entry got SLADE too
+
+        Assert.False(s.Dma(Sim.Dev3, 0x10_1000, Access.Write).Faulted);
+        Assert.False(s.Dma(Sim.Dev3, 0x10_0000, Access.Read).Faulted);
+        var bitmap = new IommuHwptGetDirtyBitmap { hwpt_id = parent.out_hwpt_id, iova = 0x30_0000, length = 0x10000, page_size = 0x1000 };
+        Assert.Equal(Errno.OK, s.Ctx.HwptGetDirtyBitmap(bitmap));
+        Assert.Equal(1ul << 1, bitmap.data[0]);                 // GPA 0x301000 only
+    }
+
+    [Fact]
     public void FiveLevelStage1_Walks30Reads_WithWalkCachesOff()
     {
         var g = Setup(NoWalkCaches(), s1Levels: 5);

@@ -19,11 +19,17 @@ public class ScriptTests
         return (rc, o.ToString(), e.ToString());
     }
 
-    private static (int Exit, string Out, string Err) RunText(string text)
+    private static (int Exit, string Out, string Err) RunText(string text, Hardware.PlatformSpec? platform = null)
     {
         string path = Path.Combine(Path.GetTempPath(), $"uapi-{Guid.NewGuid():N}.uapi");
         File.WriteAllText(path, text);
-        try { return Run(path); }
+        try
+        {
+            var o = new StringWriter();
+            var e = new StringWriter();
+            int rc = UapiScriptCommand.Run(path, o, e, platform);
+            return (rc, o.ToString(), e.ToString());
+        }
         finally { File.Delete(path); }
     }
 
@@ -86,5 +92,106 @@ public class ScriptTests
         Assert.Equal(2, exit);
         Assert.Equal("", output);
         Assert.Contains(message, err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ConfigStatement_BuildsThePlatformOfTheConfig()
+    {
+        string cfg = Path.Combine(RepoRoot(), "configs", "quickstart.json");
+        var (exit, output, err) = RunText($"config {cfg}\ndev = DEVICE_BIND_IOMMUFD device=0000:03:00.0\nexpect ENODEV: DEVICE_BIND_IOMMUFD device=0000:04:00.0\n");
+        Assert.True(exit == 0, output + err);
+    }
+
+    [Fact]
+    public void ConfigStatement_WithABadConfig_ExitsTwo_NamingTheKey()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"uapi-cfg-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "bad.json"), "{ \"iommu\": { \"iotlb\": { \"ways\": 0 } } }");
+            File.WriteAllText(Path.Combine(dir, "s.uapi"), "config bad.json\nIOAS_ALLOC\n");
+            var (exit, output, err) = Run(Path.Combine(dir, "s.uapi"));
+            Assert.Equal(2, exit);
+            Assert.Equal("", output);
+            Assert.Contains("iommu:iotlb:ways", err, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Variables_InExpectedFields_AndBindings_Resolve()
+    {
+        var (exit, output, err) = RunText("a = IOAS_ALLOC\nb = IOAS_ALLOC\nexpect OK ioas_id=$b: VFIO_IOAS op=SET ioas_id=$b\nexpect OK ioas_id=$b: VFIO_IOAS op=GET\nexpect OK ioas_id=$a: VFIO_IOAS op=GET\n");
+        Assert.Equal(3, exit);
+        Assert.Contains("5: VFIO_IOAS -> OK ioas_id=2   MISMATCH: expected ioas_id=$a", output, StringComparison.Ordinal);
+        Assert.Equal("", err);
+    }
+
+    [Fact]
+    public void ProbeInvalidate_AndErrnoOutputFields()
+    {
+        const string script = """
+            vm = VM_CREATE memory=0x1000000
+            ioas = IOAS_ALLOC
+            IOAS_MAP ioas_id=$ioas user_va=$vm iova=0 length=0x1000000 flags=FIXED_IOVA|READABLE|WRITEABLE
+            dev = DEVICE_BIND_IOMMUFD device=0000:03:00.0
+            s2 = HWPT_ALLOC dev_id=$dev pt_id=$ioas flags=NEST_PARENT
+            pt = GUEST_PGTABLE_ALLOC vm=$vm levels=4
+            s1 = HWPT_ALLOC dev_id=$dev pt_id=$s2 data_type=VTD_S1 pgtbl_addr=$pt addr_width=48
+            expect OK entry_num=0: HWPT_INVALIDATE hwpt_id=$s1 data_type=VTD_S1 entries=
+            expect EINVAL entry_num=1: HWPT_INVALIDATE hwpt_id=$s1 data_type=VTD_S1 entries=0x1000/1,0x1001/1
+            expect EOPNOTSUPP entry_num=0: HWPT_INVALIDATE hwpt_id=$s1 data_type=VTD_S1 entries=0x1000/1/2
+            expect EMSGSIZE num_iovas=1: IOAS_IOVA_RANGES ioas_id=$ioas num_iovas=0
+            GUEST_MAP pgtable=$pt vm=$vm iova=0 gpa=0 length=0x1000 flags=READABLE
+            expect EEXIST: GUEST_MAP pgtable=$pt vm=$vm iova=0 gpa=0 length=0x1000 flags=READABLE
+            """;
+        var (exit, output, err) = RunText(script);
+        Assert.True(exit == 0, output + err);
+    }
+
+    [Fact]
+    public void UapiVerb_RunsAScript_ThroughTheCommandLine()
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var root = new System.CommandLine.RootCommand { UapiScriptCommand.CreateCommand(o, e) };
+        string path = Path.Combine(RepoRoot(), "configs", "uapi", "dpdk-map-per-buffer.uapi");
+        int rc = root.Parse(["uapi", path]).Invoke(new System.CommandLine.InvocationConfiguration { Output = o, Error = e });
+        Assert.True(rc == 0, o.ToString() + e.ToString());
+        Assert.Contains("IOAS_UNMAP -> OK length=0x1000", o.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ImpossibleRequests_AreErrnos_NotCrashes()
+    {
+        var (exit, output, err) = RunText("expect ENOMEM: MMAP length=0x100000000000000\nexpect ENOMEM: VM_CREATE memory=0x100000000000000\nexpect EINVAL: ADVANCE ns=0xffffffffffffffff\nexpect OK: ADVANCE ns=1000\n");
+        Assert.True(exit == 0, output + err);
+    }
+
+    [Fact]
+    public void PageFault_ThroughTheUserFaultQueue_EndToEnd()
+    {
+        const string script = """
+            fault = FAULT_QUEUE_ALLOC
+            ioas  = IOAS_ALLOC
+            dev   = DEVICE_BIND_IOMMUFD device=0000:03:00.0
+            hwpt  = HWPT_ALLOC dev_id=$dev pt_id=$ioas flags=FAULT_ID_VALID fault_id=$fault
+            DEVICE_ATTACH_IOMMUFD_PT dev_id=$dev pt_id=$hwpt
+            expect FAULT reason=pageRequestQueued: DMA device=0000:03:00.0 iova=0x40000000 bytes=64 op=W
+            expect OK count=1 addr=0x40000000: cookie = FAULT_READ fault_id=$fault
+            buf   = MMAP length=0x1000
+            IOAS_MAP ioas_id=$ioas user_va=$buf length=0x1000 iova=0x40000000 flags=FIXED_IOVA|READABLE|WRITEABLE
+            expect EINVAL: FAULT_RESPOND fault_id=$fault cookie=999 code=SUCCESS
+            FAULT_RESPOND fault_id=$fault cookie=$cookie code=SUCCESS
+            ADVANCE ns=100000
+            expect OK: DMA device=0000:03:00.0 iova=0x40000000 bytes=64 op=W
+            """;
+        var pri = new Hardware.PlatformSpec { Devices = [new Hardware.DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] };
+        var (exit, output, err) = RunText(script, pri);
+        Assert.True(exit == 0, output + err);
     }
 }

@@ -37,7 +37,8 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     private readonly Dictionary<ushort, IAtsEndpoint> _endpoints = [];
     private readonly HashSet<(ushort Did, ulong Page)> _staleMappings = [];
     private readonly long _deviceTlbRoundTripPs;
-    private long _nextLookupSlot;
+    private long _nextLookupEdge;
+    private readonly int _lookupCycles;
     private bool _sinkWaiting;
 
     public IommuUnit(IommuOptions options, Scheduler sched, PhysicalMemory mem, FrameAllocator frames,
@@ -60,6 +61,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         Faults = new FaultLog();
         TranslationLatency = new LatencyHistogram("translation");
         _deviceTlbRoundTripPs = SimTime.FromNs(options.Invalidation.DeviceTlbRoundTripNs);
+        _lookupCycles = options.ContextLookupCycles + options.Iotlb.LookupCycles;
     }
 
     public IommuOptions Options => _options;
@@ -109,11 +111,12 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         InFlight++;
         tlp.IommuArrivalPs = _sched.Now;
         if (tlp.IsTranslationRequest) AtsTranslationRequests++;
-        // One lookup starts per cycle; each takes the context + IOTLB lookup latency.
-        long start = Math.Max(Clock.EdgeAfter(_sched.Now, 0), _nextLookupSlot);
-        _nextLookupSlot = Clock.EdgeAfter(start, 1);
-        long done = Clock.EdgeAfter(start, _options.ContextLookupCycles + _options.Iotlb.LookupCycles);
-        _sched.ScheduleAt(done, this, KindLookup, 0, tlp);
+        // One lookup starts per cycle (edge index arithmetic: one division per TLP); each takes the
+        // context + IOTLB lookup latency.
+        long start = Clock.EdgeIndexAtOrAfter(_sched.Now);
+        if (start < _nextLookupEdge) start = _nextLookupEdge;
+        _nextLookupEdge = start + 1;
+        _sched.ScheduleAt(Clock.EdgeTime(start + _lookupCycles), this, KindLookup, 0, tlp);
         return true;
     }
 

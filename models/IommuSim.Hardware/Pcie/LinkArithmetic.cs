@@ -22,7 +22,7 @@ public static class LinkArithmetic
 
     /// <summary>Usable bytes per ns in one direction (GT/s × lanes × encoding / 8).</summary>
     public static double BytesPerNs(int generation, int lanes)
-        => PcieOptions.GigaTransfersPerLane[generation] * lanes * Encoding(generation) / 8.0;
+        => PcieOptions.GigaTransfersPerLane(generation) * lanes * Encoding(generation) / 8.0;
 
     public static int HeaderBytes(bool fourDw) => fourDw ? 16 : 12;
 

@@ -26,7 +26,12 @@ public sealed class PcieOptions
     /// <summary>Root-port receive buffer in TLP headers for non-posted requests (reads).</summary>
     public int NonPostedCredits { get; set; } = 64;
 
-    public static readonly double[] GigaTransfersPerLane = [0, 2.5, 5, 8, 16, 32, 64];
+    /// <summary>Raw rate per lane of a generation (GT/s).</summary>
+    public static double GigaTransfersPerLane(int generation) => generation switch
+    {
+        1 => 2.5, 2 => 5, 3 => 8, 4 => 16, 5 => 32, 6 => 64,
+        _ => throw new ArgumentOutOfRangeException(nameof(generation), generation, "PCIe generations are 1..6"),
+    };
 
     public void Validate(string path, List<string> errors)
     {

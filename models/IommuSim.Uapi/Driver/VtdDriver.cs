@@ -137,16 +137,6 @@ public sealed class VtdDriver
         return Errno.OK;
     }
 
-    /// <summary>Blocks every PASID of a device and drops its context entry (device released).</summary>
-    public void ReleaseDevice(DeviceSpec dev)
-    {
-        if (!Port.Tables.ReadContext(dev.Rid).Present) return;
-        Port.Tables.ClearContext(dev.Rid);
-        _batch.Add(InvalidationDescriptor.ContextDevice(0, dev.Rid.Value));
-        if (dev.Ats) _batch.Add(InvalidationDescriptor.DeviceTlbAll(dev.Rid.Value));
-        Submit();
-    }
-
     private PasidTableEntry EntryFor(VtdDomain domain, DeviceSpec dev) => domain switch
     {
         VtdPagingDomain p => new PasidTableEntry(true, Pgtt.SecondStage, p.DomainId, 0, 0, p.Table.RootAddress, p.Table.Levels,
@@ -267,12 +257,16 @@ public sealed class VtdDriver
         }
     }
 
-    /// <summary>Answers a page group of a recoverable fault (page group response descriptor).</summary>
+    /// <summary>
+    /// Answers a page group of a recoverable fault (page group response descriptor). Posted, not
+    /// waited for: it may be sent from the page-request path inside a hardware event, and nothing
+    /// in the kernel depends on its completion (the device resumes when it arrives).
+    /// </summary>
     public void PageResponse(DeviceSpec dev, uint pasid, int groupIndex, PageResponseCode code)
     {
-        _batch.Add(new InvalidationDescriptor(InvalidationType.PageGroupResponse, InvalidationGranularity.Device,
-            Pasid: pasid, RequesterId: dev.Rid.Value, ResponseCode: code, PageGroupIndex: groupIndex));
-        Submit();
+        DescriptorCount++;
+        Port.Post([new InvalidationDescriptor(InvalidationType.PageGroupResponse, InvalidationGranularity.Device,
+            Pasid: pasid, RequesterId: dev.Rid.Value, ResponseCode: code, PageGroupIndex: groupIndex)]);
     }
 
     private void AddFlushAll(VtdDomain old, DeviceSpec dev, uint pasid)

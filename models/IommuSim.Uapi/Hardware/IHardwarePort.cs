@@ -32,6 +32,15 @@ public interface IHardwarePort
     /// </summary>
     void SubmitAndWait(ReadOnlySpan<InvalidationDescriptor> descriptors);
 
+    /// <summary>
+    /// Queues descriptors without waiting (a page group response: the device resumes when the
+    /// hardware processes it). Safe to call from inside a hardware event.
+    /// </summary>
+    void Post(ReadOnlySpan<InvalidationDescriptor> descriptors);
+
+    /// <summary>Raised by the IOMMU when a page request lands in its page-request queue (<see cref="Faults"/>).</summary>
+    event Action PageRequestArrived;
+
     /// <summary>One DMA from device <paramref name="rid"/>, run to completion.</summary>
     DmaOutcome ExecuteDma(RequesterId rid, uint? pasid, ulong iova, int bytes, Access op);
 

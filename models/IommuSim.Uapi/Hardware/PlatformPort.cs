@@ -33,6 +33,17 @@ public sealed class PlatformPort(Platform platform) : IHardwarePort
         if (!queue.IsComplete(ticket)) throw new InvalidOperationException("invalidation wait did not complete");
     }
 
+    public void Post(ReadOnlySpan<InvalidationDescriptor> descriptors)
+    {
+        foreach (ref readonly var d in descriptors) Platform.Iommu.Invalidation.Submit(d);
+    }
+
+    public event Action PageRequestArrived
+    {
+        add => Platform.Iommu.PageRequestArrived += value;
+        remove => Platform.Iommu.PageRequestArrived -= value;
+    }
+
     public DmaOutcome ExecuteDma(RequesterId rid, uint? pasid, ulong iova, int bytes, Access op)
     {
         var r = Platform.ExecuteDma(rid, pasid, iova, bytes, op);

@@ -12,7 +12,7 @@ public sealed class Ioas : IommufdObject
 
     public override IommufdObjectType Type => IommufdObjectType.Ioas;
 
-    public IoPagetable.IoPagetable Iopt { get; } = new();
+    public Iopt.IoPagetable Iopt { get; } = new();
 
     /// <summary>ioas->hwpt_list: the paging HWPTs over this IOAS, auto ones first to be reused.</summary>
     public IReadOnlyList<HwptPaging> HwptList => _hwptList;

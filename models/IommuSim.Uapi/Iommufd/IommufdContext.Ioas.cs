@@ -1,5 +1,5 @@
 using IommuSim.Hardware.PageTables;
-using IommuSim.Uapi.IoPagetable;
+using IommuSim.Uapi.Iopt;
 
 namespace IommuSim.Uapi.Iommufd;
 
@@ -58,7 +58,7 @@ public sealed partial class IommufdContext
         var prot = ProtOf(cmd.flags);
         var pages = new IoptPages(Mm, cmd.user_va, cmd.length, (prot & Access.Write) != 0);
         ulong iova = cmd.iova;
-        rc = ioas.Iopt.MapPages([new IoPagetable.IoPagetable.PagesElement(pages, 0, cmd.length)], ref iova, prot,
+        rc = ioas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, cmd.length)], ref iova, prot,
             allocIova: (cmd.flags & IommuIoasMapFlags.FIXED_IOVA) == 0);
         if (rc == Errno.OK) cmd.iova = iova;
         return rc;
@@ -72,7 +72,7 @@ public sealed partial class IommufdContext
         if ((cmd.flags & (IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE)) == 0) return Errno.EINVAL;
         Errno rc = Get(cmd.src_ioas_id, out Ioas src);
         if (rc != Errno.OK) return rc;
-        var elements = new List<IoPagetable.IoPagetable.PagesElement>();
+        var elements = new List<Iopt.IoPagetable.PagesElement>();
         rc = src.Iopt.GetPages(cmd.src_iova, cmd.length, elements);
         if (rc != Errno.OK) return rc;
         rc = Get(cmd.dst_ioas_id, out Ioas dst);

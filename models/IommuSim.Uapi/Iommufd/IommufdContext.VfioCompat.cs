@@ -1,5 +1,5 @@
 using IommuSim.Hardware.PageTables;
-using IommuSim.Uapi.IoPagetable;
+using IommuSim.Uapi.Iopt;
 using IommuSim.Uapi.Vfio;
 
 namespace IommuSim.Uapi.Iommufd;
@@ -55,7 +55,7 @@ public sealed partial class IommufdContext
         if (map.iova >= ulong.MaxValue || map.size >= ulong.MaxValue) return Errno.EOVERFLOW;
         var pages = new IoptPages(Mm, map.vaddr, map.size, (prot & Access.Write) != 0);
         ulong iova = map.iova;
-        return CompatIoas.Iopt.MapPages([new IoPagetable.IoPagetable.PagesElement(pages, 0, map.size)], ref iova, prot, allocIova: false);
+        return CompatIoas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, map.size)], ref iova, prot, allocIova: false);
     }
 
     /// <summary>
@@ -108,8 +108,8 @@ public sealed partial class IommufdContext
         var iopt = CompatIoas.Iopt;
         ulong pgsizes = ulong.MaxValue;
         foreach (var d in iopt.Domains) pgsizes &= d.PgsizeBitmap;
-        if ((pgsizes & (IoPagetable.IoPagetable.PageSize - 1)) != 0)
-            pgsizes = (pgsizes & ~(IoPagetable.IoPagetable.PageSize - 1)) | IoPagetable.IoPagetable.PageSize;
+        if ((pgsizes & (Iopt.IoPagetable.PageSize - 1)) != 0)
+            pgsizes = (pgsizes & ~(Iopt.IoPagetable.PageSize - 1)) | Iopt.IoPagetable.PageSize;
         pgsizes = Math.Max(pgsizes, iopt.IovaAlignment);
 
         info.flags = VfioConst.VFIO_IOMMU_INFO_PGSIZES | VfioConst.VFIO_IOMMU_INFO_CAPS;

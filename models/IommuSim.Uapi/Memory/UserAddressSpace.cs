@@ -27,8 +27,6 @@ public sealed class UserAddressSpace
 
     public UserAddressSpace(FrameAllocator frames) => _frames = frames;
 
-    public IReadOnlyCollection<UserMapping> Mappings => (IReadOnlyCollection<UserMapping>)_maps.Values;
-
     /// <summary>
     /// mmap(NULL, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE),
     /// backed by huge pages of <paramref name="alignment"/> (2 MiB THP by default, 1 GiB for hugetlbfs):
@@ -47,9 +45,6 @@ public sealed class UserAddressSpace
         _maps.Add(va, new UserMapping(va, rounded, pa, writable));
         return va;
     }
-
-    /// <summary>munmap of a whole region (the backing is not reused, as the allocator never reuses runs).</summary>
-    public bool Munmap(ulong va) => _maps.Remove(va);
 
     public UserMapping? Find(ulong va)
     {

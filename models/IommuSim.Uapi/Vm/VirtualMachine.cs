@@ -32,8 +32,6 @@ public sealed class VirtualMachine
 
     public UserMapping Ram { get; }
 
-    public GuestTableMemory TableMemory => _tableMemory;
-
     public ulong GpaToHpa(ulong gpa)
     {
         if (gpa >= MemoryBytes) throw new ArgumentOutOfRangeException(nameof(gpa), $"GPA 0x{gpa:x} is beyond the VM's 0x{MemoryBytes:x} bytes of RAM");

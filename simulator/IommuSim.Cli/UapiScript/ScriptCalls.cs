@@ -1,6 +1,7 @@
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi;
+using IommuSim.Uapi.Hardware;
 using IommuSim.Uapi.Iommufd;
 using IommuSim.Uapi.Vfio;
 using IommuSim.Uapi.Vm;
@@ -97,6 +98,7 @@ internal static class ScriptCalls
             ["GROUP_GET_STATUS"] = Spec("flags", ["group"], GroupGetStatus, ("group", n)),
             ["GROUP_SET_CONTAINER"] = Spec(null, ["group", "container"], (s, st) =>
                 CallResult.Of(s.Process.GroupSetContainer((int)s.Num(st, "group"), (int)s.Num(st, "container"))), ("group", n), ("container", n)),
+            ["GROUP_UNSET_CONTAINER"] = Spec(null, ["group"], (s, st) => CallResult.Of(s.Process.GroupUnsetContainer((int)s.Num(st, "group"))), ("group", n)),
             ["GROUP_GET_DEVICE_FD"] = Spec("fd", ["group", "device"], GroupGetDeviceFd, ("group", n), ("device", ArgKind.Device)),
             ["SET_IOMMU"] = Spec(null, ["container", "type"], SetIommu, ("container", n), ("type", ArgKind.Flags(("TYPE1", 1), ("TYPE1v2", 3)))),
             ["IOMMU_GET_INFO"] = Spec("iova_pgsizes", ["container"], IommuGetInfo, ("container", n), ("argsz", n)),
@@ -114,7 +116,15 @@ internal static class ScriptCalls
         ulong len = s.Num(st, "length");
         if (len == 0) return CallResult.Of(Errno.EINVAL);
         ulong prot = s.Flags(st, "prot", 3);
-        ulong va = s.Process.Mm.Mmap(len, writable: (prot & 2) != 0);
+        ulong va;
+        try
+        {
+            va = s.Process.Mm.Mmap(len, writable: (prot & 2) != 0);
+        }
+        catch (OutOfMemoryException)
+        {
+            return CallResult.Of(Errno.ENOMEM);   // beyond the simulated physical memory
+        }
         return new CallResult { Main = va }.Hex("va", va);
     }
 
@@ -122,7 +132,15 @@ internal static class ScriptCalls
     {
         ulong mem = s.Num(st, "memory");
         if (mem == 0 || (mem & 0xFFF) != 0) return CallResult.Of(Errno.EINVAL);
-        var vm = s.Process.CreateVm(mem);
+        VirtualMachine vm;
+        try
+        {
+            vm = s.Process.CreateVm(mem);
+        }
+        catch (OutOfMemoryException)
+        {
+            return CallResult.Of(Errno.ENOMEM);
+        }
         s.Vms[vm.RamUserVa] = vm;
         return new CallResult { Main = vm.RamUserVa }.Hex("va", vm.RamUserVa).Hex("memory", mem);
     }
@@ -183,7 +201,18 @@ internal static class ScriptCalls
         uint? pasid = st.Has("pasid") ? s.U32(st, "pasid") : null;
         var op = st.Has("op") && s.Raw(st, "op") == "W" ? Access.Write : Access.Read;
         int bytes = (int)Math.Clamp(s.Num(st, "bytes", 64), 1, 4096);
-        var r = s.Kernel.Port.ExecuteDma(dev.Rid, pasid, s.Num(st, "iova"), bytes, op);
+        long toUser = s.Kernel.PageRequestsToUser;
+        DmaOutcome r;
+        try
+        {
+            r = s.Kernel.Port.ExecuteDma(dev.Rid, pasid, s.Num(st, "iova"), bytes, op);
+        }
+        catch (InvalidOperationException) when (s.Kernel.PageRequestsToUser > toUser)
+        {
+            // The device waits for the page response a user fault queue now holds: the DMA
+            // finishes (or fails) in the background after FAULT_RESPOND.
+            return new CallResult { Word = "FAULT" }.Text("reason", "pageRequestQueued");
+        }
         if (r.Faulted) return new CallResult { Word = "FAULT" }.Text("reason", r.Reason.Key());
         return new CallResult()
             .Hex("pa", r.PhysicalAddress)
@@ -193,7 +222,9 @@ internal static class ScriptCalls
 
     private static CallResult Advance(ScriptSession s, Statement st)
     {
-        s.Kernel.Port.Advance(checked((long)s.Num(st, "ns") * 1000));
+        ulong ns = s.Num(st, "ns");
+        if (ns > long.MaxValue / 1000) return CallResult.Of(Errno.EINVAL);
+        s.Kernel.Port.Advance((long)ns * 1000);
         s.Kernel.HandlePageRequests();
         return new CallResult();
     }

@@ -121,6 +121,10 @@ internal static class ScriptParser
     private static bool IsName(string s)
         => s.Length > 0 && (char.IsAsciiLetter(s[0]) || s[0] == '_') && s.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
 
+    /// <summary>
+    /// A 64-bit unsigned number: 0x hex, decimal, or decimal with a K/M/G/T suffix. Not
+    /// <c>ByteSize</c>: uAPI values span all of u64 (U64_MAX means "everything" to IOAS_UNMAP).
+    /// </summary>
     public static bool TryParseNumber(string s, out ulong value)
     {
         value = 0;

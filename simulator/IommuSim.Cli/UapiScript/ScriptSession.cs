@@ -44,6 +44,8 @@ internal sealed class ScriptSession
     public ScriptSession(IommuKernel kernel)
     {
         Kernel = kernel;
+        // Page requests from PRI devices go to the fault queues of the HWPTs (or are refused).
+        kernel.ListenForPageRequests();
         Process = new UserProcess(kernel);
         IommufdFd = Process.OpenIommufd(out var ictx);
         Ctx = ictx;

@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Text;
+using IommuSim.Cli.Commands;
 using IommuSim.Cli.Config;
 using IommuSim.Hardware;
 using IommuSim.Uapi;
@@ -19,6 +21,15 @@ public static class UapiScriptCommand
     public const int ExpectationFailed = 3;
 
     public static int Run(string scriptPath, TextWriter stdout, TextWriter stderr) => Run(scriptPath, stdout, stderr, null);
+
+    /// <summary>The `uapi SCRIPT` verb, in the shape of <c>CliApp.ExtraCommands</c> (internal errors → exit 1 through <see cref="CliApp.Guard"/>).</summary>
+    public static Command CreateCommand(TextWriter stdout, TextWriter stderr)
+    {
+        var script = new Argument<string>("SCRIPT") { Description = "uAPI script to run (spec/uapi-script.md)" };
+        var cmd = new Command("uapi", "Run a uAPI script against a fresh simulated system; one result line per call") { script };
+        cmd.SetAction(pr => CliApp.Guard(stderr, () => Run(pr.GetValue(script)!, stdout, stderr)));
+        return cmd;
+    }
 
     /// <param name="platform">Devices and IOMMU capabilities when the script names no config (default: <see cref="PlatformSpec"/>).</param>
     public static int Run(string scriptPath, TextWriter stdout, TextWriter stderr, PlatformSpec? platform)

@@ -46,10 +46,22 @@ public sealed class ClockDomain
     /// ceil(k·Num/Den) ≥ t, i.e. k·Num &gt; (t−1)·Den, so k = floor((t−1)·Den/Num) + 1.</summary>
     public long EdgeIndexAtOrAfter(long time)
     {
-        if (time <= 0) return 0;
-        long a = Math.DivRem(time - 1, _num, out long b);
-        return a * _den + b * _den / _num + 1;
+        // Many components ask about the same instant in a row: remember the last answer.
+        if (time == _memoTime) return _memoIndex;
+        long idx;
+        if (time <= 0) idx = 0;
+        else
+        {
+            long a = Math.DivRem(time - 1, _num, out long b);
+            idx = a * _den + b * _den / _num + 1;
+        }
+        _memoTime = time;
+        _memoIndex = idx;
+        return idx;
     }
+
+    private long _memoTime = -1;
+    private long _memoIndex;
 
     /// <summary>The time <paramref name="cycles"/> edges after the first edge at or after <paramref name="now"/>.
     /// <c>EdgeAfter(now, 0)</c> aligns to the next edge (or now, if now is an edge).</summary>

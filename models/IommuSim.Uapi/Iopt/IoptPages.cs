@@ -1,6 +1,6 @@
 using IommuSim.Uapi.Memory;
 
-namespace IommuSim.Uapi.IoPagetable;
+namespace IommuSim.Uapi.Iopt;
 
 /// <summary>
 /// struct iopt_pages: a run of user memory that one or more areas map (IOAS_COPY makes a second

@@ -1,7 +1,7 @@
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi.Driver;
 
-namespace IommuSim.Uapi.IoPagetable;
+namespace IommuSim.Uapi.Iopt;
 
 /// <summary>
 /// struct io_pagetable: the IOVA space of one IOAS. Holds the areas (user mappings), the reserved
@@ -258,32 +258,24 @@ public sealed class IoPagetable
 
     private void InsertArea(IoptArea a) => _areas.Insert(FirstIndexFrom(a.Iova), a);
 
-    /// <summary>Pins an area and maps it into the given domains; undoes itself on failure.</summary>
+    /// <summary>Pins an area and maps it into every domain of the IOAS (nothing is mapped when pinning fails).</summary>
     private Errno FillDomains(IoptArea a, IReadOnlyList<VtdPagingDomain> domains)
     {
-        Errno rc = a.Pages.Mm.Pin(a.UserVa, a.Length, (a.Prot & Access.Write) != 0, _runs);
-        if (rc != Errno.OK) return rc;
-        var done = new List<VtdPagingDomain>();
         foreach (var d in domains)
         {
-            if (a.Last > d.ApertureLast) { foreach (var u in done) u.Unmap(a.Iova, a.Length); return Errno.EINVAL; }
-            ulong iova = a.Iova;
-            foreach (var (_, pa, len) in _runs)
-            {
-                d.Map(iova, pa, len, a.Prot, !DisableLargePages);
-                iova += len;
-            }
-            done.Add(d);
+            Errno rc = FillOne(a, d);
+            if (rc != Errno.OK) return rc; // pinning is checked before any domain is written
         }
         a.InDomains = true;
         return Errno.OK;
     }
 
+    /// <summary>Unmaps an area from every domain (each unmap flushes and waits).</summary>
     private void UnfillDomains(IoptArea a, IReadOnlyList<VtdPagingDomain> domains)
     {
         if (!a.InDomains) return;
         foreach (var d in domains) d.Unmap(a.Iova, a.Length);
-        a.InDomains = _domains.Count > domains.Count;
+        a.InDomains = false;
     }
 
     /// <summary>
@@ -508,17 +500,5 @@ public sealed class IoPagetable
     {
         DisableLargePages = false;
         RecalculateAlignment();
-    }
-
-    /// <summary>Translates an IOVA through the areas to the physical address (for checks).</summary>
-    public bool TryResolve(ulong iova, out ulong pa, out Access prot)
-    {
-        pa = 0;
-        prot = Access.None;
-        if (FirstArea(iova, iova) is not { } a) return false;
-        if (a.Pages.Mm.Translate(a.UserVa + (iova - a.Iova)) is not ulong p) return false;
-        pa = p;
-        prot = a.Prot;
-        return true;
     }
 }

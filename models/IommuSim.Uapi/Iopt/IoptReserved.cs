@@ -1,4 +1,4 @@
-namespace IommuSim.Uapi.IoPagetable;
+namespace IommuSim.Uapi.Iopt;
 
 /// <summary>
 /// struct iopt_reserved: an IOVA range no mapping may touch, owned by whoever reserved it (a domain

@@ -1,6 +1,6 @@
 using IommuSim.Hardware.PageTables;
 
-namespace IommuSim.Uapi.IoPagetable;
+namespace IommuSim.Uapi.Iopt;
 
 /// <summary>
 /// struct iopt_area: one mapping of an IOAS, [Iova, Last] → bytes of <see cref="Pages"/> from
