@@ -21,7 +21,7 @@ public class SummaryKeyTests
             "packetsOffered", "packetsDelivered", "packetsDropped", "droppedRingFull", "droppedFifoFull", "packetsFaulted", "dropRate",
             "throughputGbps", "mpps", "latencyNs.mean", "latencyNs.p50", "latencyNs.p90", "latencyNs.p99", "latencyNs.p999", "latencyNs.max",
             "queues", "ringSize", "ringOccupancyMean", "ringOccupancyMax", "ringFullFraction", "descriptorFetches", "descriptorsPerFetch",
-            "bufferDmas", "writeBacks", "dmaFaults", "bufferWindowBytes", "maps", "unmaps", "mapLatencyNs.mean", "unmapLatencyNs.mean",
+            "bufferDmas", "writeBacks", "descriptorsPerWriteBack", "dmaFaults", "bufferWindowBytes", "maps", "unmaps", "mapLatencyNs.mean", "unmapLatencyNs.mean",
             "driverBusyFraction",
         ], w.Summary().Select(kv => kv.Key));
         Assert.Equal(["nic.packet", "nic.map", "nic.unmap"], w.Histograms.Select(x => x.Name));
