@@ -225,6 +225,24 @@ public static class SummaryBuilder
                 ["throughputGbps"] = Round(simNs > 0 ? st.Bytes * 8.0 / simNs : 0),
                 ["latencyNs"] = Latency(st.DmaLatency),
             };
+            // Ring/queue device models add their own figures (devices.<name>.nic.*, devices.<name>.nvme.*).
+            foreach (var w in run.Workloads)
+            {
+                if (w.Device != d || w is not Workloads.Nic.IDeviceModelStats model) continue;
+                var section = new JsonObject();
+                foreach (var (key, value) in model.Summary(simNs))
+                {
+                    var parts = key.Split('.');
+                    var node = section;
+                    for (int i = 0; i < parts.Length - 1; i++)
+                    {
+                        if (node[parts[i]] is not JsonObject child) node[parts[i]] = child = new JsonObject();
+                        node = child;
+                    }
+                    node[parts[^1]] = Round(value);
+                }
+                ((JsonObject)o[d.Name]!)[model.Section] = section;
+            }
         }
         return o;
     }
