@@ -368,5 +368,25 @@ public class NicTests
         Assert.InRange(Value(four, "mpps"), 2.2, 2.8);
         Assert.True(Value(four, "driverBusyFraction") > 0.9);
     }
+
+    [Fact]
+    public void Write_backs_cover_several_descriptors_under_load_and_flush_when_idle()
+    {
+        var busy = Nic("nic-rx", mpps: 8, arrival: "poisson", ring: 256);
+        busy.Nic.WriteBackBatch = 4;
+        var (w, log, _) = RunNic(busy, packets: 4000, warmup: 200);
+        Assert.Equal(4000, w.Stats.Delivered);
+        Assert.InRange(Value(w, "descriptorsPerWriteBack"), 2.0, 4.0);
+        var writeBacks = log.Entries.Where(e => e.Write && e.Iova < w.BufferIova).ToList();
+        Assert.All(writeBacks, e => Assert.True(e.Bytes is 16 or 32 or 48 or 64, $"{e.Bytes}-byte write-back"));
+        Assert.Contains(writeBacks, e => e.Bytes == 64);
+        Assert.Equal(4200, writeBacks.Sum(e => e.Bytes / 16)); // every packet's descriptor written back exactly once
+
+        var idle = Nic("nic-rx", mpps: 0.2, ring: 64);
+        idle.Nic.WriteBackBatch = 4;
+        var (wi, _, _) = RunNic(idle, packets: 50);
+        Assert.Equal(50, wi.Stats.Delivered);
+        Assert.Equal(1.0, Value(wi, "descriptorsPerWriteBack")); // alone in the NIC: no waiting for a batch
+    }
 }
 

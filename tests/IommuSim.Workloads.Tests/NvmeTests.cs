@@ -131,6 +131,12 @@ public class NvmeTests
         var (w, _) = RunNvme(Nvme(qd: 64, arrival: "poisson", rateMrps: 0.2), 2000, warmup: 100);
         Assert.InRange(Value(w, "iops"), 180_000, 220_000);
         Assert.InRange(Value(w, "outstandingMean"), 1, 4); // ≈ 0.2 M/s × 11 µs (Little's law)
+        Assert.Equal(0, Value(w, "hostBacklogMax"));
+
+        // Offered beyond what 8 media units serve (800 k IOPS): commands pile up in the host.
+        var (over, _) = RunNvme(Nvme(qd: 16, arrival: "poisson", rateMrps: 1.2), 3000, warmup: 100);
+        Assert.InRange(Value(over, "iops"), 700_000, 820_000);
+        Assert.True(Value(over, "hostBacklogMax") > 100, $"backlog max {Value(over, "hostBacklogMax")}");
     }
 
     [Fact]

@@ -18,6 +18,10 @@ public sealed class NicOptions
     public Address? RingIova { get; set; }
     /// <summary>Most descriptors fetched by one DMA read (1–256). Default 8.</summary>
     public int DescriptorFetchBatch { get; set; } = 8;
+    /// <summary>Most descriptors written back by one DMA write (1–256): the NIC writes back, in ring
+    /// order, once this many packets' buffer DMAs are done, or sooner when none of the queue's
+    /// buffer DMAs is still in flight. Default 1 (one 16-byte write-back per packet).</summary>
+    public int WriteBackBatch { get; set; } = 1;
     /// <summary>On-chip descriptor cache per queue: descriptors fetched (or being fetched) and not yet used (≥ descriptorFetchBatch). Default 64.</summary>
     public int DescriptorCacheEntries { get; set; } = 64;
     /// <summary>RX: packets the NIC holds (all queues) while waiting for their descriptor and buffer DMA (1–65536); more are dropped. Default 256.</summary>
@@ -64,6 +68,7 @@ public sealed class NicOptions
         if (RingSize is < 16 or > 65536 || (RingSize & (RingSize - 1)) != 0) errors.Add($"{path}:ringSize = {RingSize}: must be a power of two in [16, 65536]");
         if (RingIova is Address r && (r.Value & 0xFFF) != 0) errors.Add($"{path}:ringIova = {r}: must be 4 KiB aligned");
         if (DescriptorFetchBatch is < 1 or > 256) errors.Add($"{path}:descriptorFetchBatch = {DescriptorFetchBatch}: must be in [1, 256]");
+        if (WriteBackBatch is < 1 or > 256) errors.Add($"{path}:writeBackBatch = {WriteBackBatch}: must be in [1, 256]");
         if (DescriptorCacheEntries < DescriptorFetchBatch || DescriptorCacheEntries > 65536) errors.Add($"{path}:descriptorCacheEntries = {DescriptorCacheEntries}: must be in [descriptorFetchBatch ({DescriptorFetchBatch}), 65536]");
         if (FifoPackets is < 1 or > 65536) errors.Add($"{path}:fifoPackets = {FifoPackets}: must be in [1, 65536]");
         if (!(OfferedGbps >= 0 && OfferedGbps <= 10_000)) errors.Add($"{path}:offeredGbps = {S(OfferedGbps)}: must be in [0, 10000]");

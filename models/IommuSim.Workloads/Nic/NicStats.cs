@@ -17,6 +17,7 @@ public sealed class NicStats : IResettable
     public long DescriptorsFetched;
     public long BufferDmas;
     public long WriteBacks;
+    public long DescriptorsWrittenBack;
     public long DmaFaults;
     public long Maps;
     public long Unmaps;
@@ -31,7 +32,7 @@ public sealed class NicStats : IResettable
     public void Reset()
     {
         Offered = Delivered = DeliveredBytes = DroppedRingFull = DroppedFifoFull = Faulted = 0;
-        DescriptorFetches = DescriptorsFetched = BufferDmas = WriteBacks = DmaFaults = Maps = Unmaps = 0;
+        DescriptorFetches = DescriptorsFetched = BufferDmas = WriteBacks = DescriptorsWrittenBack = DmaFaults = Maps = Unmaps = 0;
         PacketLatency.Reset();
         MapLatency.Reset();
         UnmapLatency.Reset();

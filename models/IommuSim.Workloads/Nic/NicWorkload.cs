@@ -13,8 +13,9 @@ namespace IommuSim.Workloads.Nic;
 /// Per packet the NIC fetches descriptors (one DMA read covers up to <c>descriptorFetchBatch</c>
 /// consecutive posted descriptors, kept in a per-queue on-chip cache of
 /// <c>descriptorCacheEntries</c>), moves the packet (RX: a DMA write into the posted buffer; TX: a
-/// DMA read of it) and then writes the descriptor back (a 16-byte DMA write, issued once the
-/// buffer DMA completed). The packet is done when the write-back completes; its latency runs
+/// DMA read of it) and then writes the descriptor back (a 16-byte DMA write, issued in ring order
+/// once the buffer DMA completed; <c>writeBackBatch</c> > 1 covers several consecutive descriptors
+/// with one write). The packet is done when its write-back completes; its latency runs
 /// from its arrival. With several queues, packets are spread uniformly over them (RSS over many
 /// flows) and the NIC serves the queues round-robin.
 /// </para>
@@ -67,7 +68,8 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private readonly int _fifo;
     private readonly double _meanGapPs;
     private readonly long _driverPs;
-    private readonly Queue<long> _pendingWriteBacks; // queue << 32 | slot
+    private readonly int _wbBatch;
+    private readonly Queue<long> _pendingWriteBacks; // queue << 48 | count << 32 | first slot
 
     private int _inFifo;          // RX: packets claimed whose buffer DMA is not yet issued (all queues)
     private int _queuesFilled;    // RX map-per-packet: queues whose initial fill is complete
@@ -95,6 +97,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         _bufferBytes = (int)_nic.BufferBytes.Bytes;
         _bufferCount = _nic.EffectiveBufferCount;
         _fetchBatch = _nic.DescriptorFetchBatch;
+        _wbBatch = _nic.WriteBackBatch;
         _cacheEntries = _nic.DescriptorCacheEntries;
         _fifo = _nic.FifoPackets;
         _meanGapPs = 1e12 / _nic.PacketsPerSecond(options.Bytes.Bytes);
@@ -257,11 +260,13 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         while (_pendingWriteBacks.Count > 0)
         {
             long e = _pendingWriteBacks.Peek();
-            var q = _queues[(int)(e >> 32)];
+            var q = _queues[(int)(e >> QueueShift)];
+            int k = (int)((e >> 32) & 0xFFFF);
             int slot = (int)(e & 0xFFFF_FFFF);
-            if (!TryIssue(q.RingIova + (ulong)slot * NicOptions.DescriptorBytes, NicOptions.DescriptorBytes, true, q.Measured[slot], Tag(TagWriteBack, q, 0, slot))) return;
+            if (!TryIssue(q.RingIova + (ulong)slot * NicOptions.DescriptorBytes, k * NicOptions.DescriptorBytes, true, q.Measured[slot], Tag(TagWriteBack, q, k, slot))) return;
             _pendingWriteBacks.Dequeue();
             Stats.WriteBacks++;
+            Stats.DescriptorsWrittenBack += k;
         }
         int nq = _queues.Length;
         int first = _roundRobin;
@@ -331,13 +336,37 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
             }
             case TagBuffer:
                 if (faulted) q.Faulted[slot] = true;
-                _pendingWriteBacks.Enqueue(((long)q.Index << 32) | (uint)slot);
+                q.BufferDone[slot] = true;
+                while (q.BufferDoneContig < q.BufferIssued && q.BufferDone[q.BufferDoneContig & _mask])
+                {
+                    q.BufferDone[q.BufferDoneContig & _mask] = false;
+                    q.BufferDoneContig++;
+                }
+                QueueWriteBacks(q);
                 break;
             case TagWriteBack:
-                PacketDone(q, slot);
+            {
+                int k = (int)((tag >> 32) & 0xFFFF);
+                for (int i = 0; i < k; i++) PacketDone(q, slot + i);
                 break;
+            }
         }
         Pump();
+    }
+
+    /// <summary>Groups descriptors whose buffer DMA is done into write-backs, in ring order: full
+    /// batches, and what is left once no buffer DMA of the queue is in flight.</summary>
+    private void QueueWriteBacks(Queue q)
+    {
+        while (true)
+        {
+            long ready = q.BufferDoneContig - q.WriteBackQueued;
+            if (ready <= 0 || (ready < _wbBatch && q.BufferDoneContig < q.BufferIssued)) return;
+            int start = (int)(q.WriteBackQueued & _mask);
+            int k = (int)Math.Min(Math.Min(_wbBatch, ready), _n - start);
+            _pendingWriteBacks.Enqueue(((long)q.Index << QueueShift) | ((long)k << 32) | (uint)start);
+            q.WriteBackQueued += k;
+        }
     }
 
     private void PacketDone(Queue q, int slot)
@@ -556,6 +585,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         list.Add(new("descriptorsPerFetch", Round(s.DescriptorFetches > 0 ? s.DescriptorsFetched / (double)s.DescriptorFetches : 0)));
         list.Add(new("bufferDmas", s.BufferDmas));
         list.Add(new("writeBacks", s.WriteBacks));
+        list.Add(new("descriptorsPerWriteBack", Round(s.WriteBacks > 0 ? s.DescriptorsWrittenBack / (double)s.WriteBacks : 0)));
         list.Add(new("dmaFaults", s.DmaFaults));
         list.Add(new("bufferWindowBytes", BufferWindowBytes));
         list.Add(new("maps", s.Maps));
@@ -578,6 +608,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         public readonly bool[] Faulted = new bool[ringSize];
         public readonly bool[] Fetched = new bool[ringSize];
         public readonly bool[] Done = new bool[ringSize];
+        public readonly bool[] BufferDone = new bool[ringSize];
         public readonly Queue<long> Jobs = new(2 * ringSize);
 
         // Monotonic ring counters (slot = counter & mask).
@@ -586,6 +617,8 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         public long FetchIssued;  // descriptors whose fetch was issued
         public long FetchDone;    // descriptors fetched, contiguous from the start
         public long BufferIssued; // buffer DMAs issued (ring order)
+        public long BufferDoneContig; // buffer DMAs completed, contiguous from the start
+        public long WriteBackQueued;  // descriptors covered by queued or issued write-backs
         public long DriverHead;   // written-back descriptors the driver has taken up (ring order)
         public long Freed;        // TX: slots released
         public long PoolNext;     // recycle: next pool buffer

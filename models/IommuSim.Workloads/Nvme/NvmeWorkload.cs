@@ -74,6 +74,7 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
     private readonly TimeAverage _outstanding = new();
     private readonly TimeAverage _media = new();
     private readonly TimeAverage _hostBusyTime = new();
+    private readonly TimeAverage _backlogAvg = new();
 
     public NvmeWorkload(WorkloadOptions options, DmaEngine device, Scheduler scheduler, RequestBudget budget, SimRandom rng,
         IDmaApi? dmaApi, string path = "workload")
@@ -193,6 +194,8 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
             case KindArrival:
                 _backlog += arg;
                 StartCommands();
+                if (_exhausted) _backlog = 0; // the run takes no more commands: these never arrived
+                _backlogAvg.Set(Scheduler.Now, _backlog);
                 if (!_exhausted) ScheduleArrival();
                 break;
             case KindHostJob:
@@ -214,7 +217,11 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
                 _exhausted = true;
                 return;
             }
-            if (!_closed) _backlog--;
+            if (!_closed)
+            {
+                _backlog--;
+                _backlogAvg.Set(Scheduler.Now, _backlog);
+            }
             int cid = _freeCids.Pop();
             _measured[cid] = measured;
             _faulted[cid] = false;
@@ -456,13 +463,15 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
         _outstanding.Reset(nowPs);
         _media.Reset(nowPs);
         _hostBusyTime.Reset(nowPs);
+        _backlogAvg.Reset(nowPs);
     }
 
     /// <summary>
     /// <c>devices.&lt;name&gt;.nvme.*</c>: commandsSubmitted, commandsCompleted, readCommands,
     /// writeCommands, commandsFaulted, iops, throughputGbps (data bytes), latencyNs.{mean,p50,p90,
     /// p99,p999,max} (submission → CQ entry written), readLatencyNs.mean, writeLatencyNs.mean,
-    /// queueDepth, outstandingMean, mediaUtilization, sqEntryFetches, prpListFetches,
+    /// queueDepth, outstandingMean, hostBacklogMean, hostBacklogMax (open loop: arrived commands
+    /// waiting for a free queue slot), mediaUtilization, sqEntryFetches, prpListFetches,
     /// prpListBytes, dataDmas, cqEntryWrites, dmaFaults, maps, unmaps, mapLatencyNs.mean,
     /// unmapLatencyNs.mean, hostBusyFraction.
     /// </summary>
@@ -486,6 +495,8 @@ public sealed class NvmeWorkload : DeviceModelWorkload, IDmaApiClient
         list.Add(new("writeLatencyNs.mean", Round(s.WriteLatency.Mean / 1000.0)));
         list.Add(new("queueDepth", _qd));
         list.Add(new("outstandingMean", Round(_outstanding.Mean(now))));
+        list.Add(new("hostBacklogMean", Round(_backlogAvg.Mean(now))));
+        list.Add(new("hostBacklogMax", _backlogAvg.Max));
         list.Add(new("mediaUtilization", Round(_media.Mean(now) / _nvme.MediaParallelism)));
         list.Add(new("sqEntryFetches", s.SqEntryFetches));
         list.Add(new("prpListFetches", s.PrpListFetches));

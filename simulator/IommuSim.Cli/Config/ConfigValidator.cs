@@ -84,6 +84,12 @@ public static partial class ConfigValidator
                 continue;
             }
             if (dev.DmaRegions.Count == 0) { errors.Add($"devices:{di}:dmaRegions: workload {i} needs the device to have a DMA region"); continue; }
+            if (w.Type is "nic-rx" or "nic-tx" or "nvme")
+            {
+                // Ring/queue models place their rings, buffers and data windows themselves.
+                w.ValidateLayout(p, dev, errors);
+                continue;
+            }
             ulong start = w.Iova?.Value ?? dev.DmaRegions[0].Iova.Value;
             ulong end = start + (ulong)w.WorkingSetBytes.Bytes;
             if (!dev.DmaRegions.Any(r => start >= r.Iova.Value && end <= r.Iova.Value + (ulong)r.Bytes.Bytes))

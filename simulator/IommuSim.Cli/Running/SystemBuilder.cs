@@ -4,7 +4,6 @@ using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi;
 using IommuSim.Uapi.DmaApi;
-using IommuSim.Uapi.Iommufd;
 
 namespace IommuSim.Cli.Running;
 
@@ -84,48 +83,39 @@ public static class SystemBuilder
         bool ats = dev.Options.Ats.Enabled;
         ushort rid = dev.RequesterId.Value;
         uint pasid = pd.Pasid ?? 0;
+        if (pd.Table is null) // off, passthrough: dma_map returns the physical address
+        {
+            ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
+            return new IdentityTarget(pool, BufferPoolBytes);
+        }
         switch (t.Design)
         {
-            case "off":
-            case "passthrough":
-            {
-                ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
-                return new IdentityTarget(pool, BufferPoolBytes);
-            }
             case "nested":
             {
-                var vm = pd.Vm!;
-                var s1 = vm.PageTable(pd.GuestPgtbl)!;
-                var hwpt = (HwptBase)pd.Context!.Lookup(pd.HwptId)!;
-                // Guest buffers: a pool below the guest page-table area at the top of guest RAM.
-                ulong poolGpa = vm.MemoryBytes - (64UL << 20) - BufferPoolBytes;
-                return new PageTableTarget(s1, hwpt.Domain.DomainId, pasid, rid, ats, poolGpa, BufferPoolBytes,
-                    DynamicIovaBase, DynamicIovaBytes,
-                    invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs)); // guest invalidation traps to the VMM → HWPT_INVALIDATE
+                // The guest maps in its own stage-1 table (buffers: guest RAM below its page-table
+                // area); each invalidation traps to the VMM, which issues HWPT_INVALIDATE.
+                ulong poolGpa = pd.Vm!.MemoryBytes - (64UL << 20) - BufferPoolBytes;
+                return new PageTableTarget(pd.Table, pd.DomainId, pasid, rid, ats, poolGpa, BufferPoolBytes,
+                    DynamicIovaBase, DynamicIovaBytes, invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
             }
             case "shadow":
             {
-                var vm = pd.Vm!;
-                var hwpt = (HwptBase)pd.Context!.Lookup(pd.HwptId)!;
-                var table = ((Uapi.Driver.VtdPagingDomain)hwpt.Domain).Table;
-                ulong poolGpa = vm.MemoryBytes - (64UL << 20) - BufferPoolBytes;
                 // A shadowing vIOMMU runs in caching mode: the guest must invalidate after every map
                 // (trap: VM exit, then the VMM's IOAS_MAP ioctl) and its unmap invalidations trap too
                 // (one per unmap when strict, one per flush when the guest is lazy).
-                return new PageTableTarget(table, hwpt.Domain.DomainId, pasid, rid, ats, vm.GpaToHpa(poolGpa), BufferPoolBytes,
+                ulong poolGpa = pd.Vm!.MemoryBytes - (64UL << 20) - BufferPoolBytes;
+                return new PageTableTarget(pd.Table, pd.DomainId, pasid, rid, ats, pd.Vm.GpaToHpa(poolGpa), BufferPoolBytes,
                     DynamicIovaBase, DynamicIovaBytes,
                     mapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs), invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
             }
             default: // single-stage
             {
                 ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
-                if (pd.KernelDomain is { } kd)
-                    return new PageTableTarget(kd.Table, kd.DomainId, pasid, rid, ats, pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes);
-                var hwpt = (HwptBase)pd.Context!.Lookup(pd.HwptId)!;
-                var table = ((Uapi.Driver.VtdPagingDomain)hwpt.Domain).Table;
-                // A VFIO program maps each buffer with IOAS_MAP / VFIO_IOMMU_MAP_DMA: one ioctl per call.
-                return new PageTableTarget(table, hwpt.Domain.DomainId, pasid, rid, ats, pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes,
-                    mapOverheadPs: ns(a.IoctlNs), unmapOverheadPs: ns(a.IoctlNs));
+                // The host kernel's DMA API maps in its own domain; a VFIO program maps each buffer
+                // with IOAS_MAP / VFIO_IOMMU_MAP_DMA, one ioctl per call.
+                long ioctl = pd.KernelDomain is null ? ns(a.IoctlNs) : 0;
+                return new PageTableTarget(pd.Table, pd.DomainId, pasid, rid, ats, pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes,
+                    mapOverheadPs: ioctl, unmapOverheadPs: ioctl);
             }
         }
     }
