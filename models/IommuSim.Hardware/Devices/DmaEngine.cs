@@ -58,6 +58,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     public RequesterId RequesterId { get; }
     public int MaxOutstanding { get; }
     public PcieLink Link { get; }
+    public PostedWriteOrder WriteOrder { get; } = new();
     public DeviceStats Stats { get; } = new();
     public IDmaClient? Client { get; set; }
     public int Outstanding { get; private set; }

@@ -21,6 +21,12 @@ public sealed class PcieOptions
     public int TlpsPerAck { get; set; } = 4;
     /// <summary>TLPs per flow-control update DLLP.</summary>
     public int TlpsPerFcUpdate { get; set; } = 4;
+    /// <summary>
+    /// PCIe ordering: a posted write may not pass an earlier posted write of the same device, so a
+    /// write whose translation misses holds back the writes behind it (head-of-line blocking at the
+    /// root port). Reads (non-posted) complete out of order. Off: writes commit as soon as translated.
+    /// </summary>
+    public bool OrderedPostedWrites { get; set; } = true;
     /// <summary>Root-port receive buffer in TLP headers for posted requests (writes).</summary>
     public int PostedCredits { get; set; } = 64;
     /// <summary>Root-port receive buffer in TLP headers for non-posted requests (reads).</summary>

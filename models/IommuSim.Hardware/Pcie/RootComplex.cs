@@ -66,11 +66,14 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
             tlp.Source.OnTlpDone(tlp);
             return;
         }
+        bool ordered = tlp.IsWrite && !tlp.IsTranslationRequest && tlp.Source.Link.Options.OrderedPostedWrites;
+        if (ordered) tlp.Source.WriteOrder.Append(tlp);
         if (_iommu is null || tlp.Translated)
         {
             if (!tlp.Translated) tlp.PhysicalAddress = tlp.Address;
             tlp.Source.OnCreditReturned(Posted(tlp));
-            ToMemory(tlp);
+            if (ordered) Commit(tlp);
+            else ToMemory(tlp);
             return;
         }
         if (_blockedHead is null && _iommu.TryAccept(tlp))
@@ -109,6 +112,11 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
             _sched.ScheduleAt(tlp.Source.Link.SendDownstream(_sched.Now + _latencyPs, 8), this, KindCompletionArrived, 0, tlp);
             return;
         }
+        if (tlp.IsWrite && tlp.Source.Link.Options.OrderedPostedWrites)
+        {
+            Commit(tlp);
+            return;
+        }
         if (tlp.Faulted)
         {
             FaultedTlps++;
@@ -119,6 +127,32 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         }
         ToMemory(tlp);
     }
+
+    /// <summary>
+    /// A posted write is translated (or faulted): it goes to memory once every earlier write of its
+    /// device has, so a translation miss holds back the writes behind it.
+    /// </summary>
+    private void Commit(Tlp tlp)
+    {
+        tlp.OrderReady = true;
+        var order = tlp.Source.WriteOrder;
+        if (!ReferenceEquals(order.Head, tlp)) { OrderedWaits++; return; }
+        while (order.Head is { OrderReady: true } head)
+        {
+            order.Head = head.NextWrite;
+            if (order.Head is null) order.Tail = null;
+            head.NextWrite = null;
+            if (head.Faulted)
+            {
+                FaultedTlps++;
+                head.Source.OnTlpDone(head); // dropped
+            }
+            else ToMemory(head);
+        }
+    }
+
+    /// <summary>Writes that were translated but had to wait for an earlier write (PCIe ordering).</summary>
+    public long OrderedWaits { get; private set; }
 
     private void ToMemory(Tlp tlp)
         => _sched.ScheduleAt(_timing.Access(_sched.Now, Math.Max(tlp.Bytes, 1), tlp.IsWrite), this, KindMemoryDone, 0, tlp);
@@ -149,5 +183,5 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         _sched.ScheduleAt(arrival, this, KindCompletionArrived, 0, tlp);
     }
 
-    public void Reset() => Tlps = BlockedTlps = FaultedTlps = AtsCompletions = 0;
+    public void Reset() => Tlps = BlockedTlps = FaultedTlps = AtsCompletions = OrderedWaits = 0;
 }

@@ -41,6 +41,11 @@ public sealed class Tlp
     /// <summary>The PASID actually used (the request's, or the context's RID_PASID).</summary>
     public uint EffectivePasid;
 
+    /// <summary>Posted-write ordering at the root port: translated (or faulted) and waiting for earlier writes.</summary>
+    public bool OrderReady;
+    /// <summary>Intrusive link of <see cref="PostedWriteOrder"/>.</summary>
+    public Tlp? NextWrite;
+
     /// <summary>Intrusive link for the IOMMU's wait lists (walk waiters, blocked queue).</summary>
     public Tlp? Next;
 

@@ -174,7 +174,9 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                 ulong output = _t.BufferBase + _bufferCursor;
                 _bufferCursor += bytes;
                 iova = _t.IdentityMapped ? output : _iovas.Allocate(bytes);
-                _t.Map(iova, output, bytes, op.Access == Access.None ? Access.ReadWrite : op.Access | Access.Read);
+                // Recycled buffers serve either direction (DMA_BIDIRECTIONAL); per-call ones get what was asked.
+                var access = C.Mode == "none" || op.Access == Access.None ? Access.ReadWrite : op.Access | Access.Read;
+                _t.Map(iova, output, bytes, access);
             }
             _api.Stats.Maps++;
             Finish(op, mapped: iova);

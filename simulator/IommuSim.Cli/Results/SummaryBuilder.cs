@@ -151,6 +151,7 @@ public static class SummaryBuilder
             ["linkUtilization"] = Round(Math.Min(1.0, util)),
             ["upstreamUtilization"] = Round(span > 0 && links > 0 ? Math.Min(1, busyUp / (span * links)) : 0),
             ["downstreamUtilization"] = Round(span > 0 && links > 0 ? Math.Min(1, busyDown / (span * links)) : 0),
+            ["orderedWriteWaits"] = run.Platform.RootComplex.OrderedWaits,
             ["rawGbpsPerLink"] = Round(Hardware.Pcie.LinkArithmetic.BytesPerNs(run.Config.Config.Pcie.Generation, run.Config.Config.Pcie.Lanes) * 8),
         };
     }
