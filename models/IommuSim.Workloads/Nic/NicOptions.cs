@@ -42,6 +42,9 @@ public sealed class NicOptions
     public Address? BufferIova { get; set; }
     /// <summary>Driver CPU time per ring operation (RX refill, TX send, TX reclaim) besides DMA-API calls, ns; each queue has its own CPU. Default 0.</summary>
     public double DriverNsPerPacket { get; set; }
+    /// <summary>map-per-packet: fraction of unmaps after which the NIC issues a stray 64-byte DMA to the buffer
+    /// just unmapped (a buggy or malicious device); counted in security.staleTranslationsUsed when it gets through.</summary>
+    public double StrayDmaFraction { get; set; }
 
     public const int DescriptorBytes = 16;
     public static readonly string[] BufferPolicies = ["recycle", "map-per-packet"];
@@ -80,6 +83,8 @@ public sealed class NicOptions
         if (BufferCount != 0 && (BufferCount < RingSize || BufferCount > 1 << 22)) errors.Add($"{path}:bufferCount = {BufferCount}: must be 0 (= ringSize) or in [ringSize ({RingSize}), 4194304]");
         if (BufferBytes.Bytes < packetBytes || BufferBytes.Bytes > 65536) errors.Add($"{path}:bufferBytes = {BufferBytes}: must be in [bytes ({packetBytes}), 64KiB]");
         if (BufferIova is Address b && (b.Value & 0x3F) != 0) errors.Add($"{path}:bufferIova = {b}: must be 64-byte aligned");
+        if (!(StrayDmaFraction >= 0 && StrayDmaFraction <= 1)) errors.Add($"{path}:strayDmaFraction = {S(StrayDmaFraction)}: must be in [0, 1]");
+        if (StrayDmaFraction > 0 && BufferPolicy != "map-per-packet") errors.Add($"{path}:strayDmaFraction = {S(StrayDmaFraction)}: needs bufferPolicy = map-per-packet");
         if (!(DriverNsPerPacket >= 0 && DriverNsPerPacket <= 1e9)) errors.Add($"{path}:driverNsPerPacket = {S(DriverNsPerPacket)}: must be in [0, 1e9]");
     }
 }

@@ -21,6 +21,8 @@ public sealed class NicStats : IResettable
     public long DmaFaults;
     public long Maps;
     public long Unmaps;
+    /// <summary>Stray DMAs issued to just-unmapped buffers (nic.strayDmaFraction).</summary>
+    public long StrayDmas;
     /// <summary>Arrival (RX: on the wire; TX: handed to the driver) to descriptor write-back complete.</summary>
     public readonly LatencyHistogram PacketLatency = new("nic.packet");
     /// <summary>DMA-API map call to its completion.</summary>
@@ -32,7 +34,7 @@ public sealed class NicStats : IResettable
     public void Reset()
     {
         Offered = Delivered = DeliveredBytes = DroppedRingFull = DroppedFifoFull = Faulted = 0;
-        DescriptorFetches = DescriptorsFetched = BufferDmas = WriteBacks = DescriptorsWrittenBack = DmaFaults = Maps = Unmaps = 0;
+        DescriptorFetches = DescriptorsFetched = BufferDmas = WriteBacks = DescriptorsWrittenBack = DmaFaults = Maps = Unmaps = StrayDmas = 0;
         PacketLatency.Reset();
         MapLatency.Reset();
         UnmapLatency.Reset();

@@ -45,6 +45,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private const long TagFetch = 1L << 60;
     private const long TagBuffer = 2L << 60;
     private const long TagWriteBack = 3L << 60;
+    private const long TagStray = 4L << 60;
     private const int QueueShift = 48;
 
     // Driver jobs (event argument and DMA-API tag): queue (48–59) | kind (32–39) | slot (0–31).
@@ -318,6 +319,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
 
     protected override void OnDmaDone(long tag, bool faulted)
     {
+        if ((tag & TagKindMask) == TagStray) return; // a stray DMA after unmap: it is only there to probe the IOMMU
         if (faulted) Stats.DmaFaults++;
         var q = _queues[(int)((tag >> QueueShift) & 0xFFF)];
         int slot = (int)(tag & 0xFFFF_FFFF);
@@ -484,6 +486,11 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     {
         var q = QueueOf(tag);
         Stats.Unmaps++;
+        // A late DMA to the buffer just unmapped (a buggy device, or the DMA-attack window of deferred
+        // invalidation): strict unmap makes it fault; lazy may still translate it from the IOTLB.
+        if (_nic.StrayDmaFraction > 0 && Random.NextDouble() < _nic.StrayDmaFraction
+            && TryIssue(q.SlotBuffer[(int)(tag & 0xFFFF_FFFF)], 64, IsRx, false, TagStray | ((long)q.Index << QueueShift)))
+            Stats.StrayDmas++;
         Stats.UnmapLatency.Record(Scheduler.Now - q.ApiCallPs);
         if (KindOf(tag) == JobRefill) CallMap(q, tag, _bufferBytes, Access.Write); // same job: now map the replacement
         else
