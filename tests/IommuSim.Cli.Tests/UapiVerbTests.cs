@@ -33,3 +33,23 @@ public class UapiVerbTests
         Assert.Contains("broken.uapi:2", err2);
     }
 }
+
+public class UapiStructSizeTests
+{
+    [Theory]
+    [InlineData("expect EINVAL: IOAS_ALLOC size=8")]                 // below offsetofend(out_ioas_id)
+    [InlineData("expect OK: IOAS_ALLOC size=16")]                    // larger, zero tail: accepted
+    [InlineData("expect E2BIG: IOAS_ALLOC size=16 trailing=1")]      // larger with unknown non-zero bytes
+    [InlineData("expect EINVAL: IOAS_MAP ioas_id=$ioas user_va=$buf length=0x1000 size=32")]
+    [InlineData("expect OK: IOAS_MAP ioas_id=$ioas user_va=$buf length=0x1000 iova=0x100000 flags=FIXED_IOVA|READABLE size=40")]
+    [InlineData("expect EINVAL: DESTROY id=$ioas size=4")]
+    [InlineData("expect ENOTTY: IOCTL nr=0xfe")]                     // not an iommufd command
+    [InlineData("expect EINVAL: IOCTL nr=0x85")]                     // IOAS_MAP with no struct
+    public void Ioctl_dispatch_checks_struct_size_and_command(string line)
+    {
+        using var h = new CliHarness();
+        string script = h.Write("s.uapi", "buf = MMAP length=0x200000\nioas = IOAS_ALLOC\n" + line + "\n");
+        var (code, o, err) = h.Run("uapi", script);
+        Assert.True(code == 0, o + err);
+    }
+}

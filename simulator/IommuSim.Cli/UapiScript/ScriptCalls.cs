@@ -27,7 +27,68 @@ internal static class ScriptCalls
 
     public static bool IsResultWord(string w) => w is "OK" or "FAULT" || Enum.TryParse<Errno>(w, out var e) && e != Errno.OK;
 
-    public static readonly IReadOnlyDictionary<string, CallSpec> Table = Build();
+    /// <summary>
+    /// iommufd's ioctl dispatch (iommufd_fops_ioctl): the user struct's <c>size</c> must reach the
+    /// command's minimum (the end of its first-version fields) or the call fails with EINVAL before
+    /// anything runs; a larger struct is accepted only if the bytes the kernel does not know are
+    /// zero (copy_struct_from_user), else E2BIG. Values: (ioctl nr, minimum size, current size) from
+    /// include/uapi/linux/iommufd.h.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, (int Nr, int MinSize, int Size)> IommufdStructs = new Dictionary<string, (int, int, int)>(StringComparer.Ordinal)
+    {
+        ["DESTROY"] = (0x80, 8, 8),
+        ["IOAS_ALLOC"] = (0x81, 12, 12),
+        ["IOAS_ALLOW_IOVAS"] = (0x82, 24, 24),
+        ["IOAS_COPY"] = (0x83, 40, 40),
+        ["IOAS_IOVA_RANGES"] = (0x84, 32, 32),
+        ["IOAS_MAP"] = (0x85, 40, 40),
+        ["IOAS_UNMAP"] = (0x86, 24, 24),
+        ["OPTION"] = (0x87, 24, 24),
+        ["VFIO_IOAS"] = (0x88, 12, 12),
+        ["HWPT_ALLOC"] = (0x89, 24, 48),
+        ["GET_HW_INFO"] = (0x8a, 40, 48),
+        ["HWPT_SET_DIRTY_TRACKING"] = (0x8b, 16, 16),
+        ["HWPT_GET_DIRTY_BITMAP"] = (0x8c, 48, 48),
+        ["HWPT_INVALIDATE"] = (0x8d, 32, 32),
+        ["FAULT_QUEUE_ALLOC"] = (0x8e, 16, 16),
+        ["VIOMMU_ALLOC"] = (0x8f, 24, 32),
+        ["VDEVICE_ALLOC"] = (0x90, 24, 24),
+    };
+
+    // Declared after IommufdStructs: static fields initialise in text order.
+    public static readonly IReadOnlyDictionary<string, CallSpec> Table = WithStructSizes(Build());
+
+    /// <summary>Adds the optional <c>size</c> (bytes the caller passes) and <c>trailing</c> (non-zero
+    /// bytes beyond the kernel's struct) keys to every iommufd call, checked before the call runs.</summary>
+    private static Dictionary<string, CallSpec> WithStructSizes(Dictionary<string, CallSpec> table)
+    {
+        foreach (var (name, (_, min, size)) in IommufdStructs)
+        {
+            var spec = table[name];
+            var keys = new Dictionary<string, ArgKind>(spec.Keys, StringComparer.Ordinal) { ["size"] = ArgKind.Number, ["trailing"] = ArgKind.Number };
+            var run = spec.Run;
+            table[name] = spec with
+            {
+                Keys = keys,
+                Run = (s, st) =>
+                {
+                    ulong user = s.Num(st, "size", (ulong)size);
+                    if (user < (ulong)min) return CallResult.Of(Errno.EINVAL);
+                    if (user > (ulong)size && s.Num(st, "trailing") != 0) return CallResult.Of(Errno.E2BIG);
+                    return run(s, st);
+                },
+            };
+        }
+        // A raw ioctl by number: what iommufd does with a command it has no entry for.
+        table["IOCTL"] = Spec(null, ["nr"], (s, st) =>
+        {
+            ulong nr = s.Num(st, "nr");
+            bool known = IommufdStructs.Values.Any(v => (ulong)v.Nr == nr);
+            // A known command reaching here carries no struct (size 0): below every minimum.
+            return CallResult.Of(known ? Errno.EINVAL : Errno.ENOTTY);
+        }, ("nr", ArgKind.Number), ("size", ArgKind.Number));
+        return table;
+    }
 
     private static CallSpec Spec(string? binds, string[] required, Func<ScriptSession, Statement, CallResult> run, params (string Key, ArgKind Kind)[] keys)
         => new(keys.ToDictionary(k => k.Key, k => k.Kind, StringComparer.Ordinal), required, binds, run);
