@@ -81,7 +81,7 @@ internal sealed class FakeDmaApi(Scheduler scheduler, string mode, double mapNs,
     public int MaxLive;
     public readonly HashSet<ulong> Mapped = [];
 
-    public void Map(DmaEngine device, int bytes, Access access, IDmaApiClient client, long tag)
+    public void Map(DmaEngine device, int bytes, Access access, IDmaApiClient client, long tag, int cpu = 0)
     {
         ulong size = (ulong)(bytes + 4095) & ~4095UL;
         if (_next + size > windowBytes) _next = 0;
@@ -93,7 +93,7 @@ internal sealed class FakeDmaApi(Scheduler scheduler, string mode, double mapNs,
         scheduler.ScheduleIn(Engine.Time.SimTime.FromNs(mapNs), this, 0, tag, new Pending(client, iova));
     }
 
-    public void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag)
+    public void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag, int cpu = 0)
     {
         if (!Mapped.Remove(iova)) throw new InvalidOperationException($"unmap of IOVA 0x{iova:x} that is not mapped");
         Unmaps++;

@@ -15,12 +15,14 @@ public interface IDmaApi
     string Mode { get; }
 
     /// <summary>Maps a new buffer of <paramref name="bytes"/> for <paramref name="device"/>;
-    /// <see cref="IDmaApiClient.OnMapped"/> gets its IOVA when the mapping is usable.</summary>
-    void Map(DmaEngine device, int bytes, Access access, IDmaApiClient client, long tag);
+    /// <see cref="IDmaApiClient.OnMapped"/> gets its IOVA when the mapping is usable. Calls run on
+    /// driver CPU <paramref name="cpu"/> (a multi-queue driver uses one per queue).</summary>
+    void Map(DmaEngine device, int bytes, Access access, IDmaApiClient client, long tag, int cpu = 0);
 
     /// <summary>Unmaps a buffer; <see cref="IDmaApiClient.OnUnmapped"/> when the call returns
-    /// (strict: after the invalidation completed; lazy: once queued for a later flush).</summary>
-    void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag);
+    /// (strict: after the invalidation completed; lazy: once queued for a later flush). Use the CPU
+    /// that mapped it (its IOVA came from that CPU's allocator).</summary>
+    void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag, int cpu = 0);
 }
 
 /// <summary>Receives the completions of <see cref="IDmaApi"/> calls.</summary>

@@ -26,7 +26,11 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
 {
     private readonly Platform _p;
     private readonly DmaApiCosts _costs;
-    private readonly Dictionary<DmaEngine, DeviceMapper> _mappers = [];
+    /// <summary>Per-CPU IOVA windows and flush queues, as Linux keeps per-CPU rcaches and flush queues.</summary>
+    public const int MaxCpus = 64;
+
+    private readonly Dictionary<(DmaEngine Device, int Cpu), DeviceMapper> _mappers = [];
+    private readonly Dictionary<DmaEngine, IMappingTarget> _targets = [];
     private readonly List<DeviceMapper> _waiting = [];
 
     public KernelDmaApi(Platform platform, DmaApiCosts costs)
@@ -40,19 +44,26 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
     public string Mode => _costs.Mode;
     public DmaApiStats Stats { get; } = new();
 
-    public void Register(DmaEngine device, IMappingTarget target) => _mappers[device] = new DeviceMapper(this, device, target);
+    public void Register(DmaEngine device, IMappingTarget target) => _targets[device] = target;
 
-    public bool IsRegistered(DmaEngine device) => _mappers.ContainsKey(device);
+    public bool IsRegistered(DmaEngine device) => _targets.ContainsKey(device);
 
-    public void Map(DmaEngine device, int bytes, Access access, IDmaApiClient client, long tag)
-        => Mapper(device).Enqueue(OpKind.Map, 0, bytes, access, client, tag);
+    public void Map(DmaEngine device, int bytes, Access access, IDmaApiClient client, long tag, int cpu = 0)
+        => Mapper(device, cpu).Enqueue(OpKind.Map, 0, bytes, access, client, tag);
 
-    public void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag)
-        => Mapper(device).Enqueue(OpKind.Unmap, iova, bytes, Access.None, client, tag);
+    public void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag, int cpu = 0)
+        => Mapper(device, cpu).Enqueue(OpKind.Unmap, iova, bytes, Access.None, client, tag);
 
-    private DeviceMapper Mapper(DmaEngine device)
-        => _mappers.TryGetValue(device, out var m) ? m
-            : throw new InvalidOperationException($"device {device.Name} has no DMA-API mapping target (is it attached?)");
+    private DeviceMapper Mapper(DmaEngine device, int cpu)
+    {
+        if (_mappers.TryGetValue((device, cpu), out var m)) return m;
+        if (!_targets.TryGetValue(device, out var target))
+            throw new InvalidOperationException($"device {device.Name} has no DMA-API mapping target (is it attached?)");
+        if (cpu is < 0 or >= MaxCpus) throw new ArgumentOutOfRangeException(nameof(cpu), cpu, $"driver CPUs are 0..{MaxCpus - 1}");
+        m = new DeviceMapper(this, device, target, cpu);
+        _mappers[(device, cpu)] = m;
+        return m;
+    }
 
     private void OnInvalidationCompleted(long ticket)
     {
@@ -109,13 +120,21 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         private Op? _waitingOp;
         private bool _waitingFlush;
 
-        public DeviceMapper(KernelDmaApi api, DmaEngine device, IMappingTarget target)
+        public DeviceMapper(KernelDmaApi api, DmaEngine device, IMappingTarget target, int cpu)
         {
             _api = api;
             _device = device;
             _t = target;
-            _iovas = new IovaAllocator(target.IovaBase, target.IovaBytes);
+            // Each CPU allocates from its own slice of the domain's IOVA window and its own part of the buffer pool.
+            ulong slice = target.IovaBytes / MaxCpus & ~0xFFFUL;
+            _iovas = new IovaAllocator(target.IovaBase + (ulong)cpu * slice, slice);
+            _bufferSlice = Math.Max(0x1000UL, target.BufferBytes / MaxCpus & ~0xFFFUL);
+            _bufferBase = target.IdentityMapped ? target.BufferBase + (ulong)cpu * _bufferSlice % target.BufferBytes : target.BufferBase;
+            if (!target.IdentityMapped) _bufferSlice = target.BufferBytes;
         }
+
+        private readonly ulong _bufferBase;
+        private ulong _bufferSlice;
 
         public long WaitTicket { get; private set; }
 
@@ -170,8 +189,8 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             }
             else
             {
-                if (_bufferCursor + bytes > _t.BufferBytes) _bufferCursor = 0;
-                ulong output = _t.BufferBase + _bufferCursor;
+                if (_bufferCursor + bytes > _bufferSlice) _bufferCursor = 0;
+                ulong output = _bufferBase + _bufferCursor;
                 _bufferCursor += bytes;
                 iova = _t.IdentityMapped ? output : _iovas.Allocate(bytes);
                 // Recycled buffers serve either direction (DMA_BIDIRECTIONAL); per-call ones get what was asked.

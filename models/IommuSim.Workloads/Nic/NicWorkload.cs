@@ -464,13 +464,13 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private void CallMap(Queue q, long job, int bytes, Access access)
     {
         q.ApiCallPs = Scheduler.Now;
-        _dmaApi!.Map(Device, bytes, access, this, job);
+        _dmaApi!.Map(Device, bytes, access, this, job, q.Index); // one driver CPU per queue
     }
 
     private void CallUnmap(Queue q, long job, ulong iova, int bytes)
     {
         q.ApiCallPs = Scheduler.Now;
-        _dmaApi!.Unmap(Device, iova, bytes, this, job);
+        _dmaApi!.Unmap(Device, iova, bytes, this, job, q.Index);
     }
 
     void IDmaApiClient.OnMapped(long tag, ulong iova)

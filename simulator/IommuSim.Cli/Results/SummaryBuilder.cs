@@ -101,7 +101,7 @@ public static class SummaryBuilder
             ["invalidation"] = new JsonObject
             {
                 ["descriptors"] = io.Invalidation.Descriptors,
-                ["busyNs"] = Round(io.Invalidation.BusyPs / 1000.0),
+                ["busyNs"] = Round(io.Invalidation.BusyPsAt(run.EndPs) / 1000.0),
                 ["iotlbDescriptors"] = io.Invalidation.DescriptorsByType(InvalidationType.Iotlb) + io.Invalidation.DescriptorsByType(InvalidationType.PasidIotlb),
                 ["deviceTlbDescriptors"] = io.Invalidation.DescriptorsByType(InvalidationType.DeviceTlb) + io.Invalidation.DescriptorsByType(InvalidationType.PasidDeviceTlb),
                 ["waitDescriptors"] = io.Invalidation.DescriptorsByType(InvalidationType.Wait),

@@ -43,6 +43,9 @@ public sealed class InvalidationQueue : IEventHandler, IResettable
     public long DescriptorsByType(InvalidationType t) => _byType[(int)t];
     private readonly long[] _byType = new long[Enum.GetValues<InvalidationType>().Length];
     public long BusyPs { get; private set; }
+
+    /// <summary>Busy time up to <paramref name="now"/>, including a busy period still in progress.</summary>
+    public long BusyPsAt(long now) => BusyPs + (_busy ? now - _busyStart : 0);
     public int MaxDepth { get; private set; }
     /// <summary>Submissions that found the queue full (software would spin; the model accepts and counts).</summary>
     public long FullStalls { get; private set; }
