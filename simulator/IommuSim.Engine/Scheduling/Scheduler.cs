@@ -20,15 +20,16 @@ namespace IommuSim.Engine.Scheduling;
 /// <item><em>Buckets</em> cover [baseQ + curIdx, baseQ + bucketSpan) in units of 2^shift ps as unsorted linked lists of slots; when the
 /// near heap runs empty the next non-empty bucket is moved into it.</item>
 /// <item>Events beyond the last bucket are appended to the unsorted <em>far</em> array. When the buckets run out, the far
-/// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering its whole
-/// time span, so the far array is then empty.</item>
+/// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering the part of
+/// its time span that holds at least seven eighths of its events; the outliers beyond stay in the far array.</item>
 /// </list>
 /// <para>Every near event is earlier than every bucket event, which is earlier than every far event, and
 /// events with equal times always share a structure, so the pop order is exactly that of a single heap ordered
-/// by (time, priority, sequence). Each event is moved at most far → bucket → near, so scheduling and running
-/// an event costs O(1) amortised plus a heap operation on the (small) near heap. If times are spread very
-/// unevenly (a few events far in the future), most events land in one bucket and the near heap simply
-/// behaves like an ordinary heap.</para>
+/// by (time, priority, sequence). Each event is moved far → bucket → near; an outlier may be passed over by a
+/// few spreads first, but every spread moves at least seven eighths of the far array into buckets, so scheduling
+/// and running an event costs O(1) amortised plus a heap operation on the (small) near heap. Because outliers
+/// do not set the bucket width, a handful of events far in the future (a sampling tick) does not push all the
+/// others into one bucket, which would make the near heap an ordinary heap of every pending event.</para>
 /// </remarks>
 public sealed class Scheduler
 {
@@ -254,16 +255,37 @@ public sealed class Scheduler
         }
     }
 
-    /// <summary>All buckets are used up: spread the far list over new buckets covering its whole time span.</summary>
+    /// <summary>All buckets are used up: spread the far list over new buckets. The buckets cover the dense part of
+    /// the far list's time span (at least seven eighths of its events); a few outliers far in the future (a
+    /// sampling tick, an end-of-run timer) stay in the far list for a later spread instead of stretching every
+    /// bucket so wide that all the other events land in one and the near heap has to sort them all.</summary>
     private void SpreadFar()
     {
         if (_farCount == 0) throw new InvalidOperationException("scheduler invariant broken: events pending but none found");
-        ulong span = (ulong)(_farMax - _farMin);
-        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp((long)_farCount * BucketsPerEvent, 1, MaxBuckets));
+        Span<FarEntry> far = _far.AsSpan(0, _farCount);
+        long farMin = _farMin;
+
+        // Log2 histogram of the distances from the earliest far event: bin 0 holds distance 0, bin b >= 1
+        // distances in [2^(b-1), 2^b). Take the smallest b whose bins 0..b hold at least 7/8 of the events.
+        Span<int> bins = stackalloc int[65];
+        bins.Clear();
+        foreach (ref readonly FarEntry f in far)
+        {
+            ulong d = (ulong)(f.Time - farMin);
+            bins[d == 0 ? 0 : BitOperations.Log2(d) + 1]++;
+        }
+        int need = _farCount - (_farCount >> 3);
+        int b = 0, covered = bins[0];
+        while (covered < need) covered += bins[++b];
+        ulong maxDistance = b >= 64 ? ulong.MaxValue : (1UL << b) - 1;
+        ulong span = Math.Min(maxDistance, (ulong)(_farMax - farMin));
+        long last = (long)((ulong)farMin + span);
+
+        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp((long)covered * BucketsPerEvent, 1, MaxBuckets));
         int shift = 0;
         while ((span >> shift) >= (ulong)target) shift++;
-        long baseQ = _farMin >> shift;
-        int bucketSpan = (int)((_farMax >> shift) - baseQ + 1); // at most target + 1
+        long baseQ = farMin >> shift;
+        int bucketSpan = (int)((last >> shift) - baseQ + 1); // at most target + 1
         if (_bucketHead.Length < bucketSpan) _bucketHead = new int[BitOperations.RoundUpToPowerOf2((uint)bucketSpan)];
         int[] heads = _bucketHead;
         Array.Fill(heads, None, 0, bucketSpan);
@@ -273,16 +295,30 @@ public sealed class Scheduler
         _curIdx = 0;
         _bucketSpan = bucketSpan;
 
+        // Events within the buckets go to them; the rest are compacted at the front of the far list.
         int[] next = _next;
-        foreach (ref readonly FarEntry f in _far.AsSpan(0, _farCount))
+        int kept = 0;
+        long keptMin = long.MaxValue, keptMax = long.MinValue;
+        for (int i = 0; i < far.Length; i++)
         {
-            ref int head = ref heads[(int)((f.Time >> shift) - baseQ)];
-            next[f.Slot] = head;
-            head = f.Slot;
+            FarEntry f = far[i];
+            long rel = (f.Time >> shift) - baseQ;
+            if (rel < bucketSpan)
+            {
+                ref int head = ref heads[(int)rel];
+                next[f.Slot] = head;
+                head = f.Slot;
+            }
+            else
+            {
+                far[kept++] = f;
+                if (f.Time < keptMin) keptMin = f.Time;
+                if (f.Time > keptMax) keptMax = f.Time;
+            }
         }
-        _farCount = 0;
-        _farMin = long.MaxValue;
-        _farMax = long.MinValue;
+        _farCount = kept;
+        _farMin = keptMin;
+        _farMax = keptMax;
     }
 
     // ---- near heap ----
