@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Iommu;
 using IommuSim.Hardware.Iommu.Caches;
@@ -64,11 +65,14 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     public bool CanIssue => Outstanding < MaxOutstanding;
 
     /// <summary>A request object from the pool, to fill in and pass to <see cref="Issue"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public DmaRequest Rent() => _requestPool.Count > 0 ? _requestPool.Pop() : new DmaRequest();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Return(DmaRequest r) => _requestPool.Push(r);
 
     /// <summary>Starts a request now. Callers check <see cref="CanIssue"/> first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Issue(DmaRequest r)
     {
         if (!CanIssue) throw new InvalidOperationException($"{Name}: {Outstanding} requests already outstanding (max {MaxOutstanding})");
@@ -86,6 +90,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     }
 
     /// <summary>Sends TLPs for queued requests while credits last.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Pump()
     {
         var o = Link.Options;
@@ -146,6 +151,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnCreditReturned(bool posted)
     {
         if (posted) _postedCredits++; else _nonPostedCredits++;
@@ -254,6 +260,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         else FailHead(FaultReason.PageResponseFailure);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnTlpDone(Tlp tlp)
     {
         if (tlp.IsTranslationRequest || tlp.IsPageRequest)
@@ -281,6 +288,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
 
     private readonly record struct AtcEntry(ulong PhysicalPage, Access Access);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Complete(DmaRequest r)
     {
         r.CompletePs = _sched.Now;

@@ -97,7 +97,7 @@ public sealed class Scheduler
     public bool StopRequested => _stopRequested;
 
     /// <summary>Schedule at absolute time <paramref name="time"/> (≥ Now).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void ScheduleAt(long time, IEventHandler handler, int kind = 0, long arg = 0, object? payload = null,
         byte priority = DefaultPriority)
     {
@@ -106,7 +106,7 @@ public sealed class Scheduler
     }
 
     /// <summary>Schedule <paramref name="delay"/> ps from now.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void ScheduleIn(long delay, IEventHandler handler, int kind = 0, long arg = 0, object? payload = null,
         byte priority = DefaultPriority)
         => ScheduleAt(Now + delay, handler, kind, arg, payload, priority);
@@ -132,6 +132,7 @@ public sealed class Scheduler
     /// lies beyond <paramref name="untilTime"/> (time then advances to it), or
     /// <paramref name="stopWhen"/> returns true after an event.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public RunOutcome Run(long untilTime = long.MaxValue, Func<bool>? stopWhen = null)
     {
         _stopRequested = false;
@@ -152,6 +153,7 @@ public sealed class Scheduler
     }
 
     /// <summary>Executes exactly one event if one is pending; returns false when none.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Step()
     {
         if (_count == 0) return false;
@@ -230,6 +232,7 @@ public sealed class Scheduler
     }
 
     /// <summary>Near heap is empty and events are pending: move the next bucket in, spreading the far list first if needed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void FillNear()
     {
         while (true)
@@ -259,6 +262,7 @@ public sealed class Scheduler
     /// the far list's time span (at least seven eighths of its events); a few outliers far in the future (a
     /// sampling tick, an end-of-run timer) stay in the far list for a later spread instead of stretching every
     /// bucket so wide that all the other events land in one and the near heap has to sort them all.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpreadFar()
     {
         if (_farCount == 0) throw new InvalidOperationException("scheduler invariant broken: events pending but none found");
@@ -343,6 +347,7 @@ public sealed class Scheduler
         SiftUp(Root + _nearCount++, time, order, slot);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SiftUp(nint hole, long time, ulong order, int slot)
     {
         ref Key keys = ref MemoryMarshal.GetArrayDataReference(_keys);
@@ -362,6 +367,7 @@ public sealed class Scheduler
         Unsafe.Add(ref slots, hole) = slot;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RemoveTop()
     {
         int n = --_nearCount;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Stats;
 
 namespace IommuSim.Hardware.Iommu.Caches;
@@ -37,6 +38,7 @@ public sealed class LruCache<TKey, TValue> : IResettable where TKey : struct, IE
     public long Evictions { get; private set; }
     public long Invalidated { get; private set; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryGet(in TKey key, out TValue value)
     {
         int m = _mruSlot;
@@ -72,6 +74,7 @@ public sealed class LruCache<TKey, TValue> : IResettable where TKey : struct, IE
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Insert(in TKey key, in TValue value)
     {
         if (Capacity == 0) return;
