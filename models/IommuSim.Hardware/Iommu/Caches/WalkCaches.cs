@@ -56,8 +56,7 @@ public sealed class WalkCaches : IResettable
         var caches = stage == TableStage.First ? _s1 : _s2;
         for (int l = 2; l <= levels; l++)
         {
-            if (caches[l].Peek(new PscTag(did, pasid, address >> PageTableFormat.IndexShift(l)), out _) &&
-                caches[l].TryGet(new PscTag(did, pasid, address >> PageTableFormat.IndexShift(l)), out ulong table))
+            if (caches[l].TryGetIfPresent(new PscTag(did, pasid, address >> PageTableFormat.IndexShift(l)), out ulong table))
             {
                 Hits++;
                 return (l - 1, table);
