@@ -18,7 +18,7 @@ namespace IommuSim.Engine.Scheduling;
 /// <c>(time &gt;&gt; shift) - baseQ &lt; curIdx</c>. It is a 4-ary heap stored from index 3 so that the four children of a
 /// node are one 64-byte group of 16-byte keys starting at a multiple of four; sift-down moves the hole to a leaf with a branch-free choice of the smallest child.</item>
 /// <item><em>Buckets</em> cover [baseQ + curIdx, baseQ + bucketSpan) in units of 2^shift ps as unsorted linked lists of slots; when the
-/// near heap runs empty the next non-empty bucket is moved into it.</item>
+/// near heap runs empty the next non-empty bucket (found through a bitmap of non-empty buckets) is moved into it.</item>
 /// <item>Events beyond the last bucket are appended to the unsorted <em>far</em> array. When the buckets run out, the far
 /// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering the part of
 /// its time span that holds at least seven eighths of its events; the outliers beyond stay in the far array.</item>
@@ -59,6 +59,7 @@ public sealed class Scheduler
     // An event with (time >> _shift) - _baseQ below _curIdx goes to the near heap, at or above _bucketSpan
     // to the far array (relative indices, so nothing overflows even at time long.MaxValue).
     private int[] _bucketHead;
+    private ulong[] _bucketBits;              // bit i set: bucket i is non-empty (so emptying scans skip 64 at a time)
     private int _bucketSpan;
     private int _curIdx;
     private int _shift;
@@ -83,7 +84,8 @@ public sealed class Scheduler
         PushFreeSlots(0, capacity);
         _keys = new Key[Math.Min(capacity, 1024) + Root];
         _slotOf = new int[_keys.Length];
-        _bucketHead = new int[16];
+        _bucketHead = new int[64];
+        _bucketBits = new ulong[1];
     }
 
     /// <summary>Current simulated time in ps.</summary>
@@ -221,6 +223,7 @@ public sealed class Scheduler
             ref int head = ref _bucketHead[(int)rel];
             _next[slot] = head;
             head = slot;
+            _bucketBits[(int)rel >> 6] |= 1UL << (int)rel;
         }
         else
         {
@@ -237,21 +240,30 @@ public sealed class Scheduler
     {
         while (true)
         {
-            int[] heads = _bucketHead;
-            for (int i = _curIdx; i < _bucketSpan; i++)
+            // The first non-empty bucket at or after _curIdx: bits are only ever set below _bucketSpan.
+            ulong[] bits = _bucketBits;
+            int words = (_bucketSpan + 63) >> 6;
+            int w = _curIdx >> 6;
+            if (w < words)
             {
-                int slot = heads[i];
-                if (slot == None) continue;
-                heads[i] = None;
-                _curIdx = i + 1;
-                int[] next = _next;
-                while (slot != None)
+                ulong word = bits[w] & (ulong.MaxValue << _curIdx);
+                while (word == 0 && ++w < words) word = bits[w];
+                if (word != 0)
                 {
-                    ref Slot s = ref _slots[slot];
-                    PushNear(s.Time, s.Order, slot);
-                    slot = next[slot];
+                    int i = (w << 6) + BitOperations.TrailingZeroCount(word);
+                    bits[w] = word & (word - 1); // bits below i in this word are already clear
+                    int slot = _bucketHead[i];
+                    _bucketHead[i] = None;
+                    _curIdx = i + 1;
+                    int[] next = _next;
+                    while (slot != None)
+                    {
+                        ref Slot s = ref _slots[slot];
+                        PushNear(s.Time, s.Order, slot);
+                        slot = next[slot];
+                    }
+                    return;
                 }
-                return;
             }
             _curIdx = _bucketSpan;
             SpreadFar();
@@ -290,9 +302,16 @@ public sealed class Scheduler
         while ((span >> shift) >= (ulong)target) shift++;
         long baseQ = farMin >> shift;
         int bucketSpan = (int)((last >> shift) - baseQ + 1); // at most target + 1
-        if (_bucketHead.Length < bucketSpan) _bucketHead = new int[BitOperations.RoundUpToPowerOf2((uint)bucketSpan)];
+        if (_bucketHead.Length < bucketSpan)
+        {
+            int length = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(bucketSpan, 64));
+            _bucketHead = new int[length];
+            _bucketBits = new ulong[length >> 6];
+        }
         int[] heads = _bucketHead;
+        ulong[] bits = _bucketBits;
         Array.Fill(heads, None, 0, bucketSpan);
+        Array.Clear(bits, 0, (bucketSpan + 63) >> 6);
 
         _shift = shift;
         _baseQ = baseQ;
@@ -312,6 +331,7 @@ public sealed class Scheduler
                 ref int head = ref heads[(int)rel];
                 next[f.Slot] = head;
                 head = f.Slot;
+                bits[(int)rel >> 6] |= 1UL << (int)rel;
             }
             else
             {
