@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Devices;
@@ -86,6 +87,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
 
     public void Start() => Scheduler.ScheduleIn(0, this, KindStart);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnEvent(int kind, long arg, object? payload)
     {
         switch (kind)
@@ -122,6 +124,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
     }
 
     /// <summary>Issues as many requests as the device, the loop discipline and the budget allow.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Fill()
     {
         while (!_exhausted && _inFlight < _limit && (_perRequest || Device.CanIssue) && (_closed || _backlog > 0))
@@ -166,6 +169,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void IssueDma(long tag, ulong iova)
     {
         ref OpState op = ref _ops[tag % _ops.Length];
@@ -215,6 +219,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
     /// <summary>Stray DMAs issued to just-unmapped buffers (<c>strayDmaFraction</c>).</summary>
     public long StrayDmas { get; private set; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OpDone(long tag)
     {
         ref OpState op = ref _ops[tag % _ops.Length];
@@ -223,6 +228,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
         Fill();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnDmaComplete(DmaEngine device, DmaRequest request)
     {
         bool measured = request.Measured;

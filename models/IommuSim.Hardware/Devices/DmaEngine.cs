@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Iommu;
 using IommuSim.Hardware.Iommu.Caches;
@@ -65,11 +66,14 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     public bool CanIssue => Outstanding < MaxOutstanding;
 
     /// <summary>A request object from the pool, to fill in and pass to <see cref="Issue"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public DmaRequest Rent() => _requestPool.Count > 0 ? _requestPool.Pop() : new DmaRequest();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Return(DmaRequest r) => _requestPool.Push(r);
 
     /// <summary>Starts a request now. Callers check <see cref="CanIssue"/> first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Issue(DmaRequest r)
     {
         if (!CanIssue) throw new InvalidOperationException($"{Name}: {Outstanding} requests already outstanding (max {MaxOutstanding})");
@@ -87,6 +91,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     }
 
     /// <summary>Sends TLPs for queued requests while credits last.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Pump()
     {
         var o = Link.Options;
@@ -147,6 +152,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnCreditReturned(bool posted)
     {
         if (posted) _postedCredits++; else _nonPostedCredits++;
@@ -255,6 +261,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         else FailHead(FaultReason.PageResponseFailure);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnTlpDone(Tlp tlp)
     {
         if (tlp.IsTranslationRequest || tlp.IsPageRequest)
@@ -282,6 +289,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
 
     private readonly record struct AtcEntry(ulong PhysicalPage, Access Access);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Complete(DmaRequest r)
     {
         r.CompletePs = _sched.Now;

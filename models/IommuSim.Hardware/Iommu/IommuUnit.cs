@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
@@ -100,6 +101,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
 
     /// <summary>Accepts a TLP into the input queue, or refuses it (queue full): the sink then gets
     /// <see cref="ITranslationSink.OnInputQueueSpace"/> when a slot frees.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryAccept(Tlp tlp)
     {
         if (InFlight >= _options.InputQueueDepth)
@@ -120,6 +122,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnEvent(int kind, long arg, object? payload)
     {
         var tlp = (Tlp)payload!;
@@ -131,6 +134,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void LookupStage(Tlp tlp)
     {
         long fetchDone = _sched.Now;
@@ -182,6 +186,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         return PasidTableEntry.Decode(_mem.ReadU64(a), _mem.ReadU64(a + 8), _mem.ReadU64(a + 16));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void IotlbStage(Tlp tlp)
     {
         ref readonly var pte = ref tlp.Context;
@@ -201,6 +206,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         _walker.Submit(tlp);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void CompleteFromHit(Tlp tlp, in IotlbHit hit)
     {
         if ((tlp.Access & ~hit.Access) != 0) { Fault(tlp, FaultReason.Permission); return; }
@@ -216,6 +222,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         Finish(tlp);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     bool IWalkCompletion.TryCompleteFromIotlb(Tlp tlp)
     {
         // Filled while this miss waited for a walker: served without a walk (already counted as a miss).
@@ -224,6 +231,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     void IWalkCompletion.OnWalkDone(Tlp tlp)
     {
         if (tlp.Faulted) Fault(tlp, tlp.FaultReason);
@@ -261,6 +269,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     public long AtsTranslationFailures { get; private set; }
     public long AtsTranslationRequests { get; private set; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Finish(Tlp tlp)
     {
         Translations++;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Rng;
 using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
@@ -40,6 +41,7 @@ public sealed class MemoryTimingModel : IResettable
     public double QueueingPs { get; private set; }
 
     /// <summary>Completion time of a DMA read or write of <paramref name="bytes"/> issued at <paramref name="now"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long Access(long now, int bytes, bool write)
     {
         if (write) Writes++; else Reads++;
@@ -47,6 +49,7 @@ public sealed class MemoryTimingModel : IResettable
     }
 
     /// <summary>Completion time of an 8-byte page-table (or context/PASID) entry read.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long WalkRead(long now)
     {
         WalkReads++;
@@ -59,6 +62,7 @@ public sealed class MemoryTimingModel : IResettable
         return Dram(now, 64);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private long Dram(long now, int bytes)
     {
         Bytes += bytes;

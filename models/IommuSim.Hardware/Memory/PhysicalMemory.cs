@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace IommuSim.Hardware.Memory;
 
@@ -17,6 +18,7 @@ public sealed class PhysicalMemory
     /// <summary>Frames that have been written (and so hold host memory).</summary>
     public int ResidentFrames => _frames.Count;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ulong ReadU64(ulong pa)
     {
         if ((pa & 7) != 0) throw new ArgumentException($"unaligned 8-byte read at 0x{pa:x}", nameof(pa));

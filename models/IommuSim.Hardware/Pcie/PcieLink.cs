@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Stats;
 
 namespace IommuSim.Hardware.Pcie;
@@ -23,6 +24,7 @@ public sealed class LinkDirection : IResettable
 
     /// <summary>Queues a TLP of <paramref name="wireBytes"/> at <paramref name="now"/>; returns when its last byte has left.
     /// DLLPs queued since the previous TLP go out first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long Send(long now, int wireBytes, int payload)
     {
         double start = Math.Max(now, _busyUntil);
@@ -42,6 +44,7 @@ public sealed class LinkDirection : IResettable
     /// reserving a slot at that time they are charged to the next TLP sent here (or cost nothing
     /// if the direction stays idle).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void QueueDllp()
     {
         _pendingDllpBytes += LinkArithmetic.DllpBytes;
@@ -87,6 +90,7 @@ public sealed class PcieLink : IResettable
     public PcieOptions Options => _o;
 
     /// <summary>Sends a memory-request TLP upstream; returns its arrival time at the root port.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long SendUpstream(long now, int payload)
     {
         long t = Upstream.Send(now, LinkArithmetic.TlpWireBytes(_o.Generation, payload, _o.Addressing64), payload);
@@ -97,6 +101,7 @@ public sealed class PcieLink : IResettable
     }
 
     /// <summary>Sends a completion TLP (3-DW header) downstream; returns its arrival time at the device.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long SendDownstream(long now, int payload)
     {
         long t = Downstream.Send(now, LinkArithmetic.TlpWireBytes(_o.Generation, payload, false), payload);

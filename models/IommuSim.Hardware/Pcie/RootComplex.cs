@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
@@ -42,8 +43,10 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
 
     /// <summary>Called by a device right after putting a TLP on its link: the TLP reaches the root
     /// complex's translation stage at <paramref name="linkArrival"/> + traversal latency.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Deliver(Tlp tlp, long linkArrival) => _sched.ScheduleAt(linkArrival + _latencyPs, this, KindArrive, 0, tlp);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnEvent(int kind, long arg, object? payload)
     {
         var tlp = (Tlp)payload!;
@@ -55,6 +58,7 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OnArrive(Tlp tlp)
     {
         Tlps++;
@@ -90,6 +94,7 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
     /// <summary>Writes and messages use posted credits; reads and translation requests non-posted ones.</summary>
     private static bool Posted(Tlp t) => t.IsWrite && !t.IsTranslationRequest;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnInputQueueSpace()
     {
         while (_blockedHead is not null)
@@ -103,6 +108,7 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnTranslated(Tlp tlp)
     {
         if (tlp.IsTranslationRequest)
@@ -154,9 +160,11 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
     /// <summary>Writes that were translated but had to wait for an earlier write (PCIe ordering).</summary>
     public long OrderedWaits { get; private set; }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ToMemory(Tlp tlp)
         => _sched.ScheduleAt(_timing.Access(_sched.Now, Math.Max(tlp.Bytes, 1), tlp.IsWrite), this, KindMemoryDone, 0, tlp);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OnMemoryDone(Tlp tlp)
     {
         if (tlp.IsWrite)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Devices;
@@ -10,6 +11,7 @@ public sealed class RandomWorkload(WorkloadOptions o, DmaEngine device, Schedule
 {
     private readonly ulong _slots = (ulong)(o.WorkingSetBytes.Bytes / o.Bytes.Bytes);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected override RequestSpec? Next()
     {
         ulong iova = baseIova + Random.NextBelow(_slots) * (ulong)Options.Bytes.Bytes;

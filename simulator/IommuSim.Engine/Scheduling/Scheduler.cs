@@ -18,17 +18,18 @@ namespace IommuSim.Engine.Scheduling;
 /// <c>(time &gt;&gt; shift) - baseQ &lt; curIdx</c>. It is a 4-ary heap stored from index 3 so that the four children of a
 /// node are one 64-byte group of 16-byte keys starting at a multiple of four; sift-down moves the hole to a leaf with a branch-free choice of the smallest child.</item>
 /// <item><em>Buckets</em> cover [baseQ + curIdx, baseQ + bucketSpan) in units of 2^shift ps as unsorted linked lists of slots; when the
-/// near heap runs empty the next non-empty bucket is moved into it.</item>
+/// near heap runs empty the next non-empty bucket (found through a bitmap of non-empty buckets) is moved into it.</item>
 /// <item>Events beyond the last bucket are appended to the unsorted <em>far</em> array. When the buckets run out, the far
-/// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering its whole
-/// time span, so the far array is then empty.</item>
+/// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering the part of
+/// its time span that holds at least seven eighths of its events; the outliers beyond stay in the far array.</item>
 /// </list>
 /// <para>Every near event is earlier than every bucket event, which is earlier than every far event, and
 /// events with equal times always share a structure, so the pop order is exactly that of a single heap ordered
-/// by (time, priority, sequence). Each event is moved at most far → bucket → near, so scheduling and running
-/// an event costs O(1) amortised plus a heap operation on the (small) near heap. If times are spread very
-/// unevenly (a few events far in the future), most events land in one bucket and the near heap simply
-/// behaves like an ordinary heap.</para>
+/// by (time, priority, sequence). Each event is moved far → bucket → near; an outlier may be passed over by a
+/// few spreads first, but every spread moves at least seven eighths of the far array into buckets, so scheduling
+/// and running an event costs O(1) amortised plus a heap operation on the (small) near heap. Because outliers
+/// do not set the bucket width, a handful of events far in the future (a sampling tick) does not push all the
+/// others into one bucket, which would make the near heap an ordinary heap of every pending event.</para>
 /// </remarks>
 public sealed class Scheduler
 {
@@ -58,6 +59,7 @@ public sealed class Scheduler
     // An event with (time >> _shift) - _baseQ below _curIdx goes to the near heap, at or above _bucketSpan
     // to the far array (relative indices, so nothing overflows even at time long.MaxValue).
     private int[] _bucketHead;
+    private ulong[] _bucketBits;              // bit i set: bucket i is non-empty (so emptying scans skip 64 at a time)
     private int _bucketSpan;
     private int _curIdx;
     private int _shift;
@@ -82,7 +84,8 @@ public sealed class Scheduler
         PushFreeSlots(0, capacity);
         _keys = new Key[Math.Min(capacity, 1024) + Root];
         _slotOf = new int[_keys.Length];
-        _bucketHead = new int[16];
+        _bucketHead = new int[64];
+        _bucketBits = new ulong[1];
     }
 
     /// <summary>Current simulated time in ps.</summary>
@@ -96,7 +99,7 @@ public sealed class Scheduler
     public bool StopRequested => _stopRequested;
 
     /// <summary>Schedule at absolute time <paramref name="time"/> (≥ Now).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void ScheduleAt(long time, IEventHandler handler, int kind = 0, long arg = 0, object? payload = null,
         byte priority = DefaultPriority)
     {
@@ -105,7 +108,7 @@ public sealed class Scheduler
     }
 
     /// <summary>Schedule <paramref name="delay"/> ps from now.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void ScheduleIn(long delay, IEventHandler handler, int kind = 0, long arg = 0, object? payload = null,
         byte priority = DefaultPriority)
         => ScheduleAt(Now + delay, handler, kind, arg, payload, priority);
@@ -131,6 +134,7 @@ public sealed class Scheduler
     /// lies beyond <paramref name="untilTime"/> (time then advances to it), or
     /// <paramref name="stopWhen"/> returns true after an event.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public RunOutcome Run(long untilTime = long.MaxValue, Func<bool>? stopWhen = null)
     {
         _stopRequested = false;
@@ -151,6 +155,7 @@ public sealed class Scheduler
     }
 
     /// <summary>Executes exactly one event if one is pending; returns false when none.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Step()
     {
         if (_count == 0) return false;
@@ -218,6 +223,7 @@ public sealed class Scheduler
             ref int head = ref _bucketHead[(int)rel];
             _next[slot] = head;
             head = slot;
+            _bucketBits[(int)rel >> 6] |= 1UL << (int)rel;
         }
         else
         {
@@ -229,60 +235,114 @@ public sealed class Scheduler
     }
 
     /// <summary>Near heap is empty and events are pending: move the next bucket in, spreading the far list first if needed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void FillNear()
     {
         while (true)
         {
-            int[] heads = _bucketHead;
-            for (int i = _curIdx; i < _bucketSpan; i++)
+            // The first non-empty bucket at or after _curIdx: bits are only ever set below _bucketSpan.
+            ulong[] bits = _bucketBits;
+            int words = (_bucketSpan + 63) >> 6;
+            int w = _curIdx >> 6;
+            if (w < words)
             {
-                int slot = heads[i];
-                if (slot == None) continue;
-                heads[i] = None;
-                _curIdx = i + 1;
-                int[] next = _next;
-                while (slot != None)
+                ulong word = bits[w] & (ulong.MaxValue << _curIdx);
+                while (word == 0 && ++w < words) word = bits[w];
+                if (word != 0)
                 {
-                    ref Slot s = ref _slots[slot];
-                    PushNear(s.Time, s.Order, slot);
-                    slot = next[slot];
+                    int i = (w << 6) + BitOperations.TrailingZeroCount(word);
+                    bits[w] = word & (word - 1); // bits below i in this word are already clear
+                    int slot = _bucketHead[i];
+                    _bucketHead[i] = None;
+                    _curIdx = i + 1;
+                    int[] next = _next;
+                    while (slot != None)
+                    {
+                        ref Slot s = ref _slots[slot];
+                        PushNear(s.Time, s.Order, slot);
+                        slot = next[slot];
+                    }
+                    return;
                 }
-                return;
             }
             _curIdx = _bucketSpan;
             SpreadFar();
         }
     }
 
-    /// <summary>All buckets are used up: spread the far list over new buckets covering its whole time span.</summary>
+    /// <summary>All buckets are used up: spread the far list over new buckets. The buckets cover the dense part of
+    /// the far list's time span (at least seven eighths of its events); a few outliers far in the future (a
+    /// sampling tick, an end-of-run timer) stay in the far list for a later spread instead of stretching every
+    /// bucket so wide that all the other events land in one and the near heap has to sort them all.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpreadFar()
     {
         if (_farCount == 0) throw new InvalidOperationException("scheduler invariant broken: events pending but none found");
-        ulong span = (ulong)(_farMax - _farMin);
-        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp((long)_farCount * BucketsPerEvent, 1, MaxBuckets));
+        Span<FarEntry> far = _far.AsSpan(0, _farCount);
+        long farMin = _farMin;
+
+        // Log2 histogram of the distances from the earliest far event: bin 0 holds distance 0, bin b >= 1
+        // distances in [2^(b-1), 2^b). Take the smallest b whose bins 0..b hold at least 7/8 of the events.
+        Span<int> bins = stackalloc int[65];
+        bins.Clear();
+        foreach (ref readonly FarEntry f in far)
+        {
+            ulong d = (ulong)(f.Time - farMin);
+            bins[d == 0 ? 0 : BitOperations.Log2(d) + 1]++;
+        }
+        int need = _farCount - (_farCount >> 3);
+        int b = 0, covered = bins[0];
+        while (covered < need) covered += bins[++b];
+        ulong maxDistance = b >= 64 ? ulong.MaxValue : (1UL << b) - 1;
+        ulong span = Math.Min(maxDistance, (ulong)(_farMax - farMin));
+        long last = (long)((ulong)farMin + span);
+
+        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp((long)covered * BucketsPerEvent, 1, MaxBuckets));
         int shift = 0;
         while ((span >> shift) >= (ulong)target) shift++;
-        long baseQ = _farMin >> shift;
-        int bucketSpan = (int)((_farMax >> shift) - baseQ + 1); // at most target + 1
-        if (_bucketHead.Length < bucketSpan) _bucketHead = new int[BitOperations.RoundUpToPowerOf2((uint)bucketSpan)];
+        long baseQ = farMin >> shift;
+        int bucketSpan = (int)((last >> shift) - baseQ + 1); // at most target + 1
+        if (_bucketHead.Length < bucketSpan)
+        {
+            int length = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(bucketSpan, 64));
+            _bucketHead = new int[length];
+            _bucketBits = new ulong[length >> 6];
+        }
         int[] heads = _bucketHead;
+        ulong[] bits = _bucketBits;
         Array.Fill(heads, None, 0, bucketSpan);
+        Array.Clear(bits, 0, (bucketSpan + 63) >> 6);
 
         _shift = shift;
         _baseQ = baseQ;
         _curIdx = 0;
         _bucketSpan = bucketSpan;
 
+        // Events within the buckets go to them; the rest are compacted at the front of the far list.
         int[] next = _next;
-        foreach (ref readonly FarEntry f in _far.AsSpan(0, _farCount))
+        int kept = 0;
+        long keptMin = long.MaxValue, keptMax = long.MinValue;
+        for (int i = 0; i < far.Length; i++)
         {
-            ref int head = ref heads[(int)((f.Time >> shift) - baseQ)];
-            next[f.Slot] = head;
-            head = f.Slot;
+            FarEntry f = far[i];
+            long rel = (f.Time >> shift) - baseQ;
+            if (rel < bucketSpan)
+            {
+                ref int head = ref heads[(int)rel];
+                next[f.Slot] = head;
+                head = f.Slot;
+                bits[(int)rel >> 6] |= 1UL << (int)rel;
+            }
+            else
+            {
+                far[kept++] = f;
+                if (f.Time < keptMin) keptMin = f.Time;
+                if (f.Time > keptMax) keptMax = f.Time;
+            }
         }
-        _farCount = 0;
-        _farMin = long.MaxValue;
-        _farMax = long.MinValue;
+        _farCount = kept;
+        _farMin = keptMin;
+        _farMax = keptMax;
     }
 
     // ---- near heap ----
@@ -307,6 +367,7 @@ public sealed class Scheduler
         SiftUp(Root + _nearCount++, time, order, slot);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SiftUp(nint hole, long time, ulong order, int slot)
     {
         ref Key keys = ref MemoryMarshal.GetArrayDataReference(_keys);
@@ -326,6 +387,7 @@ public sealed class Scheduler
         Unsafe.Add(ref slots, hole) = slot;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RemoveTop()
     {
         int n = --_nearCount;

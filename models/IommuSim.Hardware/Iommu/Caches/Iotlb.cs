@@ -51,6 +51,7 @@ public sealed class Iotlb : IResettable
     public int Occupancy => _entriesBySize[0] + _entriesBySize[1] + _entriesBySize[2];
 
     /// <summary>Finds the translation of <paramref name="iova"/>; counts a lookup and a hit or miss.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Lookup(ushort did, uint pasid, ulong iova, out IotlbHit hit)
     {
         Lookups++;
@@ -70,6 +71,7 @@ public sealed class Iotlb : IResettable
 
     /// <summary>Re-reads an entry for a request already counted as a miss (it waited while the entry was filled):
     /// updates replacement state but not the lookup statistics.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Refetch(ushort did, uint pasid, ulong iova, out IotlbHit hit)
     {
         if (Probe(did, pasid, iova, out int idx))
@@ -90,6 +92,7 @@ public sealed class Iotlb : IResettable
     /// <summary>Marks an entry's page dirty (after the hardware set the D bit for a write hit).</summary>
     public void MarkDirty(int index) => _entries[index].Dirty = true;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Insert(ushort did, uint pasid, ulong iova, PageSize size, ulong outBase, Access access, ulong leafEntryAddress, bool dirty)
     {
         int shift = (int)size;
@@ -147,7 +150,7 @@ public sealed class Iotlb : IResettable
         Lookups = Hits = Misses = Evictions = InvalidatedEntries = 0;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private bool Probe(ushort did, uint pasid, ulong iova, out int index)
     {
         // Probe each page size that has entries; 4K first (the common case).
@@ -171,6 +174,7 @@ public sealed class Iotlb : IResettable
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Touch(int idx)
     {
         switch (_policy)
@@ -180,6 +184,7 @@ public sealed class Iotlb : IResettable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int ChooseVictim(int set)
     {
         int baseIdx = set * _ways;

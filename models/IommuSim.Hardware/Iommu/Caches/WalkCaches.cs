@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Stats;
 using IommuSim.Hardware.PageTables;
 
@@ -48,14 +49,14 @@ public sealed class WalkCaches : IResettable
     /// levels: returns the level to continue the walk at and its table, or (levels, root) on a miss.
     /// Counts one hit or miss per lookup.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public (int Level, ulong Table) Lookup(TableStage stage, ushort did, uint pasid, ulong address, int levels, ulong root)
     {
         if (!Enabled) return (levels, root);
         var caches = stage == TableStage.First ? _s1 : _s2;
         for (int l = 2; l <= levels; l++)
         {
-            if (caches[l].Peek(new PscTag(did, pasid, address >> PageTableFormat.IndexShift(l)), out _) &&
-                caches[l].TryGet(new PscTag(did, pasid, address >> PageTableFormat.IndexShift(l)), out ulong table))
+            if (caches[l].TryGetIfPresent(new PscTag(did, pasid, address >> PageTableFormat.IndexShift(l)), out ulong table))
             {
                 Hits++;
                 return (l - 1, table);
@@ -66,6 +67,7 @@ public sealed class WalkCaches : IResettable
     }
 
     /// <summary>Remember the non-leaf entry read at <paramref name="level"/> (its next-table address).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Fill(TableStage stage, ushort did, uint pasid, ulong address, int level, ulong nextTable)
     {
         if (!Enabled || level < 2) return;
@@ -73,6 +75,7 @@ public sealed class WalkCaches : IResettable
         caches[level].Insert(new PscTag(did, pasid, address >> PageTableFormat.IndexShift(level)), nextTable);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool LookupNested(ushort did, ulong gpa, out NestedTlbEntry entry)
     {
         if (!Enabled || _nestedTlb.Capacity == 0) { entry = default; return false; }
@@ -81,6 +84,7 @@ public sealed class WalkCaches : IResettable
         return hit;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void FillNested(ushort did, ulong gpa, ulong hpa, Access access)
     {
         if (!Enabled) return;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Tables;
 using IommuSim.Hardware.PageTables;
@@ -59,6 +60,7 @@ internal sealed class PageWalk
     public FaultReason FaultReason;
     public long StartPs;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Init(Tlp first)
     {
         Did = first.Context.DomainId;
@@ -78,6 +80,7 @@ internal sealed class PageWalk
         FaultReason = default;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddWaiter(Tlp t)
     {
         t.Next = null;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
@@ -76,6 +77,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
     public LatencyHistogram WalkLatency { get; }
 
     /// <summary>Handles an IOTLB miss: join, start or queue a walk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Submit(Tlp tlp)
     {
         if (_options.Coalesce && TryJoin(tlp)) return;
@@ -89,6 +91,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool TryJoin(Tlp tlp)
     {
         for (int i = 0; i < _active.Length; i++)
@@ -104,6 +107,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Start(Tlp tlp)
     {
         var w = _pool.Pop();
@@ -118,6 +122,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         Begin(w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Begin(PageWalk w)
     {
         var ctx = w.Context;
@@ -152,6 +157,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
     private static ulong MaxInput(int levels) => (1UL << PageTableFormat.AddressWidth(levels)) - 1;
 
     /// <summary>Nested: find the host-physical address of the current stage-1 table.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ResolveStage1Table(PageWalk w, int extraCycles)
     {
         if (_caches.LookupNested(w.Did, w.S1TableGpa, out var hit))
@@ -162,6 +168,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         else BeginStage2(w, Stage2Purpose.Stage1Table, w.S1TableGpa, extraCycles);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void BeginStage2(PageWalk w, Stage2Purpose purpose, ulong input, int extraCycles = 0)
     {
         if (input > MaxInput(w.Context.SecondStageLevels)) { Fault(w, FaultReason.AddressWidth); return; }
@@ -174,6 +181,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         IssueStage2Read(w, extraCycles + _walkCacheLookupCycles);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void IssueStage1Read(PageWalk w, int extraCycles = 0)
     {
         w.PendingAddress = w.S1TableHpa + 8UL * (ulong)PageTableFormat.IndexAt(w.Iova, w.S1Level);
@@ -182,6 +190,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         _sched.ScheduleAt(_timing.WalkRead(issue), this, KindStage1Read, 0, w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void IssueStage2Read(PageWalk w, int extraCycles = 0)
     {
         w.PendingAddress = w.S2Table + 8UL * (ulong)PageTableFormat.IndexAt(w.S2Input, w.S2Level);
@@ -190,6 +199,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         _sched.ScheduleAt(_timing.WalkRead(issue), this, KindStage2Read, 0, w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnEvent(int kind, long arg, object? payload)
     {
         var w = (PageWalk)payload!;
@@ -197,6 +207,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         else OnStage2Entry(w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OnStage1Entry(PageWalk w)
     {
         w.Stage1Reads++;
@@ -231,6 +242,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         else ResolveStage1Table(w, 0);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OnStage2Entry(PageWalk w)
     {
         w.Stage2Reads++;
@@ -264,6 +276,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         IssueStage2Read(w);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Complete(PageWalk w)
     {
         // The cached translation is linear over the smaller of the two leaves.
@@ -291,6 +304,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         Finish(w, Access.None);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Finish(PageWalk w, Access rights)
     {
         int reads = w.Stage1Reads + w.Stage2Reads;
@@ -328,6 +342,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         StartQueued();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void StartQueued()
     {
         while (_queueHead is not null && _activeCount < _active.Length)
