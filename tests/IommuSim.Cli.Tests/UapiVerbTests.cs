@@ -53,3 +53,33 @@ public class UapiStructSizeTests
         Assert.True(code == 0, o + err);
     }
 }
+
+public class UapiAccessTests
+{
+    [Fact]
+    public void Pages_pinned_by_an_in_kernel_access_make_unmap_busy_until_released()
+    {
+        using var h = new CliHarness();
+        string script = h.Write("a.uapi", """
+            buf = MMAP length=0x200000
+            ioas = IOAS_ALLOC
+            IOAS_MAP ioas_id=$ioas user_va=$buf length=0x4000 iova=0x100000 flags=FIXED_IOVA|READABLE|WRITEABLE
+            acc = ACCESS_CREATE ioas_id=$ioas
+            expect ENOENT: ACCESS_PIN access_id=$acc iova=0x200000 length=0x1000
+            expect OK: ACCESS_PIN access_id=$acc iova=0x101000 length=0x1000
+            expect EBUSY: IOAS_UNMAP ioas_id=$ioas iova=0x100000 length=0x4000
+            expect EBUSY: DESTROY id=$ioas
+            expect EINVAL: ACCESS_UNPIN access_id=$acc iova=0x100000 length=0x1000
+            expect OK: ACCESS_UNPIN access_id=$acc iova=0x101000 length=0x1000
+            expect OK length=0x4000: IOAS_UNMAP ioas_id=$ioas iova=0x100000 length=0x4000
+            IOAS_MAP ioas_id=$ioas user_va=$buf length=0x4000 iova=0x100000 flags=FIXED_IOVA|READABLE|WRITEABLE
+            expect OK: ACCESS_PIN access_id=$acc iova=0x100000 length=0x4000
+            expect EBUSY: IOAS_UNMAP ioas_id=$ioas iova=0 length=0xffffffffffffffff
+            expect OK: DESTROY id=$acc
+            expect OK length=0x4000: IOAS_UNMAP ioas_id=$ioas iova=0 length=0xffffffffffffffff
+            expect OK: DESTROY id=$ioas
+            """);
+        var (code, o, err) = h.Run("uapi", script);
+        Assert.True(code == 0, o + err);
+    }
+}

@@ -15,6 +15,17 @@ public sealed partial class IommufdContext
         return Errno.OK;
     }
 
+    /// <summary>Creates an in-kernel ACCESS on an IOAS (the selftest's IOMMU_TEST_OP_CREATE_ACCESS); it holds the IOAS.</summary>
+    public Errno AccessCreate(uint ioasId, out uint accessId)
+    {
+        accessId = 0;
+        Errno rc = Get(ioasId, out Ioas ioas);
+        if (rc != Errno.OK) return rc;
+        ioas.Get();
+        accessId = Finalize(new IommufdAccess(this, ioas)).Id;
+        return Errno.OK;
+    }
+
     /// <summary>IOMMU_IOAS_IOVA_RANGES: the usable IOVA (holes of the reserved ranges), EMSGSIZE when it does not fit.</summary>
     public Errno IoasIovaRanges(IommuIoasIovaRanges cmd)
     {

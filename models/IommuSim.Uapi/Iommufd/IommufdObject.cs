@@ -10,6 +10,7 @@ public enum IommufdObjectType
     Fault,
     Viommu,
     Vdevice,
+    Access,
 }
 
 /// <summary>

@@ -312,11 +312,37 @@ public sealed class IoPagetable
         while (FirstArea(start, last) is { } a)
         {
             if (a.Iova < start || a.Last > last) return Errno.ENOENT;
+            // Locked by an in-kernel access that has not released it.
+            if (a.NumLocks > 0) return Errno.EBUSY;
             UnfillDomains(a, _domains);
             _areas.Remove(a);
             unmapped += a.Length;
         }
         return unmapped == 0 ? Errno.ENOENT : Errno.OK;
+    }
+
+    /// <summary>
+    /// Locks (or unlocks) every area covering [start, last] for an in-kernel access
+    /// (iommufd_access_pin_pages): the range must be covered by contiguous areas, else ENOENT.
+    /// </summary>
+    public Errno LockRange(ulong start, ulong last, int delta)
+    {
+        ulong next = start;
+        var hit = new List<IoptArea>();
+        foreach (var a in AreasIn(start, last))
+        {
+            if (a.Iova > next) return Errno.ENOENT;
+            hit.Add(a);
+            if (a.Last >= last) { next = last; break; }
+            next = a.Last + 1;
+        }
+        if (hit.Count == 0 || hit[^1].Last < last) return Errno.ENOENT;
+        foreach (var a in hit)
+        {
+            if (delta < 0 && a.NumLocks == 0) return Errno.EINVAL;
+        }
+        foreach (var a in hit) a.NumLocks += delta;
+        return Errno.OK;
     }
 
     /// <summary>iopt_unmap_iova: length 0 is EINVAL, wrap-around EOVERFLOW.</summary>

@@ -24,4 +24,8 @@ public sealed class IoptArea(IoptPages pages, ulong startByte, ulong iova, ulong
 
     /// <summary>Whether the area is mapped into the IOAS's domains (its pages pinned).</summary>
     public bool InDomains { get; internal set; }
+
+    /// <summary>area->num_locks: in-kernel users (ACCESS objects) holding pages of this area; while
+    /// non-zero the area cannot be unmapped (EBUSY).</summary>
+    public int NumLocks { get; internal set; }
 }

@@ -142,6 +142,21 @@ internal static class ScriptCalls
                 ("type", ArgKind.Flags(("DEFAULT", 0), ("ARM_SMMUV3", 1), ("TEGRA241_CMDQV", 2), ("INTEL_VTD", 0x100))), ("dev_id", n), ("hwpt_id", n)),
             ["VDEVICE_ALLOC"] = Spec("out_vdevice_id", ["viommu_id", "dev_id", "virt_id"], VdeviceAlloc, ("viommu_id", n), ("dev_id", n), ("virt_id", n)),
 
+            // ---- in-kernel access (the selftest's mock access): pinned pages lock their areas ----
+            ["ACCESS_CREATE"] = Spec("access_id", ["ioas_id"], (s, st) =>
+            {
+                var rc = s.Ctx.AccessCreate(s.U32(st, "ioas_id"), out uint id);
+                var r = CallResult.Of(rc);
+                if (rc == Errno.OK) { r.Dec("access_id", id); r.Main = id; }
+                return r;
+            }, ("ioas_id", n)),
+            ["ACCESS_PIN"] = Spec(null, ["access_id", "iova", "length"], (s, st) =>
+                CallResult.Of(s.Ctx.Get(s.U32(st, "access_id"), out IommufdAccess a) is var rc && rc != Errno.OK ? rc : a.Pin(s.Num(st, "iova"), s.Num(st, "length"))),
+                ("access_id", n), ("iova", n), ("length", n)),
+            ["ACCESS_UNPIN"] = Spec(null, ["access_id", "iova", "length"], (s, st) =>
+                CallResult.Of(s.Ctx.Get(s.U32(st, "access_id"), out IommufdAccess a) is var rc && rc != Errno.OK ? rc : a.Unpin(s.Num(st, "iova"), s.Num(st, "length"))),
+                ("access_id", n), ("iova", n), ("length", n)),
+
             // ---- VFIO device cdev ----
             ["DEVICE_BIND_IOMMUFD"] = Spec("out_devid", ["device"], DeviceBind, ("device", ArgKind.Device), ("iommufd", n), ("flags", n)),
             ["DEVICE_ATTACH_IOMMUFD_PT"] = Spec("pt_id", ["dev_id", "pt_id"], DeviceAttach,
