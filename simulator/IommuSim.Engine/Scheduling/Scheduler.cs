@@ -21,12 +21,13 @@ namespace IommuSim.Engine.Scheduling;
 /// near heap runs empty the next non-empty bucket (found through a bitmap of non-empty buckets) is moved into it.</item>
 /// <item>Events beyond the last bucket are appended to the unsorted <em>far</em> array. When the buckets run out, the far
 /// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering the part of
-/// its time span that holds at least seven eighths of its events; the outliers beyond stay in the far array.</item>
+/// its time span near its earliest events (the closer half of them and whatever lies within 16 times their distance);
+/// the outliers beyond stay in the far array.</item>
 /// </list>
 /// <para>Every near event is earlier than every bucket event, which is earlier than every far event, and
 /// events with equal times always share a structure, so the pop order is exactly that of a single heap ordered
 /// by (time, priority, sequence). Each event is moved far → bucket → near; an outlier may be passed over by a
-/// few spreads first, but every spread moves at least seven eighths of the far array into buckets, so scheduling
+/// few spreads first, but every spread moves at least half of the far array into buckets, so scheduling
 /// and running an event costs O(1) amortised plus a heap operation on the (small) near heap. Because outliers
 /// do not set the bucket width, a handful of events far in the future (a sampling tick) does not push all the
 /// others into one bucket, which would make the near heap an ordinary heap of every pending event.</para>
@@ -271,9 +272,10 @@ public sealed class Scheduler
     }
 
     /// <summary>All buckets are used up: spread the far list over new buckets. The buckets cover the dense part of
-    /// the far list's time span (at least seven eighths of its events); a few outliers far in the future (a
-    /// sampling tick, an end-of-run timer) stay in the far list for a later spread instead of stretching every
-    /// bucket so wide that all the other events land in one and the near heap has to sort them all.</summary>
+    /// the far list's time span: the closer half of its events and whatever lies within 16 times their distance
+    /// from the earliest. Outliers far in the future (a sampling tick, an end-of-run timer) stay in the far list for
+    /// a later spread instead of stretching every bucket so wide that all the other events (and all those scheduled
+    /// until the first bucket is used up) land in one and the near heap has to sort them all.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpreadFar()
     {
@@ -282,7 +284,9 @@ public sealed class Scheduler
         long farMin = _farMin;
 
         // Log2 histogram of the distances from the earliest far event: bin 0 holds distance 0, bin b >= 1
-        // distances in [2^(b-1), 2^b). Take the smallest b whose bins 0..b hold at least 7/8 of the events.
+        // distances in [2^(b-1), 2^b). Take the smallest b whose bins 0..b hold at least half of the events,
+        // and cover distances below 2^(b+4). (A fixed fraction such as 7/8 fails when the far list is short:
+        // with 10 events, two outliers would already set the span.)
         Span<int> bins = stackalloc int[65];
         bins.Clear();
         foreach (ref readonly FarEntry f in far)
@@ -290,10 +294,12 @@ public sealed class Scheduler
             ulong d = (ulong)(f.Time - farMin);
             bins[d == 0 ? 0 : BitOperations.Log2(d) + 1]++;
         }
-        int need = _farCount - (_farCount >> 3);
+        int need = (_farCount + 1) >> 1;
         int b = 0, covered = bins[0];
         while (covered < need) covered += bins[++b];
-        ulong maxDistance = b >= 64 ? ulong.MaxValue : (1UL << b) - 1;
+        int top = Math.Min(b + 4, 64);
+        while (b < top) covered += bins[++b];
+        ulong maxDistance = top >= 64 ? ulong.MaxValue : (1UL << top) - 1;
         ulong span = Math.Min(maxDistance, (ulong)(_farMax - farMin));
         long last = (long)((ulong)farMin + span);
 
