@@ -9,6 +9,7 @@ namespace IommuSim.Hardware.PageTables;
 public sealed class PageTable
 {
     private readonly ITableMemory _mem;
+    private static readonly PageSize[] LargeLeaves = [PageSize.Size1G, PageSize.Size2M];
 
     public PageTable(ITableMemory memory, TableStage stage, int levels)
     {
@@ -51,7 +52,7 @@ public sealed class PageTable
             {
                 ulong va = iova + done, p = pa + done, left = length - done;
                 PageSize size = PageSize.Size4K;
-                foreach (var s in new[] { PageSize.Size1G, PageSize.Size2M })
+                foreach (var s in LargeLeaves)
                 {
                     ulong b = s.Bytes();
                     if (s <= maxPageSize && s.LeafLevel() < Levels && (va & (b - 1)) == 0 && (p & (b - 1)) == 0 && left >= b)
@@ -81,15 +82,18 @@ public sealed class PageTable
     {
         Check(iova, length);
         // Refuse to cut a large leaf, as the VT-d driver does for an unaligned unmap.
-        foreach (ulong edge in new[] { iova, iova + length })
-        {
-            if (edge > MaxAddress) continue;
-            if (TryTranslate(edge, out _, out _, out var sz) && (edge & (sz.Bytes() - 1)) != 0)
-                throw new InvalidOperationException($"unmap edge 0x{edge:x} falls inside a {sz.Label()} page");
-        }
+        CheckEdge(iova);
+        CheckEdge(iova + length);
         ulong removed = UnmapRange(iova, length);
         MappedBytes -= removed;
         return removed;
+    }
+
+    private void CheckEdge(ulong edge)
+    {
+        if (edge > MaxAddress) return;
+        if (TryTranslate(edge, out _, out _, out var sz) && (edge & (sz.Bytes() - 1)) != 0)
+            throw new InvalidOperationException($"unmap edge 0x{edge:x} falls inside a {sz.Label()} page");
     }
 
     /// <summary>Software walk: the output address for <paramref name="iova"/>.</summary>

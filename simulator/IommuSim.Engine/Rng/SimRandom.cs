@@ -49,6 +49,7 @@ public sealed class SimRandom
     public double NextDouble() => (NextU64() >> 11) * (1.0 / (1UL << 53));
 
     /// <summary>Uniform in [0, n) without modulo bias (Lemire).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ulong NextBelow(ulong n)
     {
         if (n == 0) return 0;

@@ -26,7 +26,7 @@ public sealed class LatencyHistogram : IResettable
     public double Sum { get; private set; }
     public double Mean => Count == 0 ? 0 : Sum / Count;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public void Record(long value)
     {
         if (value < 0) value = 0;

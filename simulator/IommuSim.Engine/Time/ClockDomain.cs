@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace IommuSim.Engine.Time;
 
 /// <summary>
@@ -36,6 +38,7 @@ public sealed class ClockDomain
     public double PeriodPs => PsPerKHzCycle / (double)FrequencyKHz;
 
     /// <summary>Time of edge number <paramref name="cycle"/> (edge 0 at time 0): ceil(cycle * Num / Den).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long EdgeTime(long cycle)
     {
         long q = Math.DivRem(cycle, _den, out long r);
@@ -44,6 +47,7 @@ public sealed class ClockDomain
 
     /// <summary>Index of the first edge at or after <paramref name="time"/>: the smallest k with
     /// ceil(k·Num/Den) ≥ t, i.e. k·Num &gt; (t−1)·Den, so k = floor((t−1)·Den/Num) + 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long EdgeIndexAtOrAfter(long time)
     {
         // Many components ask about the same instant in a row: remember the last answer.
