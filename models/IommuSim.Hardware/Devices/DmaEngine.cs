@@ -128,21 +128,13 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
                 }
             }
             if (write) _postedCredits--; else _nonPostedCredits--;
-            var t = _tlpPool.Count > 0 ? _tlpPool.Pop() : new Tlp();
-            t.ResetTranslation();
+            var t = RentTlp(r, addr, write);
+            t.Bytes = size;
             if (_atc is not null)
             {
                 t.Translated = true;
                 t.PhysicalAddress = physical;
             }
-            t.Request = r;
-            t.Source = this;
-            t.RequesterId = RequesterId.Value;
-            t.Pasid = r.Pasid;
-            t.HasPasid = r.HasPasid;
-            t.Address = addr;
-            t.Bytes = size;
-            t.IsWrite = write;
             r.TlpsOutstanding++;
             r.BytesToSend -= size;
             if (r.BytesToSend == 0) _sendQueue.Dequeue();
@@ -161,7 +153,10 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
 
     private const uint NoPasid = uint.MaxValue;
 
-    private Tlp NewControlTlp(DmaRequest r, ulong page)
+    private Tlp NewControlTlp(DmaRequest r, ulong page) => RentTlp(r, page, r.IsWrite);
+
+    /// <summary>A pooled TLP of request <paramref name="r"/> at <paramref name="address"/>, translation state cleared.</summary>
+    private Tlp RentTlp(DmaRequest r, ulong address, bool write)
     {
         var t = _tlpPool.Count > 0 ? _tlpPool.Pop() : new Tlp();
         t.ResetTranslation();
@@ -170,8 +165,8 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         t.RequesterId = RequesterId.Value;
         t.Pasid = r.Pasid;
         t.HasPasid = r.HasPasid;
-        t.Address = page;
-        t.IsWrite = r.IsWrite;
+        t.Address = address;
+        t.IsWrite = write;
         return t;
     }
 
