@@ -181,22 +181,20 @@ internal sealed class PageWalker : IEventHandler, IResettable
         IssueStage2Read(w, extraCycles + _walkCacheLookupCycles);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void IssueStage1Read(PageWalk w, int extraCycles = 0)
-    {
-        w.PendingAddress = w.S1TableHpa + 8UL * (ulong)PageTableFormat.IndexAt(w.Iova, w.S1Level);
-        w.PendingValue = _mem.ReadU64(w.PendingAddress);
-        long issue = extraCycles > 0 ? _clock.EdgeAfter(_sched.Now, extraCycles) : _sched.Now;
-        _sched.ScheduleAt(_timing.WalkRead(issue), this, KindStage1Read, 0, w);
-    }
+        => IssueRead(w, w.S1TableHpa + 8UL * (ulong)PageTableFormat.IndexAt(w.Iova, w.S1Level), KindStage1Read, extraCycles);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void IssueStage2Read(PageWalk w, int extraCycles = 0)
+        => IssueRead(w, w.S2Table + 8UL * (ulong)PageTableFormat.IndexAt(w.S2Input, w.S2Level), KindStage2Read, extraCycles);
+
+    /// <summary>Reads one table entry (functionally now) and schedules its arrival after the memory latency.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void IssueRead(PageWalk w, ulong entryAddress, int kind, int extraCycles)
     {
-        w.PendingAddress = w.S2Table + 8UL * (ulong)PageTableFormat.IndexAt(w.S2Input, w.S2Level);
-        w.PendingValue = _mem.ReadU64(w.PendingAddress);
+        w.PendingAddress = entryAddress;
+        w.PendingValue = _mem.ReadU64(entryAddress);
         long issue = extraCycles > 0 ? _clock.EdgeAfter(_sched.Now, extraCycles) : _sched.Now;
-        _sched.ScheduleAt(_timing.WalkRead(issue), this, KindStage2Read, 0, w);
+        _sched.ScheduleAt(_timing.WalkRead(issue), this, kind, 0, w);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
