@@ -7,11 +7,12 @@ using IommuSim.Engine.Scheduling;
 if (args.Length > 0 && args[0] == "quick")
 {
     // A fast Stopwatch comparison for development, not a substitute for the BenchmarkDotNet numbers:
-    //   dotnet run -c Release --project tests/IommuSim.Benchmarks -- quick [events]
+    //   dotnet run -c Release --project tests/IommuSim.Benchmarks -- quick [events [pending]]
     // Prints events/s over wall-clock time and over this process's CPU time; the latter is less
     // disturbed when other jobs compete for the cores (caches are still shared).
     long events = args.Length > 1 ? long.Parse(args[1], CultureInfo.InvariantCulture) : 5_000_000;
-    foreach (int n in new[] { 1_000, 100_000, 1_000_000 })
+    int[] sizes = args.Length > 2 ? [int.Parse(args[2], CultureInfo.InvariantCulture)] : [1_000, 100_000, 1_000_000];
+    foreach (int n in sizes)
     {
         var s = Measure(new HoldLoop(n, 42).Run, n, events);
         var q = Measure(new PriorityQueueHoldLoop(n, 42).Run, n, events);

@@ -10,64 +10,95 @@ namespace IommuSim.Engine.Scheduling;
 /// have grown to the largest number of pending events.
 /// </summary>
 /// <remarks>
-/// <para>Structure (a two-rung ladder queue in front of a 4-ary heap):</para>
+/// <para>Structure: a ladder queue (Tang, Goh and Thng, ACM TOMACS 15(3), 2005) whose bottom is a small 4-ary heap.</para>
 /// <list type="bullet">
-/// <item>Every pending event lives in a <em>slot</em> (time, order, handler, kind, arg, payload),
-/// written once when scheduled and read once when executed; slots are recycled through a free stack.</item>
-/// <item>The <em>near</em> heap holds (time, order) keys and slot indices of the earliest events, those with
-/// <c>(time &gt;&gt; shift) - baseQ &lt; curIdx</c>. It is a 4-ary heap stored from index 3 so that the four children of a
-/// node are one 64-byte group of 16-byte keys starting at a multiple of four; sift-down moves the hole to a leaf with a branch-free choice of the smallest child.</item>
-/// <item><em>Buckets</em> cover [baseQ + curIdx, baseQ + bucketSpan) in units of 2^shift ps as unsorted linked lists of slots; when the
-/// near heap runs empty the next non-empty bucket (found through a bitmap of non-empty buckets) is moved into it.</item>
-/// <item>Events beyond the last bucket are appended to the unsorted <em>far</em> array. When the buckets run out, the far
-/// array is spread over a fresh set of buckets (about four per event, widths a power of two) covering the part of
-/// its time span near its earliest events (the closer half of them and whatever lies within 16 times their distance);
-/// the outliers beyond stay in the far array.</item>
+/// <item>The <em>near</em> heap holds (time, order) keys of the earliest events and where their records are. It is a
+/// 4-ary heap stored from index 3 so that the four children of a node are one 64-byte group of 16-byte keys starting
+/// at a multiple of four; sift-down moves the hole to a leaf with a branch-free choice of the smallest child. It holds
+/// one bucket's worth of events (rarely more than a few), so it stays in the L1 cache.</item>
+/// <item><em>Rung 0</em> covers [baseQ + curIdx, baseQ + span) in units of 2^shift ps. While at most
+/// <see cref="LinkedTopLimit"/> events are pending it is <em>linked</em>: about four buckets per event, each a list
+/// of records (time, order, handler, kind, arg, payload, next) in recycled <em>slots</em>, which all stay cached.
+/// With more, it is <em>chunked</em>: a few thousand buckets of about <see cref="EventsPerTopBucket"/> records each,
+/// stored whole in fixed-size chunks; a scheduled event is appended to the tail of its bucket, and a bucket is read
+/// back in order when its turn comes.</item>
+/// <item><em>Deeper rungs</em> split the one bucket of the rung above whose turn came while it held more than
+/// <see cref="SplitThreshold"/> events, over buckets of about <see cref="EventsPerSplitBucket"/>. They are linked:
+/// splitting relinks records where they are (a split chunked bucket's chunks are kept until rung 1 is used up), and
+/// an event scheduled into a deeper rung gets a slot.</item>
+/// <item>When the near heap runs empty, the next non-empty bucket of the deepest rung (found through a bitmap) is
+/// split or loaded into the heap; used-up rungs are dropped. Events scheduled into a range already loaded get a slot
+/// and go straight into the near heap.</item>
+/// <item>Events beyond rung 0 are appended to the unsorted <em>far</em> array. When rung 0 runs out, the far array is
+/// spread over a fresh rung 0 (bucket widths a power of two) covering the part of its time span near its earliest
+/// events (the closer half of them and whatever lies within 16 times their distance); the outliers beyond stay in
+/// the far array.</item>
 /// </list>
-/// <para>Every near event is earlier than every bucket event, which is earlier than every far event, and
-/// events with equal times always share a structure, so the pop order is exactly that of a single heap ordered
-/// by (time, priority, sequence). Each event is moved far → bucket → near; an outlier may be passed over by a
-/// few spreads first, but every spread moves at least half of the far array into buckets, so scheduling
-/// and running an event costs O(1) amortised plus a heap operation on the (small) near heap. Because outliers
-/// do not set the bucket width, a handful of events far in the future (a sampling tick) does not push all the
-/// others into one bucket, which would make the near heap an ordinary heap of every pending event.</para>
+/// <para>Every near event is earlier than every event in a rung, a deeper rung's events are earlier than the
+/// remaining events of the rungs above it, rung 0's are earlier than every far event, and events with equal times
+/// always share a structure, so the pop order is exactly that of a single heap ordered by (time, priority,
+/// sequence). A record is written once (and copied once more if it passes through the far array); splits only
+/// relink. An outlier may be passed over by a few spreads, but every spread moves at least half of the far array into
+/// rung 0, so scheduling and running an event costs O(1) amortised plus a heap operation on the small near heap.
+/// Because outliers do not set the bucket width, a handful of events far in the future (a sampling tick) does not
+/// push all the others into one bucket.</para>
+/// <para>Why two kinds of rung 0: with 10^6 pending events the records (48 MB) are far larger than the caches, and
+/// linked buckets cost two or three cache misses per event (the bucket head on insert, each record and its link on
+/// load). Appending to a few thousand chunked buckets touches a few hundred kilobytes of tails, and reading a bucket
+/// back is streaming access that the hardware prefetcher hides; the split that follows works on records just read.
+/// While everything fits in the caches, the linked calendar does less work per event.</para>
 /// </remarks>
 public sealed class Scheduler
 {
     /// <summary>Priorities run lowest first among events at the same time.</summary>
     public const byte DefaultPriority = 128;
 
+    /// <summary>Up to this many pending events (about 1.5 MiB of records, what an L2 cache holds) a spread makes rung 0
+    /// linked, with <see cref="BucketsPerEventLinked"/> buckets per event; beyond it, chunked.</summary>
+    public const int LinkedTopLimit = 1 << 15;
+
+    /// <summary>Buckets per event of a linked rung 0, so that a bucket rarely holds more than one or two events.</summary>
+    public const int BucketsPerEventLinked = 4;
+
+    /// <summary>Average events per bucket of a chunked rung 0.</summary>
+    public const int EventsPerTopBucket = 256;
+
+    /// <summary>A bucket with more events than this is split into a deeper rung instead of being loaded into the heap.</summary>
+    public const int SplitThreshold = 16;
+
+    /// <summary>Average events per bucket of a rung made by a split.</summary>
+    public const int EventsPerSplitBucket = 2;
+
     private const int SeqBits = 56;
     private const ulong SeqMask = (1UL << SeqBits) - 1;
     private const int Root = 3;               // heap root index; children of i are 4i-8 .. 4i-5
     private const int None = -1;
-    private const int BucketsPerEvent = 4;    // buckets per far event when the far array is spread (later inserts add more)
     private const int MaxBuckets = 1 << 22;
+    private const int MaxRungs = 8;
+    private const int ChunkShift = ChunkStore<EventRecord>.ChunkShift;
+    private const int ChunkSize = ChunkStore<EventRecord>.ChunkSize;
 
-    // Slots
-    private Slot[] _slots;
-    private int[] _next;                      // bucket list links, by slot (kept apart from the slots: small and dense)
-    private int[] _freeSlots;
-    private int _freeCount;
     private int _count;                       // all pending events
 
-    // Near heap
+    // Near heap. A reference r >= 0 is a record in _records, ~r a slot.
     private Key[] _keys;
-    private int[] _slotOf;
+    private int[] _refOf;
     private int _nearCount;
 
-    // Buckets: bucket i holds events with time >> _shift == _baseQ + i, for i in [_curIdx, _bucketSpan).
-    // An event with (time >> _shift) - _baseQ below _curIdx goes to the near heap, at or above _bucketSpan
-    // to the far array (relative indices, so nothing overflows even at time long.MaxValue).
-    private int[] _bucketHead;
-    private ulong[] _bucketBits;              // bit i set: bucket i is non-empty (so emptying scans skip 64 at a time)
-    private int _bucketSpan;
-    private int _curIdx;
-    private int _shift;
-    private long _baseQ;
+    // Records of events in deeper rungs or scheduled straight into the near heap; recycled through a free stack.
+    private EventRecord[] _slots;
+    private int[] _freeSlots;
+    private int _freeCount;
+
+    private readonly ChunkStore<EventRecord> _records; // the buckets of a chunked rung 0
+    private ChunkList _loaded = new() { Head = None }; // record chunks of the rung-0 bucket in the near heap
+
+    // Rungs 0 .. _rungCount - 1; the arrays of deeper rungs are kept for reuse.
+    private readonly SchedulerRung[] _rungs = new SchedulerRung[MaxRungs];
+    private int _rungCount;
 
     // Far list: contiguous, so spreading it reads sequentially
-    private FarEntry[] _far;
+    private EventRecord[] _far;
     private int _farCount;
     private long _farMin = long.MaxValue;
     private long _farMax = long.MinValue;
@@ -78,15 +109,14 @@ public sealed class Scheduler
     public Scheduler(int initialCapacity = 1024)
     {
         int capacity = Math.Max(4, initialCapacity);
-        _slots = new Slot[capacity];
-        _next = new int[capacity];
-        _far = new FarEntry[Math.Min(capacity, 1024)];
-        _freeSlots = new int[capacity];
-        PushFreeSlots(0, capacity);
-        _keys = new Key[Math.Min(capacity, 1024) + Root];
-        _slotOf = new int[_keys.Length];
-        _bucketHead = new int[64];
-        _bucketBits = new ulong[1];
+        _records = new ChunkStore<EventRecord>(Math.Max(4, ChunkStore<EventRecord>.ChunksFor(capacity) * 2));
+        _slots = new EventRecord[64];
+        _freeSlots = new int[64];
+        PushFreeSlots(0, 64);
+        _far = new EventRecord[Math.Min(capacity, 1024)];
+        _keys = new Key[256 + Root];
+        _refOf = new int[_keys.Length];
+        for (int r = 0; r < MaxRungs; r++) _rungs[r] = new SchedulerRung(256);
     }
 
     /// <summary>Current simulated time in ps.</summary>
@@ -168,14 +198,16 @@ public sealed class Scheduler
     /// <summary>Drops every pending event (used at teardown; time is kept).</summary>
     public void Clear()
     {
+        _records.Clear();
         Array.Clear(_slots);
+        Array.Clear(_far);
         _count = 0;
+        _nearCount = 0;
         _freeCount = 0;
         PushFreeSlots(0, _slots.Length);
-        _nearCount = 0;
-        _bucketSpan = _curIdx = 0;
-        _baseQ = 0;
-        _shift = 0;
+        _loaded = new ChunkList { Head = None };
+        foreach (SchedulerRung rung in _rungs) rung.Reset();
+        _rungCount = 0;
         _farCount = 0;
         _farMin = long.MaxValue;
         _farMax = long.MinValue;
@@ -185,17 +217,17 @@ public sealed class Scheduler
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Execute(long time)
     {
-        int slot = _slotOf[Root];
+        int r = _refOf[Root];
         RemoveTop();
         _count--;
-        ref Slot s = ref _slots[slot];
-        IEventHandler handler = s.Handler!;
-        object? payload = s.Payload;
-        long arg = s.Arg;
-        int kind = s.Kind;
-        s.Handler = null; // drop references so executed payloads can be collected
-        s.Payload = null;
-        _freeSlots[_freeCount++] = slot;
+        ref EventRecord e = ref Record(r);
+        IEventHandler handler = e.Handler!;
+        object? payload = e.Payload;
+        long arg = e.Arg;
+        int kind = e.Kind;
+        e.Handler = null; // drop references so executed payloads can be collected
+        e.Payload = null;
+        if (r < 0) _freeSlots[_freeCount++] = ~r;
         Now = time;
         Executed++;
         handler.OnEvent(kind, arg, payload);
@@ -204,83 +236,267 @@ public sealed class Scheduler
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Insert(long time, ulong order, IEventHandler handler, int kind, long arg, object? payload)
     {
-        if (_freeCount == 0) GrowSlots();
-        int slot = _freeSlots[--_freeCount];
-        ref Slot s = ref _slots[slot];
-        s.Time = time;
-        s.Order = order;
-        s.Handler = handler;
-        s.Payload = payload;
-        s.Arg = arg;
-        s.Kind = kind;
         _count++;
-        long rel = (time >> _shift) - _baseQ; // both non-negative: no overflow
-        if (rel < _curIdx)
+        ref EventRecord e = ref Place(time, order);
+        e.Time = time;
+        e.Order = order;
+        e.Handler = handler;
+        e.Payload = payload;
+        e.Arg = arg;
+        e.Kind = kind;
+    }
+
+    /// <summary>Where the record of an event at <paramref name="time"/> goes: the bucket of the first rung (from the
+    /// top) whose unloaded buckets cover it; the far list when it lies beyond rung 0; else (a range already loaded)
+    /// a slot in the near heap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref EventRecord Place(long time, ulong order)
+    {
+        for (int r = 0; r < _rungCount; r++)
         {
-            PushNear(time, order, slot);
+            SchedulerRung rung = _rungs[r];
+            long rel = (time >> rung.Shift) - rung.BaseQ; // both non-negative: no overflow
+            if (rel >= rung.Span)
+            {
+                if (r == 0) return ref AppendFar(time);
+                rel = rung.Span - 1; // a deeper rung ends with its parent bucket: its last bucket takes everything up to there
+            }
+            if (rel >= rung.CurIdx)
+            {
+                if (!rung.Linked) return ref Append(_records, rung, (int)rel);
+                int slot = TakeSlot();
+                Link(rung, (int)rel, ~slot);
+                return ref _slots[slot];
+            }
         }
-        else if (rel < _bucketSpan)
+        if (_rungCount == 0) return ref AppendFar(time);
+        int nearSlot = TakeSlot();
+        PushNear(time, order, ~nearSlot);
+        return ref _slots[nearSlot];
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int TakeSlot()
+    {
+        if (_freeCount == 0) GrowSlots();
+        return _freeSlots[--_freeCount];
+    }
+
+    private ref EventRecord AppendFar(long time)
+    {
+        if (_farCount == _far.Length) Array.Resize(ref _far, _far.Length * 2);
+        if (time < _farMin) _farMin = time;
+        if (time > _farMax) _farMax = time;
+        return ref _far[_farCount++];
+    }
+
+    /// <summary>The item for the next event of bucket <paramref name="index"/>, at the end of its last chunk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref T Append<T>(ChunkStore<T> store, SchedulerRung rung, int index)
+        where T : struct
+    {
+        ref ChunkList bucket = ref rung.Buckets[index];
+        int n = bucket.Count++;
+        int fill = n & ChunkStore<T>.ChunkMask;
+        if (fill == 0) NewTailChunk(store, rung, ref bucket, index, n);
+        return ref store.Items[(bucket.Tail << ChunkStore<T>.ChunkShift) + fill];
+    }
+
+    private static void NewTailChunk<T>(ChunkStore<T> store, SchedulerRung rung, ref ChunkList bucket, int index, int countBefore)
+        where T : struct
+    {
+        int chunk = store.Take();
+        if (countBefore == 0)
         {
-            ref int head = ref _bucketHead[(int)rel];
-            _next[slot] = head;
-            head = slot;
-            _bucketBits[(int)rel >> 6] |= 1UL << (int)rel;
+            bucket.Head = chunk;
+            rung.Bits[index >> 6] |= 1UL << index;
         }
         else
         {
-            if (_farCount == _far.Length) Array.Resize(ref _far, _far.Length * 2);
-            _far[_farCount++] = new FarEntry(time, slot);
-            if (time < _farMin) _farMin = time;
-            if (time > _farMax) _farMax = time;
+            store.Next[bucket.Tail] = chunk;
         }
+        bucket.Tail = chunk;
     }
 
-    /// <summary>Near heap is empty and events are pending: move the next bucket in, spreading the far list first if needed.</summary>
+    /// <summary>Near heap is empty and events are pending: load the next bucket of the deepest rung into the heap,
+    /// splitting it when it is large, dropping used-up rungs, and spreading the far list into rung 0 when all rungs
+    /// are used up.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void FillNear()
     {
+        // Every event of the bucket loaded last has run: its record chunks can be reused.
+        if (_loaded.Head != None)
+        {
+            Recycle(_records, _loaded);
+            _loaded.Head = None;
+        }
         while (true)
         {
-            // The first non-empty bucket at or after _curIdx: bits are only ever set below _bucketSpan.
-            ulong[] bits = _bucketBits;
-            int words = (_bucketSpan + 63) >> 6;
-            int w = _curIdx >> 6;
-            if (w < words)
+            if (_rungCount == 0)
             {
-                ulong word = bits[w] & (ulong.MaxValue << _curIdx);
-                while (word == 0 && ++w < words) word = bits[w];
-                if (word != 0)
-                {
-                    int i = (w << 6) + BitOperations.TrailingZeroCount(word);
-                    bits[w] = word & (word - 1); // bits below i in this word are already clear
-                    int slot = _bucketHead[i];
-                    _bucketHead[i] = None;
-                    _curIdx = i + 1;
-                    int[] next = _next;
-                    while (slot != None)
-                    {
-                        ref Slot s = ref _slots[slot];
-                        PushNear(s.Time, s.Order, slot);
-                        slot = next[slot];
-                    }
-                    return;
-                }
+                SpreadFar();
+                continue;
             }
-            _curIdx = _bucketSpan;
-            SpreadFar();
+            SchedulerRung rung = _rungs[_rungCount - 1];
+            int i = rung.TakeNextNonEmpty();
+            if (i < 0)
+            {
+                // Used up, and every event it held has run.
+                if (rung.OwnedRecords.Head != None) Recycle(_records, rung.OwnedRecords);
+                _rungCount--;
+                continue;
+            }
+            ref ChunkList bucket = ref rung.Buckets[i];
+            bool chunked = !rung.Linked;
+            if (bucket.Count > SplitThreshold && rung.Shift > 0 && _rungCount < MaxRungs
+                && (chunked ? SplitChunked(ref bucket) : SplitLinked(ref bucket)))
+            {
+                if (chunked) _rungs[_rungCount - 1].OwnedRecords = bucket; // its records stay where they are
+                bucket.Count = 0;
+                continue;
+            }
+            if (chunked)
+            {
+                LoadChunked(bucket);
+                _loaded = bucket;
+            }
+            else
+            {
+                LoadLinked(bucket);
+            }
+            bucket.Count = 0;
+            return;
         }
     }
 
-    /// <summary>All buckets are used up: spread the far list over new buckets. The buckets cover the dense part of
+    private static void Recycle<T>(ChunkStore<T> store, in ChunkList list)
+        where T : struct
+        => store.Recycle(list.Head, list.Tail, ChunkStore<T>.ChunksFor(list.Count));
+
+    /// <summary>Pushes the keys of every record of a chunked bucket onto the (empty) near heap; the records stay.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void LoadChunked(in ChunkList bucket)
+    {
+        int n = bucket.Count;
+        if (Root + n > _keys.Length) GrowNear(n);
+        EventRecord[] records = _records.Items;
+        int[] next = _records.Next;
+        for (int chunk = bucket.Head; ; chunk = next[chunk])
+        {
+            int first = chunk << ChunkShift;
+            int m = Math.Min(n, ChunkSize);
+            for (int j = first; j < first + m; j++)
+                SiftUp(Root + _nearCount++, records[j].Time, records[j].Order, j);
+            n -= m;
+            if (n == 0) return;
+        }
+    }
+
+    /// <summary>Pushes the keys of every record of a linked bucket onto the (empty) near heap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void LoadLinked(in ChunkList bucket)
+    {
+        int n = bucket.Count;
+        if (Root + n > _keys.Length) GrowNear(n);
+        for (int k = 0, r = bucket.Head; k < n; k++)
+        {
+            ref EventRecord e = ref Record(r);
+            SiftUp(Root + _nearCount++, e.Time, e.Order, r);
+            r = e.Next;
+        }
+    }
+
+    /// <summary>Splits a chunked rung-0 bucket into a new linked rung 1; the records stay where they are (rung 1
+    /// owns their chunks). False, doing nothing, when all its events share one time.</summary>
+    private bool SplitChunked(ref ChunkList bucket)
+    {
+        EventRecord[] records = _records.Items;
+        int[] next = _records.Next;
+        int n = bucket.Count;
+        long min = long.MaxValue, max = long.MinValue;
+        for (int chunk = bucket.Head, left = n; left > 0; chunk = next[chunk], left -= ChunkSize)
+        {
+            int first = chunk << ChunkShift;
+            for (int j = first, end = first + Math.Min(left, ChunkSize); j < end; j++)
+            {
+                long t = records[j].Time;
+                if (t < min) min = t;
+                if (t > max) max = t;
+            }
+        }
+        if (min == max) return false;
+        SchedulerRung rung = StartSplit(min, max, n);
+        for (int chunk = bucket.Head, left = n; left > 0; chunk = next[chunk], left -= ChunkSize)
+        {
+            int first = chunk << ChunkShift;
+            for (int j = first, end = first + Math.Min(left, ChunkSize); j < end; j++)
+                Link(rung, (int)((records[j].Time >> rung.Shift) - rung.BaseQ), j);
+        }
+        return true;
+    }
+
+    /// <summary>Splits a linked bucket into a new rung below it, relinking its records. False, doing nothing,
+    /// when all its events share one time.</summary>
+    private bool SplitLinked(ref ChunkList bucket)
+    {
+        int n = bucket.Count;
+        long min = long.MaxValue, max = long.MinValue;
+        for (int k = 0, r = bucket.Head; k < n; k++)
+        {
+            ref EventRecord e = ref Record(r);
+            if (e.Time < min) min = e.Time;
+            if (e.Time > max) max = e.Time;
+            r = e.Next;
+        }
+        if (min == max) return false;
+        SchedulerRung rung = StartSplit(min, max, n);
+        for (int k = 0, r = bucket.Head; k < n; k++)
+        {
+            int following = Record(r).Next;
+            Link(rung, (int)((Record(r).Time >> rung.Shift) - rung.BaseQ), r);
+            r = following;
+        }
+        return true;
+    }
+
+    /// <summary>A new deepest (linked) rung over [min, max] for <paramref name="n"/> events: buckets of 2^shift ps, at
+    /// least two of them (range &gt;= 2^shift when shift &gt; 0), with min in the first and max in the last. Later
+    /// inserts up to the parent bucket's end go to the last one.</summary>
+    private SchedulerRung StartSplit(long min, long max, int n)
+    {
+        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, n / EventsPerSplitBucket));
+        ulong range = (ulong)(max - min);
+        int shift = 0;
+        while ((range >> shift) >= (ulong)target) shift++;
+        SchedulerRung rung = _rungs[_rungCount++];
+        rung.Start(min >> shift, shift, (int)((max >> shift) - (min >> shift) + 1), linked: true);
+        return rung;
+    }
+
+    /// <summary>Puts the record <paramref name="r"/> at the front of bucket <paramref name="index"/> of a linked rung.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Link(SchedulerRung rung, int index, int r)
+    {
+        ref ChunkList bucket = ref rung.Buckets[index];
+        Record(r).Next = bucket.Head;
+        bucket.Head = r;
+        if (bucket.Count++ == 0) rung.Bits[index >> 6] |= 1UL << index;
+    }
+
+    /// <summary>The record a reference names: &gt;= 0 an index into the chunk store, ~slot otherwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref EventRecord Record(int r) => ref r >= 0 ? ref _records.Items[r] : ref _slots[~r];
+
+    /// <summary>All rungs are used up: spread the far list over a new rung 0. Its buckets cover the dense part of
     /// the far list's time span: the closer half of its events and whatever lies within 16 times their distance
     /// from the earliest. Outliers far in the future (a sampling tick, an end-of-run timer) stay in the far list for
     /// a later spread instead of stretching every bucket so wide that all the other events (and all those scheduled
-    /// until the first bucket is used up) land in one and the near heap has to sort them all.</summary>
+    /// until the first bucket is used up) land in one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SpreadFar()
     {
         if (_farCount == 0) throw new InvalidOperationException("scheduler invariant broken: events pending but none found");
-        Span<FarEntry> far = _far.AsSpan(0, _farCount);
+        Span<EventRecord> far = _far.AsSpan(0, _farCount);
         long farMin = _farMin;
 
         // Log2 histogram of the distances from the earliest far event: bin 0 holds distance 0, bin b >= 1
@@ -289,7 +505,7 @@ public sealed class Scheduler
         // with 10 events, two outliers would already set the span.)
         Span<int> bins = stackalloc int[65];
         bins.Clear();
-        foreach (ref readonly FarEntry f in far)
+        foreach (ref readonly EventRecord f in far)
         {
             ulong d = (ulong)(f.Time - farMin);
             bins[d == 0 ? 0 : BitOperations.Log2(d) + 1]++;
@@ -303,49 +519,47 @@ public sealed class Scheduler
         ulong span = Math.Min(maxDistance, (ulong)(_farMax - farMin));
         long last = (long)((ulong)farMin + span);
 
-        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp((long)covered * BucketsPerEvent, 1, MaxBuckets));
+        // While everything pending fits in the caches, rung 0 is a calendar of short linked lists, about four
+        // buckets per event, so that loading a bucket rarely puts more than one or two events in the heap. Beyond
+        // that, it is a few thousand chunked buckets, which inserts append to and loads read in order.
+        bool linked = _count <= LinkedTopLimit;
+        long buckets = linked ? (long)covered * BucketsPerEventLinked : covered / EventsPerTopBucket;
+        int target = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(buckets, 1, MaxBuckets));
         int shift = 0;
         while ((span >> shift) >= (ulong)target) shift++;
         long baseQ = farMin >> shift;
-        int bucketSpan = (int)((last >> shift) - baseQ + 1); // at most target + 1
-        if (_bucketHead.Length < bucketSpan)
-        {
-            int length = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(bucketSpan, 64));
-            _bucketHead = new int[length];
-            _bucketBits = new ulong[length >> 6];
-        }
-        int[] heads = _bucketHead;
-        ulong[] bits = _bucketBits;
-        Array.Fill(heads, None, 0, bucketSpan);
-        Array.Clear(bits, 0, (bucketSpan + 63) >> 6);
+        SchedulerRung rung = _rungs[0];
+        rung.Start(baseQ, shift, (int)((last >> shift) - baseQ + 1), linked); // at most target + 1 buckets
+        _rungCount = 1;
 
-        _shift = shift;
-        _baseQ = baseQ;
-        _curIdx = 0;
-        _bucketSpan = bucketSpan;
-
-        // Events within the buckets go to them; the rest are compacted at the front of the far list.
-        int[] next = _next;
+        // Events within the rung go to it; the rest are compacted at the front of the far list.
         int kept = 0;
         long keptMin = long.MaxValue, keptMax = long.MinValue;
         for (int i = 0; i < far.Length; i++)
         {
-            FarEntry f = far[i];
+            ref EventRecord f = ref far[i];
             long rel = (f.Time >> shift) - baseQ;
-            if (rel < bucketSpan)
+            if (rel < rung.Span)
             {
-                ref int head = ref heads[(int)rel];
-                next[f.Slot] = head;
-                head = f.Slot;
-                bits[(int)rel >> 6] |= 1UL << (int)rel;
+                if (linked)
+                {
+                    int slot = TakeSlot();
+                    _slots[slot] = f;
+                    Link(rung, (int)rel, ~slot);
+                }
+                else
+                {
+                    Append(_records, rung, (int)rel) = f;
+                }
             }
             else
             {
-                far[kept++] = f;
                 if (f.Time < keptMin) keptMin = f.Time;
                 if (f.Time > keptMax) keptMax = f.Time;
+                far[kept++] = f;
             }
         }
+        far[kept..].Clear(); // the records now live in the rung: drop the far list's references
         _farCount = kept;
         _farMin = keptMin;
         _farMax = keptMax;
@@ -367,30 +581,30 @@ public sealed class Scheduler
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void PushNear(long time, ulong order, int slot)
+    private void PushNear(long time, ulong order, int reference)
     {
         if (Root + _nearCount == _keys.Length) GrowNear();
-        SiftUp(Root + _nearCount++, time, order, slot);
+        SiftUp(Root + _nearCount++, time, order, reference);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void SiftUp(nint hole, long time, ulong order, int slot)
+    private void SiftUp(nint hole, long time, ulong order, int reference)
     {
         ref Key keys = ref MemoryMarshal.GetArrayDataReference(_keys);
-        ref int slots = ref MemoryMarshal.GetArrayDataReference(_slotOf);
+        ref int refs = ref MemoryMarshal.GetArrayDataReference(_refOf);
         while (hole > Root)
         {
             nint parent = (hole >> 2) + 2;
             ref Key pk = ref Unsafe.Add(ref keys, parent);
             if (!Less(time, order, pk)) break;
             Unsafe.Add(ref keys, hole) = pk;
-            Unsafe.Add(ref slots, hole) = Unsafe.Add(ref slots, parent);
+            Unsafe.Add(ref refs, hole) = Unsafe.Add(ref refs, parent);
             hole = parent;
         }
         ref Key k = ref Unsafe.Add(ref keys, hole);
         k.Time = time;
         k.Order = order;
-        Unsafe.Add(ref slots, hole) = slot;
+        Unsafe.Add(ref refs, hole) = reference;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -399,10 +613,10 @@ public sealed class Scheduler
         int n = --_nearCount;
         if (n == 0) return;
         ref Key keys = ref MemoryMarshal.GetArrayDataReference(_keys);
-        ref int slots = ref MemoryMarshal.GetArrayDataReference(_slotOf);
+        ref int refs = ref MemoryMarshal.GetArrayDataReference(_refOf);
         nint end = Root + n; // physical index of the last entry, which leaves the heap and is re-inserted
         Key last = Unsafe.Add(ref keys, end);
-        int lastSlot = Unsafe.Add(ref slots, end);
+        int lastRef = Unsafe.Add(ref refs, end);
 
         // Move the hole from the root to a leaf, always promoting the smallest child.
         nint hole = Root;
@@ -414,7 +628,7 @@ public sealed class Scheduler
             nint m23 = c + 2 + LessBit(ref Unsafe.Add(ref kc, 3), ref Unsafe.Add(ref kc, 2));
             nint best = m01 + ((m23 - m01) & -(nint)LessBit(ref Unsafe.Add(ref keys, m23), ref Unsafe.Add(ref keys, m01)));
             Unsafe.Add(ref keys, hole) = Unsafe.Add(ref keys, best);
-            Unsafe.Add(ref slots, hole) = Unsafe.Add(ref slots, best);
+            Unsafe.Add(ref refs, hole) = Unsafe.Add(ref refs, best);
             hole = best;
             c = (hole << 2) - 8;
         }
@@ -424,19 +638,19 @@ public sealed class Scheduler
             for (nint j = c + 1; j < end; j++)
                 best += (j - best) & -(nint)LessBit(ref Unsafe.Add(ref keys, j), ref Unsafe.Add(ref keys, best));
             Unsafe.Add(ref keys, hole) = Unsafe.Add(ref keys, best);
-            Unsafe.Add(ref slots, hole) = Unsafe.Add(ref slots, best);
+            Unsafe.Add(ref refs, hole) = Unsafe.Add(ref refs, best);
             hole = best;
         }
 
         // Then bring the former last entry up from that leaf to its place (usually zero or one level).
-        SiftUp(hole, last.Time, last.Order, lastSlot);
+        SiftUp(hole, last.Time, last.Order, lastRef);
     }
 
-    private void GrowNear()
+    private void GrowNear(int atLeast = 0)
     {
-        int capacity = checked((_keys.Length - Root) * 2);
+        int capacity = (int)Math.Min(Array.MaxLength - Root, BitOperations.RoundUpToPowerOf2((uint)Math.Max(atLeast, (_keys.Length - Root) * 2)));
         Array.Resize(ref _keys, capacity + Root);
-        Array.Resize(ref _slotOf, capacity + Root);
+        Array.Resize(ref _refOf, capacity + Root);
     }
 
     private void GrowSlots()
@@ -444,7 +658,6 @@ public sealed class Scheduler
         int old = _slots.Length;
         int capacity = checked(old * 2);
         Array.Resize(ref _slots, capacity);
-        Array.Resize(ref _next, capacity);
         Array.Resize(ref _freeSlots, capacity);
         PushFreeSlots(old, capacity);
     }
@@ -462,22 +675,6 @@ public sealed class Scheduler
     {
         public long Time;
         public ulong Order; // priority in the top 8 bits, insertion sequence below
-    }
-
-    private struct Slot
-    {
-        public long Time;
-        public ulong Order;
-        public IEventHandler? Handler;
-        public object? Payload;
-        public long Arg;
-        public int Kind;
-    }
-
-    private readonly struct FarEntry(long time, int slot)
-    {
-        public readonly long Time = time;
-        public readonly int Slot = slot;
     }
 }
 

@@ -53,6 +53,7 @@ public class HoldModelTests
     [Theory]
     [InlineData(1_000)]
     [InlineData(20_000)]
+    [InlineData(100_000)] // beyond Scheduler.LinkedTopLimit: the chunked rung 0
     public void SteadyStateAllocatesNothing(int pending)
     {
         var loop = new HoldLoop(pending, seed: 5);
