@@ -95,6 +95,7 @@ public sealed class Scheduler
 
     // Rungs 0 .. _rungCount - 1; the arrays of deeper rungs are kept for reuse.
     private readonly SchedulerRung[] _rungs = new SchedulerRung[MaxRungs];
+    private readonly SchedulerRung _top;      // _rungs[0]; empty (span 0) until the first spread and after Clear
     private int _rungCount;
 
     // Far list: contiguous, so spreading it reads sequentially
@@ -117,6 +118,7 @@ public sealed class Scheduler
         _keys = new Key[256 + Root];
         _refOf = new int[_keys.Length];
         for (int r = 0; r < MaxRungs; r++) _rungs[r] = new SchedulerRung(256);
+        _top = _rungs[0];
     }
 
     /// <summary>Current simulated time in ps.</summary>
@@ -218,7 +220,8 @@ public sealed class Scheduler
     private void Execute(long time)
     {
         int r = _refOf[Root];
-        RemoveTop();
+        if (_nearCount == 1) _nearCount = 0; // the usual case with a linked rung 0: nothing to sift
+        else RemoveTop();
         _count--;
         ref EventRecord e = ref Record(r);
         IEventHandler handler = e.Handler!;
@@ -247,32 +250,43 @@ public sealed class Scheduler
     }
 
     /// <summary>Where the record of an event at <paramref name="time"/> goes: the bucket of the first rung (from the
-    /// top) whose unloaded buckets cover it; the far list when it lies beyond rung 0; else (a range already loaded)
-    /// a slot in the near heap.</summary>
+    /// top) whose unloaded buckets cover it; the far list when it lies beyond rung 0 (or before the first spread,
+    /// when rung 0 is empty); else (a range already loaded) a slot in the near heap.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref EventRecord Place(long time, ulong order)
     {
-        for (int r = 0; r < _rungCount; r++)
+        SchedulerRung top = _top; // most events land in rung 0: no loop for them
+        long rel = (time >> top.Shift) - top.BaseQ; // both non-negative: no overflow
+        if (rel >= top.Span) return ref AppendFar(time);
+        if (rel >= top.CurIdx) return ref top.Linked ? ref LinkSlot(top, (int)rel) : ref Append(_records, top, (int)rel);
+        return ref PlaceBelowTop(time, order);
+    }
+
+    private ref EventRecord PlaceBelowTop(long time, ulong order)
+    {
+        for (int r = 1; r < _rungCount; r++)
         {
             SchedulerRung rung = _rungs[r];
-            long rel = (time >> rung.Shift) - rung.BaseQ; // both non-negative: no overflow
-            if (rel >= rung.Span)
-            {
-                if (r == 0) return ref AppendFar(time);
-                rel = rung.Span - 1; // a deeper rung ends with its parent bucket: its last bucket takes everything up to there
-            }
-            if (rel >= rung.CurIdx)
-            {
-                if (!rung.Linked) return ref Append(_records, rung, (int)rel);
-                int slot = TakeSlot();
-                Link(rung, (int)rel, ~slot);
-                return ref _slots[slot];
-            }
+            long rel = (time >> rung.Shift) - rung.BaseQ;
+            if (rel >= rung.Span) rel = rung.Span - 1; // a deeper rung ends with its parent bucket: its last bucket takes everything up to there
+            if (rel >= rung.CurIdx) return ref LinkSlot(rung, (int)rel);
         }
-        if (_rungCount == 0) return ref AppendFar(time);
-        int nearSlot = TakeSlot();
-        PushNear(time, order, ~nearSlot);
-        return ref _slots[nearSlot];
+        int slot = TakeSlot();
+        PushNear(time, order, ~slot);
+        return ref _slots[slot];
+    }
+
+    /// <summary>A slot for a new event, put at the front of bucket <paramref name="index"/> of a linked rung.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ref EventRecord LinkSlot(SchedulerRung rung, int index)
+    {
+        int slot = TakeSlot();
+        ref EventRecord e = ref _slots[slot];
+        ref ChunkList bucket = ref rung.Buckets[index];
+        e.Next = bucket.Head;
+        bucket.Head = ~slot;
+        if (bucket.Count++ == 0) rung.Bits[index >> 6] |= 1UL << index;
+        return ref e;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -393,16 +407,22 @@ public sealed class Scheduler
     }
 
     /// <summary>Pushes the keys of every record of a linked bucket onto the (empty) near heap.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void LoadLinked(in ChunkList bucket)
     {
         int n = bucket.Count;
         if (Root + n > _keys.Length) GrowNear(n);
-        for (int k = 0, r = bucket.Head; k < n; k++)
+        // The first record becomes the root (the heap is empty); often it is the only one.
+        int r = bucket.Head;
+        ref EventRecord e = ref Record(r);
+        _keys[Root] = new Key { Time = e.Time, Order = e.Order };
+        _refOf[Root] = r;
+        _nearCount = 1;
+        for (int k = 1; k < n; k++)
         {
-            ref EventRecord e = ref Record(r);
-            SiftUp(Root + _nearCount++, e.Time, e.Order, r);
             r = e.Next;
+            e = ref Record(r);
+            SiftUp(Root + _nearCount++, e.Time, e.Order, r);
         }
     }
 

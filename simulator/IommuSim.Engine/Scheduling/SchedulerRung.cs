@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace IommuSim.Engine.Scheduling;
 
@@ -52,6 +53,7 @@ internal sealed class SchedulerRung(int capacity)
     }
 
     /// <summary>The first non-empty bucket at or after CurIdx, with its bit cleared and CurIdx moved past it; -1 when none.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public int TakeNextNonEmpty()
     {
         int words = (Span + 63) >> 6;
