@@ -282,10 +282,10 @@ public sealed class Scheduler
     {
         int slot = TakeSlot();
         ref EventRecord e = ref _slots[slot];
-        ref ChunkList bucket = ref rung.Buckets[index];
-        e.Next = bucket.Head;
-        bucket.Head = ~slot;
-        if (bucket.Count++ == 0) rung.Bits[index >> 6] |= 1UL << index;
+        ref int head = ref rung.Heads[index];
+        e.Next = head;
+        head = ~slot;
+        rung.Bits[index >> 6] |= 1UL << index;
         return ref e;
     }
 
@@ -360,24 +360,24 @@ public sealed class Scheduler
                 _rungCount--;
                 continue;
             }
-            ref ChunkList bucket = ref rung.Buckets[i];
-            bool chunked = !rung.Linked;
-            if (bucket.Count > SplitThreshold && rung.Shift > 0 && _rungCount < MaxRungs
-                && (chunked ? SplitChunked(ref bucket) : SplitLinked(ref bucket)))
+            bool splittable = rung.Shift > 0 && _rungCount < MaxRungs;
+            if (rung.Linked)
             {
-                if (chunked) _rungs[_rungCount - 1].OwnedRecords = bucket; // its records stay where they are
+                int head = rung.Heads[i];
+                rung.Heads[i] = SchedulerRung.End;
+                if (splittable && CountLinked(head, SplitThreshold + 1) > SplitThreshold && SplitLinked(head)) continue;
+                LoadLinked(head);
+                return;
+            }
+            ref ChunkList bucket = ref rung.Buckets[i];
+            if (splittable && bucket.Count > SplitThreshold && SplitChunked(ref bucket))
+            {
+                _rungs[_rungCount - 1].OwnedRecords = bucket; // its records stay where they are
                 bucket.Count = 0;
                 continue;
             }
-            if (chunked)
-            {
-                LoadChunked(bucket);
-                _loaded = bucket;
-            }
-            else
-            {
-                LoadLinked(bucket);
-            }
+            LoadChunked(bucket);
+            _loaded = bucket;
             bucket.Count = 0;
             return;
         }
@@ -408,22 +408,26 @@ public sealed class Scheduler
 
     /// <summary>Pushes the keys of every record of a linked bucket onto the (empty) near heap.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void LoadLinked(in ChunkList bucket)
+    private void LoadLinked(int head)
     {
-        int n = bucket.Count;
-        if (Root + n > _keys.Length) GrowNear(n);
         // The first record becomes the root (the heap is empty); often it is the only one.
-        int r = bucket.Head;
-        ref EventRecord e = ref Record(r);
+        ref EventRecord e = ref Record(head);
         _keys[Root] = new Key { Time = e.Time, Order = e.Order };
-        _refOf[Root] = r;
+        _refOf[Root] = head;
         _nearCount = 1;
-        for (int k = 1; k < n; k++)
+        for (int r = e.Next; r != SchedulerRung.End; r = e.Next)
         {
-            r = e.Next;
             e = ref Record(r);
-            SiftUp(Root + _nearCount++, e.Time, e.Order, r);
+            PushNear(e.Time, e.Order, r);
         }
+    }
+
+    /// <summary>The length of a linked list, counted up to <paramref name="cap"/>.</summary>
+    private int CountLinked(int head, int cap)
+    {
+        int n = 0;
+        for (int r = head; r != SchedulerRung.End && n < cap; r = Record(r).Next) n++;
+        return n;
     }
 
     /// <summary>Splits a chunked rung-0 bucket into a new linked rung 1; the records stay where they are (rung 1
@@ -457,20 +461,20 @@ public sealed class Scheduler
 
     /// <summary>Splits a linked bucket into a new rung below it, relinking its records. False, doing nothing,
     /// when all its events share one time.</summary>
-    private bool SplitLinked(ref ChunkList bucket)
+    private bool SplitLinked(int head)
     {
-        int n = bucket.Count;
+        int n = 0;
         long min = long.MaxValue, max = long.MinValue;
-        for (int k = 0, r = bucket.Head; k < n; k++)
+        for (int r = head; r != SchedulerRung.End; r = Record(r).Next)
         {
-            ref EventRecord e = ref Record(r);
-            if (e.Time < min) min = e.Time;
-            if (e.Time > max) max = e.Time;
-            r = e.Next;
+            long t = Record(r).Time;
+            if (t < min) min = t;
+            if (t > max) max = t;
+            n++;
         }
         if (min == max) return false;
         SchedulerRung rung = StartSplit(min, max, n);
-        for (int k = 0, r = bucket.Head; k < n; k++)
+        for (int r = head; r != SchedulerRung.End;)
         {
             int following = Record(r).Next;
             Link(rung, (int)((Record(r).Time >> rung.Shift) - rung.BaseQ), r);
@@ -497,10 +501,10 @@ public sealed class Scheduler
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Link(SchedulerRung rung, int index, int r)
     {
-        ref ChunkList bucket = ref rung.Buckets[index];
-        Record(r).Next = bucket.Head;
-        bucket.Head = r;
-        if (bucket.Count++ == 0) rung.Bits[index >> 6] |= 1UL << index;
+        ref int head = ref rung.Heads[index];
+        Record(r).Next = head;
+        head = r;
+        rung.Bits[index >> 6] |= 1UL << index;
     }
 
     /// <summary>The record a reference names: &gt;= 0 an index into the chunk store, ~slot otherwise.</summary>

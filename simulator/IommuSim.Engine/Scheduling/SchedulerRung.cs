@@ -18,7 +18,11 @@ internal struct ChunkList
 /// </summary>
 internal sealed class SchedulerRung(int capacity)
 {
-    public ChunkList[] Buckets = new ChunkList[capacity];
+    /// <summary>Ends a linked bucket's list (not a reference: ~slot is never int.MinValue).</summary>
+    public const int End = int.MinValue;
+
+    public ChunkList[] Buckets = new ChunkList[capacity];  // chunked buckets
+    public int[] Heads = new int[capacity];                 // linked buckets: the first record's reference, or End
     public ulong[] Bits = new ulong[(capacity + 63) >> 6]; // bit i set: bucket i is non-empty
     public long BaseQ;
     public int Shift;
@@ -36,14 +40,19 @@ internal sealed class SchedulerRung(int capacity)
     /// <summary>Empty buckets [0, span) starting at baseQ &lt;&lt; shift ps.</summary>
     public void Start(long baseQ, int shift, int span, bool linked)
     {
-        if (Buckets.Length < span)
+        // Twice what is needed when growing, so that spans fluctuating around a size do not keep reallocating.
+        int length = (int)BitOperations.RoundUpToPowerOf2((uint)span) * 2;
+        if (Bits.Length << 6 < span) Bits = new ulong[length >> 6];
+        if (linked)
         {
-            // Twice what is needed, so that spans fluctuating around a size do not keep reallocating.
-            int length = (int)BitOperations.RoundUpToPowerOf2((uint)span) * 2;
-            Buckets = new ChunkList[length];
-            Bits = new ulong[length >> 6];
+            if (Heads.Length < span) Heads = new int[length];
+            Array.Fill(Heads, End, 0, span);
         }
-        // The buckets of a used-up rung are all empty (each was loaded or split); Reset clears the rest.
+        else if (Buckets.Length < span)
+        {
+            Buckets = new ChunkList[length];
+        }
+        // The chunked buckets and bits of a used-up rung are all empty (each was loaded or split); Reset clears the rest.
         BaseQ = baseQ;
         Shift = shift;
         CurIdx = 0;
