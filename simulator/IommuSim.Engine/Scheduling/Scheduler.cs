@@ -365,8 +365,11 @@ public sealed class Scheduler
             {
                 int head = rung.Heads[i];
                 rung.Heads[i] = SchedulerRung.End;
-                if (splittable && CountLinked(head, SplitThreshold + 1) > SplitThreshold && SplitLinked(head)) continue;
-                LoadLinked(head);
+                if (LoadLinked(head, splittable ? SplitThreshold : int.MaxValue)) return;
+                // Too many to load: split instead (loading left the list as it was).
+                _nearCount = 0;
+                if (SplitLinked(head)) continue;
+                LoadLinked(head, int.MaxValue);
                 return;
             }
             ref ChunkList bucket = ref rung.Buckets[i];
@@ -406,9 +409,10 @@ public sealed class Scheduler
         }
     }
 
-    /// <summary>Pushes the keys of every record of a linked bucket onto the (empty) near heap.</summary>
+    /// <summary>Pushes the keys of every record of a linked bucket onto the (empty) near heap; false, stopping,
+    /// when the bucket holds more than <paramref name="limit"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void LoadLinked(int head)
+    private bool LoadLinked(int head, int limit)
     {
         // The first record becomes the root (the heap is empty); often it is the only one.
         ref EventRecord e = ref Record(head);
@@ -417,17 +421,11 @@ public sealed class Scheduler
         _nearCount = 1;
         for (int r = e.Next; r != SchedulerRung.End; r = e.Next)
         {
+            if (_nearCount == limit) return false;
             e = ref Record(r);
             PushNear(e.Time, e.Order, r);
         }
-    }
-
-    /// <summary>The length of a linked list, counted up to <paramref name="cap"/>.</summary>
-    private int CountLinked(int head, int cap)
-    {
-        int n = 0;
-        for (int r = head; r != SchedulerRung.End && n < cap; r = Record(r).Next) n++;
-        return n;
+        return true;
     }
 
     /// <summary>Splits a chunked rung-0 bucket into a new linked rung 1; the records stay where they are (rung 1
