@@ -109,11 +109,14 @@ public sealed class Scheduler
 
     public Scheduler(int initialCapacity = 1024)
     {
-        int capacity = Math.Max(4, initialCapacity);
-        _records = new ChunkStore<EventRecord>(Math.Max(4, ChunkStore<EventRecord>.ChunksFor(capacity) * 2));
-        _slots = new EventRecord[64];
-        _freeSlots = new int[64];
-        PushFreeSlots(0, 64);
+        // Up to LinkedTopLimit events the records live in slots, beyond it mostly in chunks.
+        int capacity = Math.Max(64, initialCapacity);
+        int slots = Math.Min(capacity, LinkedTopLimit);
+        int chunks = capacity > LinkedTopLimit ? ChunkStore<EventRecord>.ChunksFor(capacity) * 2 : 4;
+        _records = new ChunkStore<EventRecord>(chunks);
+        _slots = new EventRecord[slots];
+        _freeSlots = new int[slots];
+        PushFreeSlots(0, slots);
         _far = new EventRecord[Math.Min(capacity, 1024)];
         _keys = new Key[256 + Root];
         _refOf = new int[_keys.Length];

@@ -87,7 +87,8 @@ internal sealed class SchedulerRung(int capacity)
     {
         Array.Clear(Buckets);
         Array.Clear(Bits);
-        CurIdx = Span = 0;
+        BaseQ = 0;
+        Shift = CurIdx = Span = 0; // so that every time lies beyond it: events go to the far list until a spread
         OwnedRecords = new ChunkList { Head = -1 };
     }
 }
