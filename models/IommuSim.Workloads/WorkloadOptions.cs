@@ -78,7 +78,7 @@ public sealed class WorkloadOptions
         if (Pasid is uint p && p >= 1u << 20) errors.Add($"{path}:pasid = {p}: PASIDs are 20 bits");
         if ((IsNic || Type == "nvme") && Mapping != "premapped")
             errors.Add($"{path}:mapping = {Mapping}: {Type} maps its buffers as {(IsNic ? "nic" : "nvme")}:bufferPolicy says; leave mapping at premapped");
-        if (IsNic) Nic.Validate(path, Bytes.Bytes, Arrival, errors);
+        if (IsNic) Nic.Validate(path, Bytes.Bytes, Arrival, Type == "nic-rx", errors);
         if (Type == "nvme") Nvme.Validate(path, Bytes.Bytes, errors);
     }
 

@@ -122,6 +122,65 @@ public class NicTests
         Assert.Equal(w.Stats.Offered, w.Stats.Delivered + w.Stats.Dropped);
     }
 
+    private static WorkloadOptions Paced(string type, double mpps, double lineRateGbps, int fifo = 256, string arrival = "poisson")
+    {
+        var o = Nic(type, mpps, arrival: arrival, ring: 1024);
+        o.Nic.LineRateGbps = lineRateGbps;
+        o.Nic.FifoPackets = fifo;
+        return o;
+    }
+
+    [Fact]
+    public void Tx_with_a_line_rate_sends_no_faster_than_the_port()
+    {
+        // 20 Mpps of 1500-byte packets offered (243 Gbit/s on the wire) to a 100 Gbit/s port: the port sends
+        // 100 × 1500 / 1520 = 98.7 Gbit/s of packets; the rest back up into the ring and are dropped there.
+        var paced = RunNic(Paced("nic-tx", mpps: 20, lineRateGbps: 100), packets: 20_000, warmup: 2000).Nic;
+        Assert.InRange(Value(paced, "throughputGbps"), 0.97 * 98.684, 1.005 * 98.684);
+        Assert.True(paced.Stats.DroppedRingFull > 5000, $"dropped {paced.Stats.DroppedRingFull}");
+        // Without a port the same load is limited by PCIe and the IOMMU only, far above 100 Gbit/s.
+        var unpaced = RunNic(Nic("nic-tx", mpps: 20, arrival: "poisson", ring: 1024), packets: 20_000, warmup: 2000).Nic;
+        Assert.True(Value(unpaced, "throughputGbps") > 150, $"unpaced {Value(unpaced, "throughputGbps")} Gbit/s");
+    }
+
+    [Fact]
+    public void Tx_with_a_line_rate_writes_back_after_the_packet_left()
+    {
+        // One packet at a time (slow arrivals): its latency is fetch + read + wire time + write-back, so it
+        // exceeds the unpaced latency by the 1520-byte wire time at 10 Gbit/s, 1216 ns.
+        var paced = RunNic(Paced("nic-tx", mpps: 0.05, lineRateGbps: 10, arrival: "constant"), packets: 50).Nic;
+        var unpaced = RunNic(Nic("nic-tx", mpps: 0.05, ring: 1024), packets: 50).Nic;
+        double extra = Value(paced, "latencyNs.p50") - Value(unpaced, "latencyNs.p50");
+        Assert.InRange(extra, 1216 - 10, 1216 + 10);
+        Assert.Equal(50, paced.Stats.Delivered);
+    }
+
+    [Fact]
+    public void Tx_with_a_line_rate_reads_at_most_the_fifo_ahead_of_the_wire()
+    {
+        // A 4-packet FIFO in front of a slow port: buffer reads never get more than 4 packets ahead of the
+        // packets sent, so reads are spaced by the wire time once the FIFO is full.
+        var (w, log, _) = RunNic(Paced("nic-tx", mpps: 5, lineRateGbps: 10, fifo: 4, arrival: "constant"), packets: 200);
+        var reads = log.Entries.Where(e => e.Iova >= w.BufferIova).Select(e => e.TimePs).ToList();
+        Assert.Equal(200, reads.Count);
+        double span = (reads[^1] - reads[10]) / 1000.0 / (reads.Count - 11); // ns between reads in steady state
+        Assert.InRange(span, 1216 * 0.99, 1216 * 1.01);
+        Assert.Equal(200, w.Stats.Delivered);
+    }
+
+    [Fact]
+    public void Rx_offered_beyond_the_line_rate_is_a_config_error()
+    {
+        var o = Paced("nic-rx", mpps: 20, lineRateGbps: 100);
+        var errors = new List<string>();
+        o.Validate("workloads:0", errors);
+        Assert.Contains(errors, e => e.StartsWith("workloads:0:nic:lineRateGbps = 100:", StringComparison.Ordinal) && e.Contains("243.2 Gbit/s"));
+        o.Nic.Mpps = 8; // 97.3 Gbit/s on the wire
+        errors.Clear();
+        o.Validate("workloads:0", errors);
+        Assert.Empty(errors);
+    }
+
     private static Func<ModelHarness, IDmaApi> Api(string mode, double mapNs, double unmapNs)
         => h => new FakeDmaApi(h.Scheduler, mode, mapNs, unmapNs, ModelHarness.RegionIova + (16UL << 20), 32UL << 20);
 

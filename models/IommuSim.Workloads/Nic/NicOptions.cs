@@ -24,12 +24,17 @@ public sealed class NicOptions
     public int WriteBackBatch { get; set; } = 1;
     /// <summary>On-chip descriptor cache per queue: descriptors fetched (or being fetched) and not yet used (≥ descriptorFetchBatch). Default 64.</summary>
     public int DescriptorCacheEntries { get; set; } = 64;
-    /// <summary>RX: packets the NIC holds (all queues) while waiting for their descriptor and buffer DMA (1–65536); more are dropped. Default 256.</summary>
+    /// <summary>RX: packets the NIC holds (all queues) while waiting for their descriptor and buffer DMA (1–65536); more are dropped.
+    /// TX with <c>lineRateGbps</c>: packets read from memory and not yet sent (the TX FIFO); the NIC reads no further ahead. Default 256.</summary>
     public int FifoPackets { get; set; } = 256;
     /// <summary>Offered load in Gbit/s on the wire (each packet costs bytes + wireOverheadBytes). Set this or <c>mpps</c>.</summary>
     public double OfferedGbps { get; set; }
     /// <summary>Offered load in million packets per second. Set this or <c>offeredGbps</c>.</summary>
     public double Mpps { get; set; }
+    /// <summary>The port's line rate in Gbit/s; 0 (the default) leaves the port out of the model. nic-tx: packets leave
+    /// one at a time at this rate (bytes + wireOverheadBytes each), in the order their buffer reads complete; a
+    /// descriptor is written back once its packet has been sent. nic-rx: the offered load must not exceed it.</summary>
+    public double LineRateGbps { get; set; }
     /// <summary>Wire bytes per packet besides <c>bytes</c> (preamble 8 + inter-frame gap 12). Default 20.</summary>
     public int WireOverheadBytes { get; set; } = 20;
     /// <summary><c>recycle</c> (a pool mapped once, reused round-robin) or <c>map-per-packet</c> (each buffer unmapped after use and a new one mapped through the DMA API). Default recycle.</summary>
@@ -61,8 +66,14 @@ public sealed class NicOptions
     public double PacketsPerSecond(long packetBytes)
         => Mpps > 0 ? Mpps * 1e6 : OfferedGbps * 1e9 / (8.0 * (packetBytes + WireOverheadBytes));
 
+    /// <summary>The offered load in Gbit/s on the wire, for packets of <paramref name="packetBytes"/>.</summary>
+    public double WireGbps(long packetBytes) => PacketsPerSecond(packetBytes) * 8.0 * (packetBytes + WireOverheadBytes) / 1e9;
+
+    /// <summary>Picoseconds one packet of <paramref name="packetBytes"/> takes on the wire at <c>lineRateGbps</c> (&gt; 0).</summary>
+    public long WirePs(long packetBytes) => (long)Math.Round((packetBytes + WireOverheadBytes) * 8.0 * 1000.0 / LineRateGbps);
+
     /// <summary>Range checks; <paramref name="workloadPath"/> is <c>workloads:i</c>.</summary>
-    public void Validate(string workloadPath, long packetBytes, string arrival, List<string> errors)
+    public void Validate(string workloadPath, long packetBytes, string arrival, bool rx, List<string> errors)
     {
         static string S(double d) => d.ToString(CultureInfo.InvariantCulture);
         string path = workloadPath + ":nic";
@@ -78,6 +89,9 @@ public sealed class NicOptions
         if (!(Mpps >= 0 && Mpps <= 10_000)) errors.Add($"{path}:mpps = {S(Mpps)}: must be in [0, 10000]");
         if (OfferedGbps > 0 && Mpps > 0) errors.Add($"{path}:mpps = {S(Mpps)}: set either offeredGbps or mpps, not both");
         if (OfferedGbps == 0 && Mpps == 0) errors.Add($"{path}:offeredGbps: a NIC workload needs an offered load; set offeredGbps or mpps (> 0)");
+        if (!(LineRateGbps >= 0 && LineRateGbps <= 10_000)) errors.Add($"{path}:lineRateGbps = {S(LineRateGbps)}: must be in [0, 10000] (0: no port model)");
+        else if (rx && LineRateGbps > 0 && WireGbps(packetBytes) > LineRateGbps * (1 + 1e-9))
+            errors.Add($"{path}:lineRateGbps = {S(LineRateGbps)}: the offered load is {S(Math.Round(WireGbps(packetBytes), 3))} Gbit/s on the wire, more than the port can receive; lower offeredGbps/mpps or raise lineRateGbps");
         if (WireOverheadBytes is < 0 or > 4096) errors.Add($"{path}:wireOverheadBytes = {WireOverheadBytes}: must be in [0, 4096]");
         if (!BufferPolicies.Contains(BufferPolicy)) errors.Add($"{path}:bufferPolicy = {BufferPolicy}: allowed values are {string.Join(", ", BufferPolicies)}");
         if (BufferCount != 0 && (BufferCount < RingSize || BufferCount > 1 << 22)) errors.Add($"{path}:bufferCount = {BufferCount}: must be 0 (= ringSize) or in [ringSize ({RingSize}), 4194304]");

@@ -24,6 +24,10 @@ namespace IommuSim.Workloads.Nic;
 /// left (the ring is full of received packets the driver has not yet refilled) or when the NIC
 /// already holds <c>fifoPackets</c> packets is dropped. TX: the stack hands packets to the driver
 /// at the offered rate; one handed over when every slot of its queue's ring is in use is dropped.
+/// With <c>lineRateGbps</c>, TX packets leave through the port one at a time at that rate, in the
+/// order their buffer reads complete; the NIC reads at most <c>fifoPackets</c> packets ahead of the
+/// wire, and writes a descriptor back once its packet has been sent. Without it a TX packet counts as
+/// sent when its buffer read completes, so TX throughput is bounded only by PCIe and the IOMMU.
 /// </para>
 /// <para>
 /// Each queue's driver is one serial CPU context (a NAPI poll loop on its own core). It handles
@@ -39,6 +43,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
 {
     private const int KindArrival = 1;
     private const int KindDriverJob = 2;
+    private const int KindSent = 3;      // TX with a line rate: the packet at the head of the wire queue has left
 
     // DMA tags: kind (bits 60–62) | queue (48–59) | descriptor count (32–47) | slot (0–31).
     private const long TagKindMask = 7L << 60;
@@ -71,8 +76,12 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private readonly long _driverPs;
     private readonly int _wbBatch;
     private readonly Queue<long> _pendingWriteBacks; // queue << 48 | count << 32 | first slot
+    private readonly bool _paced;                     // TX with a line rate: packets leave through the port one at a time
+    private readonly long _wirePs;                    // one packet's time on the wire
+    private readonly Queue<long> _wireQueue;          // TX, paced: packets read and waiting for the wire: queue << 48 | slot
+    private bool _wireBusy;
 
-    private int _inFifo;          // RX: packets claimed whose buffer DMA is not yet issued (all queues)
+    private int _inFifo;          // RX: packets claimed whose buffer DMA is not yet issued; paced TX: read, not yet sent (all queues)
     private int _queuesFilled;    // RX map-per-packet: queues whose initial fill is complete
     private int _roundRobin;
     private bool _arrivalsStarted;
@@ -110,6 +119,9 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
             _queues[q] = new Queue(q, _n, RingIova + (ulong)q * _nic.RingStride,
                 BufferIova + (ulong)q * (ulong)_bufferCount * (ulong)_bufferBytes, IsRx);
         _pendingWriteBacks = new Queue<long>(_n);
+        _paced = !IsRx && _nic.LineRateGbps > 0;
+        _wirePs = _paced ? _nic.WirePs(_packetBytes) : 0;
+        _wireQueue = new Queue<long>(_paced ? _fifo : 0);
     }
 
     public bool IsRx { get; }
@@ -216,6 +228,9 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
             case KindDriverJob:
                 RunJob(arg);
                 break;
+            case KindSent:
+                PacketSent();
+                break;
         }
     }
 
@@ -286,10 +301,12 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         long ready = Math.Min(q.FetchDone, IsRx ? q.Claimed : q.Posted);
         while (q.BufferIssued < ready)
         {
+            if (_paced && _inFifo >= _fifo) return true; // the TX FIFO is full: read no further ahead of the wire
             int slot = (int)(q.BufferIssued & _mask);
             if (!TryIssue(q.SlotBuffer[slot], _packetBytes, IsRx, q.Measured[slot], Tag(TagBuffer, q, 0, slot))) return false;
             q.BufferIssued++;
             if (IsRx) _inFifo--;
+            else if (_paced) _inFifo++;
             Stats.BufferDmas++;
         }
         return true;
@@ -342,9 +359,11 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
                 while (q.BufferDoneContig < q.BufferIssued && q.BufferDone[q.BufferDoneContig & _mask])
                 {
                     q.BufferDone[q.BufferDoneContig & _mask] = false;
+                    if (_paced) _wireQueue.Enqueue(((long)q.Index << QueueShift) | (q.BufferDoneContig & _mask));
                     q.BufferDoneContig++;
                 }
-                QueueWriteBacks(q);
+                if (_paced) StartWire();
+                else QueueWriteBacks(q);
                 break;
             case TagWriteBack:
             {
@@ -356,14 +375,39 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         Pump();
     }
 
-    /// <summary>Groups descriptors whose buffer DMA is done into write-backs, in ring order: full
-    /// batches, and what is left once no buffer DMA of the queue is in flight.</summary>
+    /// <summary>Puts the packet at the head of the wire queue on the wire, unless one is being sent. A packet
+    /// whose buffer read faulted is not sent (it takes no wire time) but keeps its place in the order.</summary>
+    private void StartWire()
+    {
+        if (_wireBusy || _wireQueue.Count == 0) return;
+        _wireBusy = true;
+        long e = _wireQueue.Peek();
+        bool faulted = _queues[(int)(e >> QueueShift)].Faulted[(int)(e & 0xFFFF_FFFF)];
+        Schedule(faulted ? 0 : _wirePs, KindSent);
+    }
+
+    private void PacketSent()
+    {
+        long e = _wireQueue.Dequeue();
+        _wireBusy = false;
+        _inFifo--;
+        var q = _queues[(int)(e >> QueueShift)];
+        q.Sent++;
+        QueueWriteBacks(q);
+        StartWire();
+        Pump();
+    }
+
+    /// <summary>Groups descriptors whose packet is done (RX and unpaced TX: its buffer DMA completed; paced TX: it
+    /// has been sent) into write-backs, in ring order: full batches, and what is left once none of the queue's
+    /// packets is still in progress.</summary>
     private void QueueWriteBacks(Queue q)
     {
         while (true)
         {
-            long ready = q.BufferDoneContig - q.WriteBackQueued;
-            if (ready <= 0 || (ready < _wbBatch && q.BufferDoneContig < q.BufferIssued)) return;
+            long done = _paced ? q.Sent : q.BufferDoneContig;
+            long ready = done - q.WriteBackQueued;
+            if (ready <= 0 || (ready < _wbBatch && done < q.BufferIssued)) return;
             int start = (int)(q.WriteBackQueued & _mask);
             int k = (int)Math.Min(Math.Min(_wbBatch, ready), _n - start);
             _pendingWriteBacks.Enqueue(((long)q.Index << QueueShift) | ((long)k << 32) | (uint)start);
@@ -625,6 +669,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         public long FetchDone;    // descriptors fetched, contiguous from the start
         public long BufferIssued; // buffer DMAs issued (ring order)
         public long BufferDoneContig; // buffer DMAs completed, contiguous from the start
+        public long Sent;         // TX with a line rate: packets that have left through the port (ring order)
         public long WriteBackQueued;  // descriptors covered by queued or issued write-backs
         public long DriverHead;   // written-back descriptors the driver has taken up (ring order)
         public long Freed;        // TX: slots released
