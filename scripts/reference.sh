@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 dotnet build simulator/IommuSim.Cli -c Release --nologo -v quiet
 BIN="dotnet simulator/IommuSim.Cli/bin/Release/net10.0/iommusim.dll"
 TMP=$(mktemp -d)
-for s in iotlb-knee designs reach-knee mapping-cost nvme-qd nic-dma-api-modes; do
+for s in iotlb-knee designs reach-knee mapping-cost nvme-qd nic-dma-api-modes iotlb-wall; do
   $BIN sweep "configs/sweeps/$s.json" --out "$TMP/$s" --quiet
   mkdir -p "results/reference/$s"
   rm -f "results/reference/$s"/*.png
