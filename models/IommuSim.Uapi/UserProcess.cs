@@ -42,8 +42,14 @@ public sealed class UserProcess
         return Install(ictx);
     }
 
-    /// <summary>open("/dev/vfio/vfio"): with the iommufd compat container this is an iommufd context too.</summary>
-    public int OpenContainer(out IommufdContext ictx) => OpenIommufd(out ictx);
+    /// <summary>open("/dev/vfio/vfio"): with the iommufd compat container this is an iommufd context too, one that
+    /// charges pinned pages per process (mm->locked_vm) like VFIO type1.</summary>
+    public int OpenContainer(out IommufdContext ictx)
+    {
+        int fd = OpenIommufd(out ictx);
+        ictx.UseVfioAccounting();
+        return fd;
+    }
 
     public IommufdContext? Iommufd(int fd) => File(fd) as IommufdContext;
 

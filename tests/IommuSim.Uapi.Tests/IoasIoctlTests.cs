@@ -275,13 +275,17 @@ public class IoasIoctlTests
         var s = new Sim();
         var set = new IommuOption { option_id = IommuOptionId.RLIMIT_MODE, op = IommuOptionOp.SET, val64 = 1 };
         Assert.Equal(Errno.EINVAL, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.RLIMIT_MODE, op = IommuOptionOp.SET, val64 = 2 }));
-        Assert.Equal(Errno.EINVAL, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.RLIMIT_MODE, op = IommuOptionOp.SET, object_id = 1, val64 = 1 }));
+        // The option is context-wide: an object id is EOPNOTSUPP (iommufd_option_rlimit_mode), for GET too.
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.RLIMIT_MODE, op = IommuOptionOp.SET, object_id = 1, val64 = 1 }));
+        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.RLIMIT_MODE, op = IommuOptionOp.GET, object_id = 1 }));
         Assert.Equal(Errno.OK, s.Ctx.Option(set));
         var get = new IommuOption { option_id = IommuOptionId.RLIMIT_MODE, op = IommuOptionOp.GET };
         Assert.Equal(Errno.OK, s.Ctx.Option(get));
         Assert.Equal(1ul, get.val64);
         s.IoasAlloc();
         Assert.Equal(Errno.EBUSY, s.Ctx.Option(set));
+        // A context with objects is EBUSY before the value is looked at.
+        Assert.Equal(Errno.EBUSY, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.RLIMIT_MODE, op = IommuOptionOp.SET, val64 = 2 }));
 
         var unpriv = new Sim(new Hardware.PlatformSpec { Privileged = false });
         Assert.Equal(Errno.EPERM, unpriv.Ctx.Option(set));

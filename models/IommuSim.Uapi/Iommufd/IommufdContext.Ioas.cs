@@ -67,7 +67,7 @@ public sealed partial class IommufdContext
         if (rc != Errno.OK) return rc;
         if (cmd.length == 0 || cmd.user_va + cmd.length < cmd.user_va) return Errno.EINVAL;
         var prot = ProtOf(cmd.flags);
-        var pages = new IoptPages(Mm, cmd.user_va, cmd.length, (prot & Access.Write) != 0);
+        var pages = new IoptPages(Mm, cmd.user_va, cmd.length, (prot & Access.Write) != 0, PagesAccountMode);
         ulong iova = cmd.iova;
         rc = ioas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, cmd.length)], ref iova, prot,
             allocIova: (cmd.flags & IommuIoasMapFlags.FIXED_IOVA) == 0);
@@ -114,7 +114,7 @@ public sealed partial class IommufdContext
         switch (cmd.option_id)
         {
             case IommuOptionId.RLIMIT_MODE:
-                if (cmd.object_id != 0) return Errno.EINVAL;
+                if (cmd.object_id != 0) return Errno.EOPNOTSUPP; // iommufd_option_rlimit_mode takes no object
                 if (cmd.op == IommuOptionOp.GET)
                 {
                     cmd.val64 = RlimitMode;
@@ -122,8 +122,8 @@ public sealed partial class IommufdContext
                 }
                 if (cmd.op != IommuOptionOp.SET) return Errno.EOPNOTSUPP;
                 if (!Kernel.Spec.Privileged) return Errno.EPERM;
+                if (_objects.Count != 0) return Errno.EBUSY; // checked before the value, as the kernel does
                 if (cmd.val64 > 1) return Errno.EINVAL;
-                if (_objects.Count != 0) return Errno.EBUSY;
                 RlimitMode = cmd.val64;
                 return Errno.OK;
             case IommuOptionId.HUGE_PAGES:

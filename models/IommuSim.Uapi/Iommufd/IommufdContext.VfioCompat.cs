@@ -53,7 +53,7 @@ public sealed partial class IommufdContext
         if (CompatIoas is null) return Errno.ENODEV;
         if (prot == Access.None || map.size == 0) return Errno.EINVAL;
         if (map.iova >= ulong.MaxValue || map.size >= ulong.MaxValue) return Errno.EOVERFLOW;
-        var pages = new IoptPages(Mm, map.vaddr, map.size, (prot & Access.Write) != 0);
+        var pages = new IoptPages(Mm, map.vaddr, map.size, (prot & Access.Write) != 0, PagesAccountMode);
         ulong iova = map.iova;
         return CompatIoas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, map.size)], ref iova, prot, allocIova: false);
     }

@@ -34,6 +34,12 @@ public sealed partial class IommufdContext
     /// <summary>IOMMU_OPTION_RLIMIT_MODE: 0 = per-user accounting, 1 = per-process.</summary>
     public ulong RlimitMode { get; private set; }
 
+    /// <summary>Where pages mapped from now on are charged: the context's mode, or nowhere with CAP_IPC_LOCK.</summary>
+    public PinAccountMode PagesAccountMode => Mm.Memlock.ModeFor(RlimitMode == 1 ? PinAccountMode.Mm : PinAccountMode.User);
+
+    /// <summary>open("/dev/vfio/vfio") served by iommufd: the context accounts per process, as VFIO type1 does.</summary>
+    internal void UseVfioAccounting() => RlimitMode = 1;
+
     public bool Closed { get; private set; }
 
     public IEnumerable<IommufdObject> Objects => _objects.Values;

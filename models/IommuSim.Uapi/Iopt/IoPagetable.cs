@@ -258,23 +258,31 @@ public sealed class IoPagetable
 
     private void InsertArea(IoptArea a) => _areas.Insert(FirstIndexFrom(a.Iova), a);
 
-    /// <summary>Pins an area and maps it into every domain of the IOAS (nothing is mapped when pinning fails).</summary>
+    /// <summary>Pins an area (charging RLIMIT_MEMLOCK: ENOMEM) and maps it into every domain of the IOAS; nothing
+    /// is pinned or mapped when either fails.</summary>
     private Errno FillDomains(IoptArea a, IReadOnlyList<VtdPagingDomain> domains)
     {
+        Errno rc = a.Pages.Pin(a.StartByte, a.Length);
+        if (rc != Errno.OK) return rc;
         foreach (var d in domains)
         {
-            Errno rc = FillOne(a, d);
-            if (rc != Errno.OK) return rc; // pinning is checked before any domain is written
+            rc = FillOne(a, d);
+            if (rc != Errno.OK)
+            {
+                a.Pages.Unpin(a.StartByte, a.Length);
+                return rc; // the pages' backing is checked before any domain is written
+            }
         }
         a.InDomains = true;
         return Errno.OK;
     }
 
-    /// <summary>Unmaps an area from every domain (each unmap flushes and waits).</summary>
+    /// <summary>Unmaps an area from every domain (each unmap flushes and waits) and unpins its pages.</summary>
     private void UnfillDomains(IoptArea a, IReadOnlyList<VtdPagingDomain> domains)
     {
         if (!a.InDomains) return;
         foreach (var d in domains) d.Unmap(a.Iova, a.Length);
+        a.Pages.Unpin(a.StartByte, a.Length);
         a.InDomains = false;
     }
 
@@ -341,8 +349,35 @@ public sealed class IoPagetable
         {
             if (delta < 0 && a.NumLocks == 0) return Errno.EINVAL;
         }
+        // An access pins the pages it covers (charging RLIMIT_MEMLOCK for pages not pinned yet).
+        for (int i = 0; i < hit.Count; i++)
+        {
+            var (from, length) = Piece(hit[i], start, last);
+            if (delta < 0)
+            {
+                hit[i].Pages.Unpin(from, length);
+                continue;
+            }
+            Errno rc = hit[i].Pages.Pin(from, length);
+            if (rc != Errno.OK)
+            {
+                for (int j = 0; j < i; j++)
+                {
+                    var (f, l) = Piece(hit[j], start, last);
+                    hit[j].Pages.Unpin(f, l);
+                }
+                return rc;
+            }
+        }
         foreach (var a in hit) a.NumLocks += delta;
         return Errno.OK;
+
+        // The bytes of the area's pages that [start, last] covers.
+        static (ulong StartByte, ulong Length) Piece(IoptArea a, ulong start, ulong last)
+        {
+            ulong s = Math.Max(start, a.Iova), e = Math.Min(last, a.Last);
+            return (a.StartByte + (s - a.Iova), e - s + 1);
+        }
     }
 
     /// <summary>iopt_unmap_iova: length 0 is EINVAL, wrap-around EOVERFLOW.</summary>
@@ -435,13 +470,24 @@ public sealed class IoPagetable
         rc = CheckAlignment(newAlign);
         if (rc != Errno.OK) { RemoveReserved(domain); return rc; }
 
+        // The first domain pins every area (charging RLIMIT_MEMLOCK); later ones find them pinned.
         var filled = new List<IoptArea>();
         foreach (var a in _areas)
         {
-            rc = FillOne(a, domain);
+            bool pinHere = !a.InDomains;
+            rc = pinHere ? a.Pages.Pin(a.StartByte, a.Length) : Errno.OK;
+            if (rc == Errno.OK)
+            {
+                rc = FillOne(a, domain);
+                if (rc != Errno.OK && pinHere) a.Pages.Unpin(a.StartByte, a.Length);
+            }
             if (rc != Errno.OK)
             {
-                foreach (var f in filled) domain.Unmap(f.Iova, f.Length);
+                foreach (var f in filled)
+                {
+                    domain.Unmap(f.Iova, f.Length);
+                    if (!f.InDomains) f.Pages.Unpin(f.StartByte, f.Length);
+                }
                 RemoveReserved(domain);
                 return rc;
             }
@@ -473,6 +519,7 @@ public sealed class IoPagetable
         foreach (var a in _areas)
         {
             domain.Unmap(a.Iova, a.Length);
+            if (_domains.Count == 0 && a.InDomains) a.Pages.Unpin(a.StartByte, a.Length); // the last domain held the pins
             a.InDomains = _domains.Count > 0;
         }
         RemoveReserved(domain);

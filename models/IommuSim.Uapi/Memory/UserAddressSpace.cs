@@ -27,6 +27,9 @@ public sealed class UserAddressSpace
 
     public UserAddressSpace(FrameAllocator frames) => _frames = frames;
 
+    /// <summary>RLIMIT_MEMLOCK and the locked/pinned page counters of the process.</summary>
+    public MemlockAccount Memlock { get; } = new();
+
     /// <summary>
     /// mmap(NULL, length, PROT_READ | (writable ? PROT_WRITE : 0), MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE),
     /// backed by huge pages of <paramref name="alignment"/> (2 MiB THP by default, 1 GiB for hugetlbfs):

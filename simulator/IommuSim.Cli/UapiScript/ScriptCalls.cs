@@ -3,6 +3,7 @@ using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi;
 using IommuSim.Uapi.Hardware;
 using IommuSim.Uapi.Iommufd;
+using IommuSim.Uapi.Memory;
 using IommuSim.Uapi.Vfio;
 using IommuSim.Uapi.Vm;
 
@@ -107,6 +108,7 @@ internal static class ScriptCalls
             ["GUEST_UNMAP"] = Spec(null, ["pgtable", "vm", "iova", "length"], GuestUnmap, ("pgtable", n), ("vm", n), ("iova", n), ("length", n)),
             ["DMA"] = Spec(null, ["device", "iova"], Dma, ("device", ArgKind.Device), ("pasid", n), ("iova", n), ("bytes", n), ("op", ArgKind.Op)),
             ["ADVANCE"] = Spec(null, ["ns"], Advance, ("ns", n)),
+            ["PROCESS"] = Spec(null, [], Process, ("memlock", ArgKind.Flags(("unlimited", ulong.MaxValue))), ("cap_ipc_lock", n)),
             ["CLOSE"] = Spec(null, ["fd"], (s, st) => CallResult.Of(s.Process.Close((int)s.Num(st, "fd"))), ("fd", n)),
 
             // ---- iommufd ----
@@ -303,6 +305,31 @@ internal static class ScriptCalls
         s.Kernel.Port.Advance((long)ns * 1000);
         s.Kernel.HandlePageRequests();
         return new CallResult();
+    }
+
+    /// <summary>setrlimit(RLIMIT_MEMLOCK) and CAP_IPC_LOCK for the script's process, then its accounting: the limit,
+    /// and in 4 KiB pages mm->locked_vm (VmLck), mm->pinned_vm (VmPin) and user->locked_vm.</summary>
+    private static CallResult Process(ScriptSession s, Statement st)
+    {
+        var account = s.Process.Mm.Memlock;
+        if (st.Has("cap_ipc_lock"))
+        {
+            ulong cap = s.Num(st, "cap_ipc_lock");
+            if (cap > 1) return CallResult.Of(Errno.EINVAL);
+            account.CapIpcLock = cap == 1;
+        }
+        if (st.Has("memlock"))
+        {
+            ulong bytes = s.Flags(st, "memlock");
+            account.LimitPages = bytes == ulong.MaxValue ? MemlockAccount.Unlimited : bytes / UserAddressSpace.PageSize;
+        }
+        var r = new CallResult();
+        if (account.LimitPages == MemlockAccount.Unlimited) r.Text("memlock", "unlimited");
+        else r.Hex("memlock", account.LimitPages * UserAddressSpace.PageSize);
+        return r.Dec("cap_ipc_lock", account.CapIpcLock ? 1UL : 0UL)
+            .Dec("locked_vm", account.MmLockedPages)
+            .Dec("pinned_vm", account.PinnedPages)
+            .Dec("user_locked_vm", account.UserLockedPages);
     }
 
     // ---- iommufd ----------------------------------------------------------------------------
