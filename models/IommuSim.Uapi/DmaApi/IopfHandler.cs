@@ -8,17 +8,22 @@ using IommuSim.Hardware.PageTables;
 namespace IommuSim.Uapi.DmaApi;
 
 /// <summary>
-/// The host's I/O page-fault handler for demand-paged devices (SVA-style): takes page requests
-/// from the IOMMU's page-request queue, spends <c>handlingPs</c> resolving each (allocating and
+/// The I/O page-fault path for demand-paged devices (SVA-style): takes page requests from the
+/// IOMMU's page-request queue one at a time, spends <c>handlingPs</c> resolving each (allocating and
 /// mapping the 4 KiB page into the device's domain), then answers with a page group response
 /// through the invalidation queue, which resumes the device. Requests outside the device's
 /// demand-paged windows are answered INVALID, which fails the DMA.
+/// <para>For a device assigned to a VM with nested translation the fault belongs to the guest, whose
+/// stage-1 table lacks the page: the host's iommufd queues it on the HWPT's FAULT object, the VMM reads
+/// it and injects it into the guest's vIOMMU, the guest's handler maps the page in its stage-1 table,
+/// and its page response traps back to the VMM, which writes it to the FAULT fd. That path adds the
+/// device's <c>deliveryPs</c> (two ioctls and two VM exits) to every request.</para>
 /// </summary>
 public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 {
     private readonly Platform _p;
     private readonly long _handlingPs;
-    private readonly Dictionary<ushort, (IMappingTarget Target, List<(ulong Start, ulong End)> Windows)> _devices = [];
+    private readonly Dictionary<ushort, (IMappingTarget Target, List<(ulong Start, ulong End)> Windows, long DeliveryPs)> _devices = [];
     private readonly Queue<PageRequest> _pending = new();
     private ulong _cursor;
     private bool _busy;
@@ -35,8 +40,10 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 
     public void Reset() => Handled = Rejected = 0;
 
-    public void Register(DmaEngine device, IMappingTarget target, IEnumerable<(ulong Iova, ulong Bytes)> windows)
-        => _devices[device.RequesterId.Value] = (target, windows.Select(w => (w.Iova, w.Iova + w.Bytes)).ToList());
+    /// <param name="deliveryPs">Time a request spends getting to its handler and the response coming back besides
+    /// the handling itself: 0 for the host's own handler, the VMM round trip for a guest's.</param>
+    public void Register(DmaEngine device, IMappingTarget target, IEnumerable<(ulong Iova, ulong Bytes)> windows, long deliveryPs = 0)
+        => _devices[device.RequesterId.Value] = (target, windows.Select(w => (w.Iova, w.Iova + w.Bytes)).ToList(), deliveryPs);
 
     private void OnPageRequest()
     {
@@ -47,7 +54,8 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
     private void StartNext()
     {
         _busy = true;
-        _p.Scheduler.ScheduleIn(_handlingPs, this);
+        long delivery = _devices.TryGetValue(_pending.Peek().RequesterId, out var d) ? d.DeliveryPs : 0;
+        _p.Scheduler.ScheduleIn(_handlingPs + delivery, this);
     }
 
     public void OnEvent(int kind, long arg, object? payload)

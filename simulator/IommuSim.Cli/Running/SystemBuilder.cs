@@ -71,7 +71,10 @@ public static class SystemBuilder
             if (dev.Options.Attach.DemandPaging)
             {
                 iopf ??= platform.Stats.Register(new IopfHandler(platform, Engine.Time.SimTime.FromNs(a.IopfHandlingNs)));
-                iopf.Register(dev, target, dev.Options.DmaRegions.Select(r => (r.Iova.Value, (ulong)r.Bytes.Bytes)));
+                // Nested: the guest handles its own stage-1 faults, through the VMM both ways.
+                long delivery = t.Design == "nested"
+                    ? 2 * (Engine.Time.SimTime.FromNs(a.VmExitNs) + Engine.Time.SimTime.FromNs(a.IoctlNs)) : 0;
+                iopf.Register(dev, target, dev.Options.DmaRegions.Select(r => (r.Iova.Value, (ulong)r.Bytes.Bytes)), delivery);
             }
         }
         return new BuiltSystem { Platform = platform, Provisioned = sys, DmaApi = api, Iopf = iopf };
