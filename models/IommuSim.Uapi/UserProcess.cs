@@ -137,6 +137,13 @@ public sealed class UserProcess
 
     private bool IsOpen(DeviceSpec spec) => _fds.Values.OfType<VfioDeviceFile>().Any(f => f.Spec == spec && !f.Closed);
 
+    /// <summary>memfd_create + ftruncate: a new memfd of <paramref name="size"/> bytes and its fd.</summary>
+    public int CreateMemfd(ulong size, out Memfd file)
+    {
+        file = Mm.CreateMemfd(size);
+        return Install(file);
+    }
+
     /// <summary>VM_CREATE: guest RAM is new memory of this process.</summary>
     public VirtualMachine CreateVm(ulong memoryBytes, ulong ramAlignment = UserAddressSpace.HugePageSize)
         => new(Mm, Kernel.Port.Memory, memoryBytes, ramAlignment);

@@ -104,8 +104,8 @@ public class IoasIoctlTests
         Assert.Equal(Errno.OK, s.Ctx.IoasCopy(c));
         var areas = s.IoasObj(dst).Iopt.Areas;
         Assert.Equal(2, areas.Count);                    // one per source area
-        Assert.Equal(buf + 0x1800, areas[0].UserVa);
-        Assert.Equal(buf + 0x10000, areas[1].UserVa);
+        Assert.Equal(buf + 0x1800, areas[0].SourceAddress);
+        Assert.Equal(buf + 0x10000, areas[1].SourceAddress);
 
         // Same IOAS is allowed; a gap in the source is ENOENT; the destination is checked like a map.
         Assert.Equal(Errno.OK, s.Ctx.IoasCopy(new IommuIoasCopy { src_ioas_id = src, dst_ioas_id = src, src_iova = 0x100000, length = 0x1000, dst_iova = 0x900000, flags = F | R }));

@@ -57,6 +57,31 @@ public sealed partial class IommufdContext
         => ((flags & IommuIoasMapFlags.READABLE) != 0 ? Access.Read : Access.None)
          | ((flags & IommuIoasMapFlags.WRITEABLE) != 0 ? Access.Write : Access.None);
 
+    /// <summary>
+    /// IOMMU_IOAS_MAP_FILE: maps [start, start + length) of the file behind <c>fd</c> (<paramref name="file"/>, null when
+    /// the fd is not open: EBADF) at a fixed IOVA or one the allocator picks (out: iova). The pages are found by file
+    /// offset when they are pinned, so a file that is not a memfd, or a range past its end, fails with EINVAL then:
+    /// at this call when a domain is attached, else at the first attach (iommufd_ioas_map_file, memfd_pin_folios).
+    /// </summary>
+    public Errno IoasMapFile(IommuIoasMapFile cmd, object? file)
+    {
+        if ((cmd.flags & ~MapFlagsValid) != 0) return Errno.EOPNOTSUPP;
+        if (cmd.iova >= ulong.MaxValue || cmd.length >= ulong.MaxValue) return Errno.EOVERFLOW;
+        if ((cmd.flags & (IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE)) == 0) return Errno.EINVAL;
+        Errno rc = Get(cmd.ioas_id, out Ioas ioas);
+        if (rc != Errno.OK) return rc;
+        if (file is null) return Errno.EBADF;
+        if (cmd.length == 0) return Errno.EINVAL;
+        if (cmd.start + (cmd.length - 1) < cmd.start) return Errno.EOVERFLOW;
+        var prot = ProtOf(cmd.flags);
+        var pages = new IoptPages(Mm, file, cmd.start, cmd.length, (prot & Access.Write) != 0, PagesAccountMode);
+        ulong iova = cmd.iova;
+        rc = ioas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, cmd.length)], ref iova, prot,
+            allocIova: (cmd.flags & IommuIoasMapFlags.FIXED_IOVA) == 0);
+        if (rc == Errno.OK) cmd.iova = iova;
+        return rc;
+    }
+
     /// <summary>IOMMU_IOAS_MAP: maps user memory at a fixed IOVA or one the allocator picks (out: iova).</summary>
     public Errno IoasMap(IommuIoasMap cmd)
     {

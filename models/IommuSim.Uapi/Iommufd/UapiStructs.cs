@@ -55,6 +55,17 @@ public sealed class IommuIoasMap
     public ulong iova;
 }
 
+/// <summary>struct iommu_ioas_map_file: maps [start, start + length) of a memfd (fd) into an IOAS.</summary>
+public sealed class IommuIoasMapFile
+{
+    public uint flags;
+    public uint ioas_id;
+    public int fd;
+    public ulong start;
+    public ulong length;
+    public ulong iova;
+}
+
 public sealed class IommuIoasCopy
 {
     public uint flags;

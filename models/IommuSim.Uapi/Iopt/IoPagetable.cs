@@ -222,7 +222,7 @@ public sealed class IoPagetable
         if (length == 0) return Errno.EINVAL;
         if ((length & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
 
-        Errno rc = allocIova ? AllocIova(elements[0].Pages.Uptr + elements[0].StartByte, length, out iova) : CheckIova(iova, length);
+        Errno rc = allocIova ? AllocIova(elements[0].Pages.SourceAddress + elements[0].StartByte, length, out iova) : CheckIova(iova, length);
         if (rc != Errno.OK) return rc;
 
         var created = new List<IoptArea>(elements.Count);
@@ -232,7 +232,7 @@ public sealed class IoPagetable
             var area = new IoptArea(e.Pages, e.StartByte, cur, e.Length, prot);
             if ((prot & Access.Write) != 0 && !e.Pages.Writable) return Errno.EPERM;
             if ((area.PageOffset & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
-            if ((prot & Access.Write) != 0 && e.Pages.Mm.Check(area.UserVa, e.Length, write: true) == Errno.EPERM) return Errno.EPERM;
+            if ((prot & Access.Write) != 0 && e.Pages.File is null && e.Pages.Mm.Check(area.SourceAddress, e.Length, write: true) == Errno.EPERM) return Errno.EPERM;
             created.Add(area);
             cur += e.Length;
         }
@@ -501,7 +501,7 @@ public sealed class IoPagetable
 
     private Errno FillOne(IoptArea a, VtdPagingDomain d)
     {
-        Errno rc = a.Pages.Mm.Pin(a.UserVa, a.Length, (a.Prot & Access.Write) != 0, _runs);
+        Errno rc = a.Pages.Resolve(a.StartByte, a.Length, (a.Prot & Access.Write) != 0, _runs);
         if (rc != Errno.OK) return rc;
         ulong iova = a.Iova;
         foreach (var (_, pa, len) in _runs)

@@ -16,11 +16,11 @@ public sealed class IoptArea(IoptPages pages, ulong startByte, ulong iova, ulong
     public ulong Last => Iova + Length - 1;
     public Access Prot { get; } = prot;
 
-    /// <summary>User VA of the byte mapped at <see cref="Iova"/>.</summary>
-    public ulong UserVa => Pages.Uptr + StartByte;
+    /// <summary>Where the byte mapped at <see cref="Iova"/> sits in the pages' source (user VA or file offset).</summary>
+    public ulong SourceAddress => Pages.SourceAddress + StartByte;
 
     /// <summary>area->page_offset: where the first byte sits in its page.</summary>
-    public ulong PageOffset => UserVa % IoPagetable.PageSize;
+    public ulong PageOffset => SourceAddress % IoPagetable.PageSize;
 
     /// <summary>Whether the area is mapped into the IOAS's domains (its pages pinned).</summary>
     public bool InDomains { get; internal set; }

@@ -3,31 +3,77 @@ using IommuSim.Uapi.Memory;
 namespace IommuSim.Uapi.Iopt;
 
 /// <summary>
-/// struct iopt_pages: a run of user memory that one or more areas map (IOAS_COPY makes a second
-/// area over the same pages). Pages are pinned while any area over them is in a domain or an
-/// in-kernel access holds them; the physical addresses come from the process's
-/// <see cref="UserAddressSpace"/>. Each 4 KiB page is charged to the process's RLIMIT_MEMLOCK
-/// accounting (<see cref="AccountMode"/>) once, however many areas and accesses pin it.
+/// struct iopt_pages: a run of memory that one or more areas map (IOAS_COPY makes a second area over the
+/// same pages). The run is either user memory (IOAS_MAP: <see cref="Uptr"/> in the process's
+/// <see cref="UserAddressSpace"/>) or a range of a file (IOAS_MAP_FILE: <see cref="File"/> from
+/// <see cref="FileStart"/>). Pages are pinned while any area over them is in a domain or an in-kernel
+/// access holds them. Each 4 KiB page is charged to the process's RLIMIT_MEMLOCK accounting
+/// (<see cref="AccountMode"/>) once, however many areas and accesses pin it.
 /// </summary>
-public sealed class IoptPages(UserAddressSpace mm, ulong uptr, ulong length, bool writable, PinAccountMode accountMode = PinAccountMode.None)
+public sealed class IoptPages
 {
-    private int[]? _users; // pin users per page of [Uptr rounded down to a page, Uptr + Length)
+    private int[]? _users; // pin users per page of [the run's start rounded down to a page, start + Length)
 
-    public UserAddressSpace Mm { get; } = mm;
+    /// <summary>User memory at <paramref name="uptr"/> (IOAS_MAP, VFIO_IOMMU_MAP_DMA).</summary>
+    public IoptPages(UserAddressSpace mm, ulong uptr, ulong length, bool writable, PinAccountMode accountMode = PinAccountMode.None)
+    {
+        Mm = mm;
+        Uptr = uptr;
+        Length = length;
+        Writable = writable;
+        AccountMode = accountMode;
+    }
 
-    /// <summary>User VA of byte 0 of the run.</summary>
-    public ulong Uptr { get; } = uptr;
+    /// <summary>Bytes of the file <paramref name="file"/> from <paramref name="start"/> (IOAS_MAP_FILE); <paramref name="mm"/>
+    /// is the process that pins them, whose RLIMIT_MEMLOCK is charged. A file that is not a memfd fails when pinned.</summary>
+    public IoptPages(UserAddressSpace mm, object file, ulong start, ulong length, bool writable, PinAccountMode accountMode)
+        : this(mm, 0, length, writable, accountMode)
+    {
+        File = file;
+        FileStart = start;
+    }
 
-    public ulong Length { get; } = length;
+    public UserAddressSpace Mm { get; }
+
+    /// <summary>User VA of byte 0 of the run (user memory).</summary>
+    public ulong Uptr { get; }
+
+    /// <summary>The file the run comes from (IOAS_MAP_FILE), else null.</summary>
+    public object? File { get; }
+
+    /// <summary>File offset of byte 0 of the run (IOAS_MAP_FILE).</summary>
+    public ulong FileStart { get; }
+
+    public ulong Length { get; }
 
     /// <summary>Whether the pages were taken for writing (a WRITEABLE map needs this).</summary>
-    public bool Writable { get; } = writable;
+    public bool Writable { get; }
 
     /// <summary>Which counter pinned pages are charged to.</summary>
-    public PinAccountMode AccountMode { get; } = accountMode;
+    public PinAccountMode AccountMode { get; }
 
     /// <summary>Pages pinned now (npinned).</summary>
     public ulong PinnedPages { get; private set; }
+
+    /// <summary>Where byte 0 of the run sits in its source (user VA or file offset): it fixes page boundaries and
+    /// offsets within a page.</summary>
+    public ulong SourceAddress => File is null ? Uptr : FileStart;
+
+    /// <summary>
+    /// The physical runs behind bytes [startByte, startByte + length) of the run, in order: pin_user_pages() for user
+    /// memory (EFAULT unbacked, EPERM for writing read-only memory), memfd_pin_folios() for a file (EINVAL for a file
+    /// that is not a memfd or a range beyond its end).
+    /// </summary>
+    public Errno Resolve(ulong startByte, ulong length, bool write, List<(ulong Va, ulong Pa, ulong Length)> runs)
+    {
+        if (File is null) return Mm.Pin(Uptr + startByte, length, write, runs);
+        runs.Clear();
+        if (File is not Memfd memfd) return Errno.EINVAL;
+        ulong offset = FileStart + startByte;
+        if (offset > memfd.Size || length > memfd.Size - offset) return Errno.EINVAL;
+        if (length > 0) runs.Add((offset, memfd.PhysicalBase + offset, length));
+        return Errno.OK;
+    }
 
     /// <summary>Pins the pages under bytes [startByte, startByte + length) of the run, charging the ones not pinned
     /// yet: ENOMEM, pinning nothing, when that would exceed RLIMIT_MEMLOCK.</summary>
@@ -63,8 +109,8 @@ public sealed class IoptPages(UserAddressSpace mm, ulong uptr, ulong length, boo
 
     private (long First, long Last) PageRange(ulong startByte, ulong length)
     {
-        ulong basePage = Uptr / UserAddressSpace.PageSize;
-        return ((long)((Uptr + startByte) / UserAddressSpace.PageSize - basePage),
-                (long)((Uptr + startByte + length - 1) / UserAddressSpace.PageSize - basePage));
+        ulong start = SourceAddress, basePage = start / UserAddressSpace.PageSize;
+        return ((long)((start + startByte) / UserAddressSpace.PageSize - basePage),
+                (long)((start + startByte + length - 1) / UserAddressSpace.PageSize - basePage));
     }
 }

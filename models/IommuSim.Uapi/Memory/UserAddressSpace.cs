@@ -49,6 +49,29 @@ public sealed class UserAddressSpace
         return va;
     }
 
+    /// <summary>memfd_create + ftruncate(<paramref name="size"/>): the memory is allocated (and zero) up front.</summary>
+    public Memfd CreateMemfd(ulong size)
+    {
+        if (size == 0) throw new ArgumentException("memfd of 0 bytes", nameof(size));
+        ulong rounded = (size + HugePageSize - 1) & ~(HugePageSize - 1);
+        return new Memfd(_frames.AllocateContiguous(rounded, HugePageSize), size);
+    }
+
+    /// <summary>
+    /// mmap(NULL, length, …, MAP_SHARED, memfd, offset): the file's pages at a new 2 MiB-aligned VA. The offset must
+    /// be page aligned and the range inside the file (EINVAL otherwise; a real mmap would SIGBUS past the end).
+    /// </summary>
+    public Errno MmapFile(Memfd file, ulong offset, ulong length, bool writable, out ulong va)
+    {
+        va = 0;
+        if (length == 0 || (offset & (PageSize - 1)) != 0 || offset > file.Size || length > file.Size - offset) return Errno.EINVAL;
+        ulong rounded = (length + PageSize - 1) & ~(PageSize - 1);
+        va = (_next + HugePageSize - 1) & ~(HugePageSize - 1);
+        _next = va + ((rounded + HugePageSize - 1) & ~(HugePageSize - 1)) + HugePageSize;
+        _maps.Add(va, new UserMapping(va, rounded, file.PhysicalBase + offset, writable));
+        return Errno.OK;
+    }
+
     public UserMapping? Find(ulong va)
     {
         foreach (var m in _maps.Values)

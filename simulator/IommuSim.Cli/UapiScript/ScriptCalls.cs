@@ -52,8 +52,9 @@ internal static class ScriptCalls
         ["HWPT_GET_DIRTY_BITMAP"] = (0x8c, 48, 48),
         ["HWPT_INVALIDATE"] = (0x8d, 32, 32),
         ["FAULT_QUEUE_ALLOC"] = (0x8e, 16, 16),
-        ["VIOMMU_ALLOC"] = (0x8f, 24, 32),
-        ["VDEVICE_ALLOC"] = (0x90, 24, 24),
+        ["IOAS_MAP_FILE"] = (0x8f, 40, 40),
+        ["VIOMMU_ALLOC"] = (0x90, 24, 32),
+        ["VDEVICE_ALLOC"] = (0x91, 24, 24),
     };
 
     // Declared after IommufdStructs: static fields initialise in text order.
@@ -100,7 +101,8 @@ internal static class ScriptCalls
         return new Dictionary<string, CallSpec>(StringComparer.Ordinal)
         {
             // ---- process and guest helpers ----
-            ["MMAP"] = Spec("va", ["length"], Mmap, ("length", n), ("prot", ArgKind.Flags(ProtNames))),
+            ["MMAP"] = Spec("va", ["length"], Mmap, ("length", n), ("prot", ArgKind.Flags(ProtNames)), ("fd", n), ("offset", n)),
+            ["MEMFD_CREATE"] = Spec("fd", ["size"], MemfdCreate, ("size", n)),
             ["VM_CREATE"] = Spec("va", ["memory"], VmCreate, ("memory", n)),
             ["GUEST_PGTABLE_ALLOC"] = Spec("pgtbl_addr", ["vm"], GuestPgtableAlloc, ("vm", n), ("levels", n)),
             ["GUEST_MAP"] = Spec(null, ["pgtable", "vm", "iova", "gpa", "length"], GuestMap,
@@ -115,6 +117,8 @@ internal static class ScriptCalls
             ["IOAS_ALLOC"] = Spec("out_ioas_id", [], IoasAlloc, ("flags", n)),
             ["IOAS_MAP"] = Spec("iova", ["ioas_id", "user_va", "length"], IoasMap,
                 ("ioas_id", n), ("user_va", n), ("length", n), ("iova", n), ("flags", ArgKind.Flags(MapFlagNames))),
+            ["IOAS_MAP_FILE"] = Spec("iova", ["ioas_id", "fd", "length"], IoasMapFile,
+                ("ioas_id", n), ("fd", n), ("start", n), ("length", n), ("iova", n), ("flags", ArgKind.Flags(MapFlagNames))),
             ["IOAS_COPY"] = Spec("dst_iova", ["dst_ioas_id", "src_ioas_id", "length", "src_iova"], IoasCopy,
                 ("dst_ioas_id", n), ("src_ioas_id", n), ("length", n), ("dst_iova", n), ("src_iova", n), ("flags", ArgKind.Flags(MapFlagNames))),
             ["IOAS_UNMAP"] = Spec("length", ["ioas_id", "iova", "length"], IoasUnmap, ("ioas_id", n), ("iova", n), ("length", n)),
@@ -195,6 +199,16 @@ internal static class ScriptCalls
         if (len == 0) return CallResult.Of(Errno.EINVAL);
         ulong prot = s.Flags(st, "prot", 3);
         ulong va;
+        if (st.Has("fd"))
+        {
+            // MAP_SHARED of a memfd: the file's pages at a new VA.
+            ulong fd = s.Num(st, "fd");
+            if (fd > int.MaxValue || s.Process.File((int)fd) is not { } f) return CallResult.Of(Errno.EBADF);
+            if (f is not Memfd memfd) return CallResult.Of(Errno.ENODEV);
+            Errno rc = s.Process.Mm.MmapFile(memfd, s.Num(st, "offset"), len, writable: (prot & 2) != 0, out va);
+            return rc != Errno.OK ? CallResult.Of(rc) : new CallResult { Main = va }.Hex("va", va);
+        }
+        if (st.Has("offset")) return CallResult.Of(Errno.EINVAL); // an offset needs a file
         try
         {
             va = s.Process.Mm.Mmap(len, writable: (prot & 2) != 0);
@@ -204,6 +218,23 @@ internal static class ScriptCalls
             return CallResult.Of(Errno.ENOMEM);   // beyond the simulated physical memory
         }
         return new CallResult { Main = va }.Hex("va", va);
+    }
+
+    /// <summary>memfd_create + ftruncate(size): binds the new fd.</summary>
+    private static CallResult MemfdCreate(ScriptSession s, Statement st)
+    {
+        ulong size = s.Num(st, "size");
+        if (size == 0) return CallResult.Of(Errno.EINVAL);
+        int fd;
+        try
+        {
+            fd = s.Process.CreateMemfd(size, out _);
+        }
+        catch (OutOfMemoryException)
+        {
+            return CallResult.Of(Errno.ENOMEM); // beyond the simulated physical memory
+        }
+        return new CallResult { Main = (ulong)fd }.Dec("fd", (ulong)fd);
     }
 
     private static CallResult VmCreate(ScriptSession s, Statement st)
@@ -350,6 +381,19 @@ internal static class ScriptCalls
             iova = s.Num(st, "iova"), flags = (uint)s.Flags(st, "flags"),
         };
         var r = CallResult.Of(s.Ctx.IoasMap(c));
+        if (r.Ok) r.Hex("iova", c.iova).Main = c.iova;
+        return r;
+    }
+
+    private static CallResult IoasMapFile(ScriptSession s, Statement st)
+    {
+        ulong fd = s.Num(st, "fd");
+        var c = new IommuIoasMapFile
+        {
+            ioas_id = s.U32(st, "ioas_id"), fd = (int)fd, start = s.Num(st, "start"), length = s.Num(st, "length"),
+            iova = s.Num(st, "iova"), flags = (uint)s.Flags(st, "flags"),
+        };
+        var r = CallResult.Of(s.Ctx.IoasMapFile(c, fd <= int.MaxValue ? s.Process.File((int)fd) : null));
         if (r.Ok) r.Hex("iova", c.iova).Main = c.iova;
         return r;
     }
