@@ -169,6 +169,28 @@ public class NicTests
     }
 
     [Fact]
+    public void Rx_with_a_line_rate_receives_a_burst_one_wire_time_apart()
+    {
+        // Bursts of 16 packets sent at one instant: on a 10 Gbit/s port the NIC gets them 1216 ns apart (1520 wire
+        // bytes each), so its buffer writes are at least that far apart; without a port model they all land at once.
+        static List<long> BufferWrites(double lineRate)
+        {
+            var o = Nic("nic-rx", mpps: 0.1, arrival: "bursty", ring: 256);
+            o.BurstSize = 16;
+            o.Nic.LineRateGbps = lineRate;
+            var (w, log, _) = RunNic(o, packets: 160);
+            Assert.Equal(160, w.Stats.Delivered);
+            return log.Entries.Where(e => e.Iova >= w.BufferIova && e.Write).Select(e => e.TimePs).ToList();
+        }
+        var paced = BufferWrites(10);
+        var gaps = paced.Zip(paced.Skip(1), (a, b) => (b - a) / 1000.0).ToList();
+        Assert.True(gaps.Min() >= 1216 * 0.99, $"smallest gap {gaps.Min()} ns");
+        var unpaced = BufferWrites(0);
+        var unpacedGaps = unpaced.Zip(unpaced.Skip(1), (a, b) => (b - a) / 1000.0).ToList();
+        Assert.True(unpacedGaps.Min() < 300, $"smallest unpaced gap {unpacedGaps.Min()} ns");
+    }
+
+    [Fact]
     public void Rx_offered_beyond_the_line_rate_is_a_config_error()
     {
         var o = Paced("nic-rx", mpps: 20, lineRateGbps: 100);

@@ -33,7 +33,9 @@ public sealed class NicOptions
     public double Mpps { get; set; }
     /// <summary>The port's line rate in Gbit/s; 0 (the default) leaves the port out of the model. nic-tx: packets leave
     /// one at a time at this rate (bytes + wireOverheadBytes each), in the order their buffer reads complete; a
-    /// descriptor is written back once its packet has been sent. nic-rx: the offered load must not exceed it.</summary>
+    /// descriptor is written back once its packet has been sent. nic-rx: the offered load must not exceed it, and
+    /// packets arrive one after another on the wire (each is received when its last bit is in), so a burst is
+    /// spread out at the line rate.</summary>
     public double LineRateGbps { get; set; }
     /// <summary>Wire bytes per packet besides <c>bytes</c> (preamble 8 + inter-frame gap 12). Default 20.</summary>
     public int WireOverheadBytes { get; set; } = 20;

@@ -24,7 +24,9 @@ namespace IommuSim.Workloads.Nic;
 /// left (the ring is full of received packets the driver has not yet refilled) or when the NIC
 /// already holds <c>fifoPackets</c> packets is dropped. TX: the stack hands packets to the driver
 /// at the offered rate; one handed over when every slot of its queue's ring is in use is dropped.
-/// With <c>lineRateGbps</c>, TX packets leave through the port one at a time at that rate, in the
+/// With <c>lineRateGbps</c>, RX packets arrive one after another at that rate (a burst is spread
+/// over the wire; a packet is received when its last bit is in), and TX packets leave through the
+/// port one at a time at that rate, in the
 /// order their buffer reads complete; the NIC reads at most <c>fifoPackets</c> packets ahead of the
 /// wire, and writes a descriptor back once its packet has been sent. Without it a TX packet counts as
 /// sent when its buffer read completes, so TX throughput is bounded only by PCIe and the IOMMU.
@@ -44,6 +46,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private const int KindArrival = 1;
     private const int KindDriverJob = 2;
     private const int KindSent = 3;      // TX with a line rate: the packet at the head of the wire queue has left
+    private const int KindReceived = 4;  // RX with a line rate: a packet's last bit has arrived (arg: 1 if measured)
 
     // DMA tags: kind (bits 60–62) | queue (48–59) | descriptor count (32–47) | slot (0–31).
     private const long TagKindMask = 7L << 60;
@@ -77,6 +80,8 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
     private readonly int _wbBatch;
     private readonly Queue<long> _pendingWriteBacks; // queue << 48 | count << 32 | first slot
     private readonly bool _paced;                     // TX with a line rate: packets leave through the port one at a time
+    private readonly bool _rxSerialised;              // RX with a line rate: packets arrive one after another on the wire
+    private long _rxWireFree;                         // RX, serialised: when the wire is free for the next packet
     private readonly long _wirePs;                    // one packet's time on the wire
     private readonly Queue<long> _wireQueue;          // TX, paced: packets read and waiting for the wire: queue << 48 | slot
     private bool _wireBusy;
@@ -120,7 +125,8 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
                 BufferIova + (ulong)q * (ulong)_bufferCount * (ulong)_bufferBytes, IsRx);
         _pendingWriteBacks = new Queue<long>(_n);
         _paced = !IsRx && _nic.LineRateGbps > 0;
-        _wirePs = _paced ? _nic.WirePs(_packetBytes) : 0;
+        _rxSerialised = IsRx && _nic.LineRateGbps > 0;
+        _wirePs = _nic.LineRateGbps > 0 ? _nic.WirePs(_packetBytes) : 0;
         _wireQueue = new Queue<long>(_paced ? _fifo : 0);
     }
 
@@ -220,7 +226,14 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
                 for (long i = 0; i < arg; i++)
                 {
                     if (!TakeOperation(out bool measured)) return; // the run issues no more packets
-                    if (OnPacket(measured)) return;
+                    if (_rxSerialised)
+                    {
+                        // Packets sent at the same moment (a burst) still arrive one wire time apart: each is
+                        // received when its last bit is in.
+                        _rxWireFree = Math.Max(Scheduler.Now, _rxWireFree) + _wirePs;
+                        Schedule(_rxWireFree - Scheduler.Now, KindReceived, measured ? 1 : 0);
+                    }
+                    else if (OnPacket(measured)) return;
                 }
                 var (gap, count) = NextArrival(_meanGapPs);
                 Schedule(gap, KindArrival, count);
@@ -230,6 +243,9 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
                 break;
             case KindSent:
                 PacketSent();
+                break;
+            case KindReceived:
+                OnPacket(arg == 1);
                 break;
         }
     }
