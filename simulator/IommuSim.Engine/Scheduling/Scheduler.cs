@@ -433,6 +433,7 @@ public sealed class Scheduler
 
     /// <summary>Splits a chunked rung-0 bucket into a new linked rung 1; the records stay where they are (rung 1
     /// owns their chunks). False, doing nothing, when all its events share one time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool SplitChunked(ref ChunkList bucket)
     {
         EventRecord[] records = _records.Items;
@@ -462,6 +463,7 @@ public sealed class Scheduler
 
     /// <summary>Splits a linked bucket into a new rung below it, relinking its records. False, doing nothing,
     /// when all its events share one time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool SplitLinked(int head)
     {
         int n = 0;
