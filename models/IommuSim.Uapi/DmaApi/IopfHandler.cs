@@ -17,7 +17,9 @@ namespace IommuSim.Uapi.DmaApi;
 /// stage-1 table lacks the page: the host's iommufd queues it on the HWPT's FAULT object, the VMM reads
 /// it and injects it into the guest's vIOMMU, the guest's handler maps the page in its stage-1 table,
 /// and its page response traps back to the VMM, which writes it to the FAULT fd. That path adds the
-/// device's <c>deliveryPs</c> (two ioctls and two VM exits) to every request.</para>
+/// device's <c>deliveryPs</c> (two ioctls and two VM exits) to every request. With a shadowing vIOMMU
+/// the guest's new mapping also traps so that the VMM can copy it into the shadow table: one more of
+/// each.</para>
 /// </summary>
 public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 {

@@ -58,8 +58,8 @@ public static partial class ConfigValidator
             if (d.Attach.Vm is string vm && vm.Length > 0 && !vmNames.Contains(vm)) errors.Add($"devices:{i}:attach:vm = {vm}: no such VM (vms: {string.Join(", ", vmNames)})");
             if (t.Design is "nested" or "shadow" && string.IsNullOrEmpty(d.Attach.Vm) && c.Vms.Count != 1)
                 errors.Add($"devices:{i}:attach:vm: design '{t.Design}' assigns devices to a VM; name one (vms: {(vmNames.Count == 0 ? "none defined" : string.Join(", ", vmNames))})");
-            if (d.Attach.DemandPaging && t.Design is not ("single-stage" or "nested"))
-                errors.Add($"devices:{i}:attach:demandPaging = true: demand paging is modelled for the single-stage and nested designs (design = {t.Design})");
+            if (d.Attach.DemandPaging && t.Design is not ("single-stage" or "nested" or "shadow"))
+                errors.Add($"devices:{i}:attach:demandPaging = true: demand paging needs IOMMU translation (design single-stage, nested or shadow; design = {t.Design})");
             if (t.Design is "nested" or "shadow" && d.Attach.Via == "kernel")
                 errors.Add($"devices:{i}:attach:via = kernel: design '{t.Design}' assigns the device to a VM through VFIO; use iommufd or vfio-container");
         }

@@ -71,9 +71,11 @@ public static class SystemBuilder
             if (dev.Options.Attach.DemandPaging)
             {
                 iopf ??= platform.Stats.Register(new IopfHandler(platform, Engine.Time.SimTime.FromNs(a.IopfHandlingNs)));
-                // Nested: the guest handles its own stage-1 faults, through the VMM both ways.
-                long delivery = t.Design == "nested"
-                    ? 2 * (Engine.Time.SimTime.FromNs(a.VmExitNs) + Engine.Time.SimTime.FromNs(a.IoctlNs)) : 0;
+                // Nested and shadow: the guest handles the fault, reached through the VMM both ways (a VM exit and an
+                // ioctl each). Shadow adds one more: the guest's new mapping traps (caching mode) so the VMM can copy it
+                // into the shadow table.
+                long trip = Engine.Time.SimTime.FromNs(a.VmExitNs) + Engine.Time.SimTime.FromNs(a.IoctlNs);
+                long delivery = t.Design switch { "nested" => 2 * trip, "shadow" => 3 * trip, _ => 0 };
                 iopf.Register(dev, target, dev.Options.DmaRegions.Select(r => (r.Iova.Value, (ulong)r.Bytes.Bytes)), delivery);
             }
         }
