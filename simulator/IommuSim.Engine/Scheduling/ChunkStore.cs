@@ -1,33 +1,29 @@
 namespace IommuSim.Engine.Scheduling;
 
 /// <summary>
-/// Fixed-size chunks of <typeparamref name="T"/> for the scheduler's bucket lists: chunk c holds items
-/// [c &lt;&lt; ChunkShift, (c + 1) &lt;&lt; ChunkShift). Free chunks are linked through <see cref="Next"/>, so taking
-/// and returning chunks allocates nothing once the store has grown to its working size.
+/// Fixed-size chunks of event records for the chunked buckets of the scheduler's rung 0: chunk c holds
+/// records [c &lt;&lt; ChunkShift, (c + 1) &lt;&lt; ChunkShift). Free chunks are linked through <see cref="Next"/>, so
+/// taking and returning chunks allocates nothing once the store has grown to its working size.
 /// </summary>
-internal sealed class ChunkStore<T>
-    where T : struct
+internal sealed class ChunkStore
 {
-    public const int ChunkShift = 4;          // 16 items per chunk: 768 bytes of event records, 384 of entries
+    public const int ChunkShift = 4;          // 16 records (768 bytes) per chunk
     public const int ChunkSize = 1 << ChunkShift;
     public const int ChunkMask = ChunkSize - 1;
     public const int None = -1;
 
-    public T[] Items;
+    public EventRecord[] Items;
     public int[] Next;
     private int _free = None;
-    private int _freeCount;
 
     public ChunkStore(int chunks)
     {
-        Items = new T[chunks << ChunkShift];
+        Items = new EventRecord[chunks << ChunkShift];
         Next = new int[chunks];
         PushFree(0, chunks);
     }
 
-    public int FreeCount => _freeCount;
-
-    public static int ChunksFor(int items) => (items + ChunkMask) >> ChunkShift;
+    public static int ChunksFor(int records) => (records + ChunkMask) >> ChunkShift;
 
     /// <summary>Takes a free chunk (growing the store when there is none), with no successor.</summary>
     public int Take()
@@ -36,23 +32,14 @@ internal sealed class ChunkStore<T>
         int chunk = _free;
         _free = Next[chunk];
         Next[chunk] = None;
-        _freeCount--;
         return chunk;
     }
 
-    /// <summary>Returns the list of <paramref name="chunks"/> chunks from <paramref name="head"/> to <paramref name="tail"/>.</summary>
-    public void Recycle(int head, int tail, int chunks)
+    /// <summary>Returns a bucket's chunks (the list from its head to its tail) to the free list.</summary>
+    public void Recycle(in ChunkList list)
     {
-        Next[tail] = _free;
-        _free = head;
-        _freeCount += chunks;
-    }
-
-    /// <summary>Grows until at least <paramref name="chunks"/> are free, so that references into
-    /// <see cref="Items"/> stay valid while that many are taken.</summary>
-    public void Reserve(int chunks)
-    {
-        while (_freeCount < chunks) Grow();
+        Next[list.Tail] = _free;
+        _free = list.Head;
     }
 
     /// <summary>Every chunk free again and every item cleared (dropping references).</summary>
@@ -60,7 +47,6 @@ internal sealed class ChunkStore<T>
     {
         Array.Clear(Items);
         _free = None;
-        _freeCount = 0;
         PushFree(0, Next.Length);
     }
 
@@ -81,6 +67,5 @@ internal sealed class ChunkStore<T>
             Next[c] = _free;
             _free = c;
         }
-        _freeCount += to - from;
     }
 }

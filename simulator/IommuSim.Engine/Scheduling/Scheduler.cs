@@ -75,8 +75,8 @@ public sealed class Scheduler
     private const int None = -1;
     private const int MaxBuckets = 1 << 22;
     private const int MaxRungs = 8;
-    private const int ChunkShift = ChunkStore<EventRecord>.ChunkShift;
-    private const int ChunkSize = ChunkStore<EventRecord>.ChunkSize;
+    private const int ChunkShift = ChunkStore.ChunkShift;
+    private const int ChunkSize = ChunkStore.ChunkSize;
 
     private int _count;                       // all pending events
 
@@ -90,7 +90,7 @@ public sealed class Scheduler
     private int[] _freeSlots;
     private int _freeCount;
 
-    private readonly ChunkStore<EventRecord> _records; // the buckets of a chunked rung 0
+    private readonly ChunkStore _records; // the buckets of a chunked rung 0
     private ChunkList _loaded = new() { Head = None }; // record chunks of the rung-0 bucket in the near heap
 
     // Rungs 0 .. _rungCount - 1; the arrays of deeper rungs are kept for reuse.
@@ -112,8 +112,8 @@ public sealed class Scheduler
         // Up to LinkedTopLimit events the records live in slots, beyond it mostly in chunks.
         int capacity = Math.Max(64, initialCapacity);
         int slots = Math.Min(capacity, LinkedTopLimit);
-        int chunks = capacity > LinkedTopLimit ? ChunkStore<EventRecord>.ChunksFor(capacity) * 2 : 4;
-        _records = new ChunkStore<EventRecord>(chunks);
+        int chunks = capacity > LinkedTopLimit ? ChunkStore.ChunksFor(capacity) * 2 : 4;
+        _records = new ChunkStore(chunks);
         _slots = new EventRecord[slots];
         _freeSlots = new int[slots];
         PushFreeSlots(0, slots);
@@ -307,20 +307,18 @@ public sealed class Scheduler
         return ref _far[_farCount++];
     }
 
-    /// <summary>The item for the next event of bucket <paramref name="index"/>, at the end of its last chunk.</summary>
+    /// <summary>The record for the next event of bucket <paramref name="index"/>, at the end of its last chunk.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ref T Append<T>(ChunkStore<T> store, SchedulerRung rung, int index)
-        where T : struct
+    private static ref EventRecord Append(ChunkStore store, SchedulerRung rung, int index)
     {
         ref ChunkList bucket = ref rung.Buckets[index];
         int n = bucket.Count++;
-        int fill = n & ChunkStore<T>.ChunkMask;
+        int fill = n & ChunkStore.ChunkMask;
         if (fill == 0) NewTailChunk(store, rung, ref bucket, index, n);
-        return ref store.Items[(bucket.Tail << ChunkStore<T>.ChunkShift) + fill];
+        return ref store.Items[(bucket.Tail << ChunkStore.ChunkShift) + fill];
     }
 
-    private static void NewTailChunk<T>(ChunkStore<T> store, SchedulerRung rung, ref ChunkList bucket, int index, int countBefore)
-        where T : struct
+    private static void NewTailChunk(ChunkStore store, SchedulerRung rung, ref ChunkList bucket, int index, int countBefore)
     {
         int chunk = store.Take();
         if (countBefore == 0)
@@ -344,7 +342,7 @@ public sealed class Scheduler
         // Every event of the bucket loaded last has run: its record chunks can be reused.
         if (_loaded.Head != None)
         {
-            Recycle(_records, _loaded);
+            _records.Recycle(_loaded);
             _loaded.Head = None;
         }
         while (true)
@@ -359,7 +357,7 @@ public sealed class Scheduler
             if (i < 0)
             {
                 // Used up, and every event it held has run.
-                if (rung.OwnedRecords.Head != None) Recycle(_records, rung.OwnedRecords);
+                if (rung.OwnedRecords.Head != None) _records.Recycle(rung.OwnedRecords);
                 _rungCount--;
                 continue;
             }
@@ -388,10 +386,6 @@ public sealed class Scheduler
             return;
         }
     }
-
-    private static void Recycle<T>(ChunkStore<T> store, in ChunkList list)
-        where T : struct
-        => store.Recycle(list.Head, list.Tail, ChunkStore<T>.ChunksFor(list.Count));
 
     /// <summary>Pushes the keys of every record of a chunked bucket onto the (empty) near heap; the records stay.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
