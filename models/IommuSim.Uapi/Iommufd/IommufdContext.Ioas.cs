@@ -65,38 +65,44 @@ public sealed partial class IommufdContext
     /// </summary>
     public Errno IoasMapFile(IommuIoasMapFile cmd, object? file)
     {
-        if ((cmd.flags & ~MapFlagsValid) != 0) return Errno.EOPNOTSUPP;
-        if (cmd.iova >= ulong.MaxValue || cmd.length >= ulong.MaxValue) return Errno.EOVERFLOW;
-        if ((cmd.flags & (IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE)) == 0) return Errno.EINVAL;
-        Errno rc = Get(cmd.ioas_id, out Ioas ioas);
+        Errno rc = CheckMap(cmd.flags, cmd.iova, cmd.length, cmd.ioas_id, out Ioas ioas);
         if (rc != Errno.OK) return rc;
         if (file is null) return Errno.EBADF;
         if (cmd.length == 0) return Errno.EINVAL;
         if (cmd.start + (cmd.length - 1) < cmd.start) return Errno.EOVERFLOW;
-        var prot = ProtOf(cmd.flags);
-        var pages = new IoptPages(Mm, file, cmd.start, cmd.length, (prot & Access.Write) != 0, PagesAccountMode);
-        ulong iova = cmd.iova;
-        rc = ioas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, cmd.length)], ref iova, prot,
-            allocIova: (cmd.flags & IommuIoasMapFlags.FIXED_IOVA) == 0);
-        if (rc == Errno.OK) cmd.iova = iova;
-        return rc;
+        var pages = new IoptPages(Mm, file, cmd.start, cmd.length, (cmd.flags & IommuIoasMapFlags.WRITEABLE) != 0, PagesAccountMode);
+        return MapNewPages(ioas, pages, cmd.flags, ref cmd.iova);
     }
 
     /// <summary>IOMMU_IOAS_MAP: maps user memory at a fixed IOVA or one the allocator picks (out: iova).</summary>
     public Errno IoasMap(IommuIoasMap cmd)
     {
-        if ((cmd.flags & ~MapFlagsValid) != 0 || cmd.__reserved != 0) return Errno.EOPNOTSUPP;
-        if (cmd.iova >= ulong.MaxValue || cmd.length >= ulong.MaxValue) return Errno.EOVERFLOW;
-        if ((cmd.flags & (IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE)) == 0) return Errno.EINVAL;
-        Errno rc = Get(cmd.ioas_id, out Ioas ioas);
+        if (cmd.__reserved != 0) return Errno.EOPNOTSUPP;
+        Errno rc = CheckMap(cmd.flags, cmd.iova, cmd.length, cmd.ioas_id, out Ioas ioas);
         if (rc != Errno.OK) return rc;
         if (cmd.length == 0 || cmd.user_va + cmd.length < cmd.user_va) return Errno.EINVAL;
-        var prot = ProtOf(cmd.flags);
-        var pages = new IoptPages(Mm, cmd.user_va, cmd.length, (prot & Access.Write) != 0, PagesAccountMode);
-        ulong iova = cmd.iova;
-        rc = ioas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, cmd.length)], ref iova, prot,
-            allocIova: (cmd.flags & IommuIoasMapFlags.FIXED_IOVA) == 0);
-        if (rc == Errno.OK) cmd.iova = iova;
+        var pages = new IoptPages(Mm, cmd.user_va, cmd.length, (cmd.flags & IommuIoasMapFlags.WRITEABLE) != 0, PagesAccountMode);
+        return MapNewPages(ioas, pages, cmd.flags, ref cmd.iova);
+    }
+
+    /// <summary>The checks IOAS_MAP and IOAS_MAP_FILE share, in the kernel's order, up to the IOAS lookup.</summary>
+    private Errno CheckMap(uint flags, ulong iova, ulong length, uint ioasId, out Ioas ioas)
+    {
+        ioas = null!;
+        if ((flags & ~MapFlagsValid) != 0) return Errno.EOPNOTSUPP;
+        if (iova >= ulong.MaxValue || length >= ulong.MaxValue) return Errno.EOVERFLOW;
+        if ((flags & (IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE)) == 0) return Errno.EINVAL;
+        return Get(ioasId, out ioas);
+    }
+
+    /// <summary>iopt_map_common: maps all of <paramref name="pages"/> at <paramref name="iova"/>, or at one the allocator
+    /// picks (written back) unless FIXED_IOVA.</summary>
+    private static Errno MapNewPages(Ioas ioas, IoptPages pages, uint flags, ref ulong iova)
+    {
+        ulong at = iova;
+        Errno rc = ioas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, pages.Length)], ref at, ProtOf(flags),
+            allocIova: (flags & IommuIoasMapFlags.FIXED_IOVA) == 0);
+        if (rc == Errno.OK) iova = at;
         return rc;
     }
 
