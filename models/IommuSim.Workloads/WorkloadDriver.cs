@@ -5,7 +5,7 @@ using IommuSim.Hardware.Devices;
 using IommuSim.Engine.Stats;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
-using MathNet.Numerics.Distributions;
+using IommuSim.Workloads.DeviceModels;
 
 namespace IommuSim.Workloads;
 
@@ -29,11 +29,10 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
     private readonly RequestBudget _budget;
     private readonly int _limit;
     private readonly bool _closed;
-    private readonly double _meanGapPs;
     private long _backlog;
     private bool _exhausted;
     private RequestSpec? _held;
-    private readonly System.Random _arrivalRandom;
+    private readonly ArrivalProcess _arrivals;
     private readonly bool _perRequest;
     private readonly OpState[] _ops;
     private long _nextTag;
@@ -57,10 +56,10 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
         Random = rng;
         _limit = Math.Min(options.Outstanding ?? device.MaxOutstanding, device.MaxOutstanding);
         _closed = options.Arrival == "closed";
-        _meanGapPs = 1e6 / options.RateMrps; // 1 / (rate × 10^6 per s) in ps
         device.Client = this;
         // Inter-arrival times come from MathNet's distributions over the run-seeded stream.
-        _arrivalRandom = rng.Fork("arrivals").AsSystemRandom();
+        _arrivals = new ArrivalProcess(options.Arrival, options.BurstSize,
+            1e6 / options.RateMrps /* 1 / (rate × 10^6 per s) in ps */, rng.Fork("arrivals").AsSystemRandom());
         _perRequest = options.Mapping == "per-request";
         _ops = new OpState[Math.Max(1, _limit)];
     }
@@ -109,18 +108,8 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
 
     private void ScheduleArrivals()
     {
-        double gap;
-        long count = 1;
-        switch (Options.Arrival)
-        {
-            case "constant": gap = _meanGapPs; break;
-            case "bursty":
-                count = Options.BurstSize;
-                gap = Exponential.Sample(_arrivalRandom, 1.0 / (_meanGapPs * count));
-                break;
-            default: gap = Exponential.Sample(_arrivalRandom, 1.0 / _meanGapPs); break;
-        }
-        Scheduler.ScheduleIn(Math.Max(1, (long)gap), this, KindArrival, count);
+        var (gap, count) = _arrivals.Next();
+        Scheduler.ScheduleIn(gap, this, KindArrival, count);
     }
 
     /// <summary>Issues as many requests as the device, the loop discipline and the budget allow.</summary>

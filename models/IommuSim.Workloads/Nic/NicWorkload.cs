@@ -1,8 +1,7 @@
 using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
-using IommuSim.Engine.Time;
 using IommuSim.Hardware.Devices;
-using IommuSim.Hardware.PageTables;
+using IommuSim.Workloads.DeviceModels;
 
 namespace IommuSim.Workloads.Nic;
 
@@ -32,63 +31,32 @@ namespace IommuSim.Workloads.Nic;
 /// sent when its buffer read completes, so TX throughput is bounded only by PCIe and the IOMMU.
 /// </para>
 /// <para>
-/// Each queue's driver is one serial CPU context (a NAPI poll loop on its own core). It handles
-/// written-back descriptors in ring order. With <c>recycle</c> buffers come round-robin from a
-/// per-queue pool mapped once (IOVA window queues × bufferCount × bufferBytes). With
-/// <c>map-per-packet</c> every buffer goes through the DMA API: RX refill = unmap the received
-/// buffer, map a new one, re-post the descriptor; TX = map before posting, unmap when reclaiming
-/// the sent descriptor. A descriptor is re-posted only once its map completed, so slow (strict)
-/// unmaps starve the ring.
+/// The parts: this class is the traffic (arrivals, the wire, RSS over the queues) and the
+/// statistics; <see cref="NicController"/> is the NIC's side of the rings, <see cref="NicDriver"/>
+/// the driver's (one CPU context per queue; recycle pools or map-per-packet through the DMA API),
+/// <see cref="NicQueue"/> a ring both sides share.
 /// </para>
 /// </summary>
-public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
+public sealed class NicWorkload : DeviceModelWorkload
 {
     private const int KindArrival = 1;
-    private const int KindDriverJob = 2;
-    private const int KindSent = 3;      // TX with a line rate: the packet at the head of the wire queue has left
-    private const int KindReceived = 4;  // RX with a line rate: a packet's last bit has arrived (arg: 1 if measured)
-
-    // DMA tags: kind (bits 60–62) | queue (48–59) | descriptor count (32–47) | slot (0–31).
-    private const long TagKindMask = 7L << 60;
-    private const long TagFetch = 1L << 60;
-    private const long TagBuffer = 2L << 60;
-    private const long TagWriteBack = 3L << 60;
-    private const long TagStray = 4L << 60;
-    private const int QueueShift = 48;
-
-    // Driver jobs (event argument and DMA-API tag): queue (48–59) | kind (32–39) | slot (0–31).
-    private const long JobInitPost = 0;  // RX, map-per-packet: the first map of a ring slot
-    private const long JobRefill = 1;    // RX: give the NIC a buffer for a slot the driver consumed
-    private const long JobSend = 2;      // TX: post a packet the stack handed over
-    private const long JobReclaim = 3;   // TX: release a sent packet's slot
+    internal const int KindSent = 3;      // TX with a line rate: the packet at the head of the wire queue has left
+    private const int KindReceived = 4;   // RX with a line rate: a packet's last bit has arrived (arg: 1 if measured)
 
     private readonly IDmaApi? _dmaApiArg;
     private readonly string _path;
-    private IDmaApi? _dmaApi;
     private readonly NicOptions _nic;
-    private readonly Queue[] _queues;
+    private readonly NicQueue[] _queues;
+    private readonly NicController _controller;
+    private readonly NicDriver _driver;
+    private readonly ArrivalProcess _arrivals;
     private readonly int _n;
-    private readonly int _mask;
     private readonly int _packetBytes;
     private readonly int _bufferBytes;
     private readonly int _bufferCount;
-    private readonly int _fetchBatch;
-    private readonly int _cacheEntries;
-    private readonly int _fifo;
-    private readonly double _meanGapPs;
-    private readonly long _driverPs;
-    private readonly int _wbBatch;
-    private readonly Queue<long> _pendingWriteBacks; // queue << 48 | count << 32 | first slot
-    private readonly bool _paced;                     // TX with a line rate: packets leave through the port one at a time
-    private readonly bool _rxSerialised;              // RX with a line rate: packets arrive one after another on the wire
-    private long _rxWireFree;                         // RX, serialised: when the wire is free for the next packet
-    private readonly long _wirePs;                    // one packet's time on the wire
-    private readonly Queue<long> _wireQueue;          // TX, paced: packets read and waiting for the wire: queue << 48 | slot
-    private bool _wireBusy;
-
-    private int _inFifo;          // RX: packets claimed whose buffer DMA is not yet issued; paced TX: read, not yet sent (all queues)
-    private int _queuesFilled;    // RX map-per-packet: queues whose initial fill is complete
-    private int _roundRobin;
+    private readonly bool _rxSerialised;  // RX with a line rate: packets arrive one after another on the wire
+    private readonly long _wirePs;        // one packet's time on the wire
+    private long _rxWireFree;             // RX, serialised: when the wire is free for the next packet
     private bool _arrivalsStarted;
 
     public NicWorkload(WorkloadOptions options, DmaEngine device, Scheduler scheduler, RequestBudget budget, SimRandom rng,
@@ -107,27 +75,21 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         _path = path;
         IsRx = options.Type == "nic-rx";
         _n = _nic.RingSize;
-        _mask = _n - 1;
         _packetBytes = (int)options.Bytes.Bytes;
         _bufferBytes = (int)_nic.BufferBytes.Bytes;
         _bufferCount = _nic.EffectiveBufferCount;
-        _fetchBatch = _nic.DescriptorFetchBatch;
-        _wbBatch = _nic.WriteBackBatch;
-        _cacheEntries = _nic.DescriptorCacheEntries;
-        _fifo = _nic.FifoPackets;
-        _meanGapPs = 1e12 / _nic.PacketsPerSecond(options.Bytes.Bytes);
-        _driverPs = SimTime.FromNs(_nic.DriverNsPerPacket);
+        _arrivals = NewArrivals(1e12 / _nic.PacketsPerSecond(options.Bytes.Bytes));
         RingIova = RingBase(options, device.Options);
         BufferIova = BufferBase(options, device.Options);
-        _queues = new Queue[_nic.Queues];
+        _queues = new NicQueue[_nic.Queues];
         for (int q = 0; q < _queues.Length; q++)
-            _queues[q] = new Queue(q, _n, RingIova + (ulong)q * _nic.RingStride,
+            _queues[q] = new NicQueue(q, _n, RingIova + (ulong)q * _nic.RingStride,
                 BufferIova + (ulong)q * (ulong)_bufferCount * (ulong)_bufferBytes, IsRx);
-        _pendingWriteBacks = new Queue<long>(_n);
-        _paced = !IsRx && _nic.LineRateGbps > 0;
+        _controller = new NicController(this, scheduler, _queues, _nic, _packetBytes, IsRx, Stats);
+        _driver = new NicDriver(this, scheduler, _controller, _queues, _nic, _packetBytes, IsRx, Stats, rng, device);
+        _controller.Driver = _driver;
         _rxSerialised = IsRx && _nic.LineRateGbps > 0;
         _wirePs = _nic.LineRateGbps > 0 ? _nic.WirePs(_packetBytes) : 0;
-        _wireQueue = new Queue<long>(_paced ? _fifo : 0);
     }
 
     public bool IsRx { get; }
@@ -183,38 +145,27 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         }
     }
 
-    // ---- start and arrivals -------------------------------------------------------------
+    // ---- start, arrivals and the wire ---------------------------------------------------
 
     protected override void OnStart()
     {
-        if (MapPerPacket) _dmaApi = ResolveDmaApi(_dmaApiArg, $"{_path}:nic:bufferPolicy = map-per-packet");
+        if (MapPerPacket) _driver.Api = ResolveDmaApi(_dmaApiArg, $"{_path}:nic:bufferPolicy = map-per-packet");
         if (!IsRx)
         {
             StartArrivals();
             return;
         }
-        foreach (var q in _queues)
-        {
-            if (MapPerPacket)
-            {
-                // Driver initialisation: map a buffer for every slot; the link comes up when every ring is full.
-                for (int i = 0; i < _n; i++) EnqueueJob(q, JobInitPost, i);
-                continue;
-            }
-            for (int i = 0; i < _n; i++) q.SlotBuffer[i] = NextPoolBuffer(q);
-            q.Posted = _n;
-            UpdateOccupancy(q);
-        }
-        if (MapPerPacket) return;
+        _driver.FillRings();
+        if (MapPerPacket) return; // the link comes up when the driver has filled every ring
         StartArrivals();
-        Pump();
+        _controller.Pump();
     }
 
-    private void StartArrivals()
+    internal void StartArrivals()
     {
         if (_arrivalsStarted) return;
         _arrivalsStarted = true;
-        var (gap, count) = NextArrival(_meanGapPs);
+        var (gap, count) = _arrivals.Next();
         Schedule(gap, KindArrival, count);
     }
 
@@ -235,14 +186,11 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
                     }
                     else if (OnPacket(measured)) return;
                 }
-                var (gap, count) = NextArrival(_meanGapPs);
+                var (gap, count) = _arrivals.Next();
                 Schedule(gap, KindArrival, count);
                 break;
-            case KindDriverJob:
-                RunJob(arg);
-                break;
             case KindSent:
-                PacketSent();
+                _controller.PacketSent();
                 break;
             case KindReceived:
                 OnPacket(arg == 1);
@@ -250,26 +198,17 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         }
     }
 
-    /// <summary>A packet arrives (RX) or is handed to the driver (TX). Returns true when that ended the run.</summary>
+    /// <summary>A packet arrives (RX) or is handed to the driver (TX), on a queue chosen uniformly (RSS over
+    /// many flows). Returns true when that ended the run.</summary>
     private bool OnPacket(bool measured)
     {
         if (measured) Stats.Offered++;
         var q = _queues.Length == 1 ? _queues[0] : _queues[Random.NextBelow((ulong)_queues.Length)];
-        if (IsRx)
-        {
-            if (q.Posted == q.Claimed) return Drop(measured, fifo: false);
-            if (_inFifo >= _fifo) return Drop(measured, fifo: true);
-            _inFifo++;
-        }
-        else if (q.Claimed - q.Freed == _n) return Drop(measured, fifo: false);
-        int slot = (int)(q.Claimed & _mask);
-        q.ArrivalPs[slot] = Scheduler.Now;
-        q.Measured[slot] = measured;
-        q.Faulted[slot] = false;
-        q.Claimed++;
-        UpdateOccupancy(q);
-        if (IsRx) Pump();
-        else EnqueueJob(q, JobSend, slot);
+        if (q.NoFreeSlot) return Drop(measured, fifo: false);
+        if (IsRx && !_controller.TryAdmit()) return Drop(measured, fifo: true);
+        int slot = q.Claim(Scheduler.Now, measured);
+        if (IsRx) _controller.Pump();
+        else _driver.Send(q, slot);
         return false;
     }
 
@@ -283,314 +222,7 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         return FinishOperation(measured);
     }
 
-    // ---- the NIC --------------------------------------------------------------------------
-
-    /// <summary>Issues what the NIC can: write-backs first (they free the rings), then buffer DMAs,
-    /// then descriptor fetches, serving the queues round-robin.</summary>
-    private void Pump()
-    {
-        while (_pendingWriteBacks.Count > 0)
-        {
-            long e = _pendingWriteBacks.Peek();
-            var q = _queues[(int)(e >> QueueShift)];
-            int k = (int)((e >> 32) & 0xFFFF);
-            int slot = (int)(e & 0xFFFF_FFFF);
-            if (!TryIssue(q.RingIova + (ulong)slot * NicOptions.DescriptorBytes, k * NicOptions.DescriptorBytes, true, q.Measured[slot], Tag(TagWriteBack, q, k, slot))) return;
-            _pendingWriteBacks.Dequeue();
-            Stats.WriteBacks++;
-            Stats.DescriptorsWrittenBack += k;
-        }
-        int nq = _queues.Length;
-        int first = _roundRobin;
-        _roundRobin = _roundRobin + 1 == nq ? 0 : _roundRobin + 1;
-        for (int i = 0; i < nq; i++)
-            if (!PumpBuffers(_queues[(first + i) % nq])) return;
-        for (int i = 0; i < nq; i++)
-            if (!PumpFetches(_queues[(first + i) % nq])) return;
-    }
-
-    private static long Tag(long kind, Queue q, int count, int slot) => kind | ((long)q.Index << QueueShift) | ((long)count << 32) | (uint)slot;
-
-    /// <summary>Buffer DMAs of packets whose descriptor is fetched, in ring order. False: out of tags.</summary>
-    private bool PumpBuffers(Queue q)
-    {
-        long ready = Math.Min(q.FetchDone, IsRx ? q.Claimed : q.Posted);
-        while (q.BufferIssued < ready)
-        {
-            if (_paced && _inFifo >= _fifo) return true; // the TX FIFO is full: read no further ahead of the wire
-            int slot = (int)(q.BufferIssued & _mask);
-            if (!TryIssue(q.SlotBuffer[slot], _packetBytes, IsRx, q.Measured[slot], Tag(TagBuffer, q, 0, slot))) return false;
-            q.BufferIssued++;
-            if (IsRx) _inFifo--;
-            else if (_paced) _inFifo++;
-            Stats.BufferDmas++;
-        }
-        return true;
-    }
-
-    /// <summary>Descriptor fetches for the queue. False: out of tags.</summary>
-    private bool PumpFetches(Queue q)
-    {
-        while (true)
-        {
-            long unfetched = q.Posted - q.FetchIssued;
-            long inCache = q.FetchIssued - q.BufferIssued;
-            long room = _cacheEntries - inCache;
-            if (unfetched <= 0 || room <= 0) return true;
-            // RX prefetches in full batches; it fetches fewer only when a packet is waiting for a
-            // descriptor or nothing is cached. TX fetches whatever the driver posted.
-            bool urgent = !IsRx || q.Claimed > q.FetchIssued || inCache == 0;
-            if (!urgent && (unfetched < _fetchBatch || room < _fetchBatch)) return true;
-            int start = (int)(q.FetchIssued & _mask);
-            int k = (int)Math.Min(Math.Min(_fetchBatch, unfetched), Math.Min(room, _n - start));
-            if (!TryIssue(q.RingIova + (ulong)start * NicOptions.DescriptorBytes, k * NicOptions.DescriptorBytes, false, Measuring, Tag(TagFetch, q, k, start))) return false;
-            q.FetchIssued += k;
-            Stats.DescriptorFetches++;
-            Stats.DescriptorsFetched += k;
-        }
-    }
-
-    protected override void OnDmaDone(long tag, bool faulted)
-    {
-        if ((tag & TagKindMask) == TagStray) return; // a stray DMA after unmap: it is only there to probe the IOMMU
-        if (faulted) Stats.DmaFaults++;
-        var q = _queues[(int)((tag >> QueueShift) & 0xFFF)];
-        int slot = (int)(tag & 0xFFFF_FFFF);
-        switch (tag & TagKindMask)
-        {
-            case TagFetch:
-            {
-                int k = (int)((tag >> 32) & 0xFFFF);
-                for (int i = 0; i < k; i++) q.Fetched[slot + i] = true;
-                while (q.FetchDone < q.FetchIssued && q.Fetched[q.FetchDone & _mask])
-                {
-                    q.Fetched[q.FetchDone & _mask] = false;
-                    q.FetchDone++;
-                }
-                break;
-            }
-            case TagBuffer:
-                if (faulted) q.Faulted[slot] = true;
-                q.BufferDone[slot] = true;
-                while (q.BufferDoneContig < q.BufferIssued && q.BufferDone[q.BufferDoneContig & _mask])
-                {
-                    q.BufferDone[q.BufferDoneContig & _mask] = false;
-                    if (_paced) _wireQueue.Enqueue(((long)q.Index << QueueShift) | (q.BufferDoneContig & _mask));
-                    q.BufferDoneContig++;
-                }
-                if (_paced) StartWire();
-                else QueueWriteBacks(q);
-                break;
-            case TagWriteBack:
-            {
-                int k = (int)((tag >> 32) & 0xFFFF);
-                for (int i = 0; i < k; i++) PacketDone(q, slot + i);
-                break;
-            }
-        }
-        Pump();
-    }
-
-    /// <summary>Puts the packet at the head of the wire queue on the wire, unless one is being sent. A packet
-    /// whose buffer read faulted is not sent (it takes no wire time) but keeps its place in the order.</summary>
-    private void StartWire()
-    {
-        if (_wireBusy || _wireQueue.Count == 0) return;
-        _wireBusy = true;
-        long e = _wireQueue.Peek();
-        bool faulted = _queues[(int)(e >> QueueShift)].Faulted[(int)(e & 0xFFFF_FFFF)];
-        Schedule(faulted ? 0 : _wirePs, KindSent);
-    }
-
-    private void PacketSent()
-    {
-        long e = _wireQueue.Dequeue();
-        _wireBusy = false;
-        _inFifo--;
-        var q = _queues[(int)(e >> QueueShift)];
-        q.Sent++;
-        QueueWriteBacks(q);
-        StartWire();
-        Pump();
-    }
-
-    /// <summary>Groups descriptors whose packet is done (RX and unpaced TX: its buffer DMA completed; paced TX: it
-    /// has been sent) into write-backs, in ring order: full batches, and what is left once none of the queue's
-    /// packets is still in progress.</summary>
-    private void QueueWriteBacks(Queue q)
-    {
-        while (true)
-        {
-            long done = _paced ? q.Sent : q.BufferDoneContig;
-            long ready = done - q.WriteBackQueued;
-            if (ready <= 0 || (ready < _wbBatch && done < q.BufferIssued)) return;
-            int start = (int)(q.WriteBackQueued & _mask);
-            int k = (int)Math.Min(Math.Min(_wbBatch, ready), _n - start);
-            _pendingWriteBacks.Enqueue(((long)q.Index << QueueShift) | ((long)k << 32) | (uint)start);
-            q.WriteBackQueued += k;
-        }
-    }
-
-    private void PacketDone(Queue q, int slot)
-    {
-        bool measured = q.Measured[slot];
-        if (measured)
-        {
-            if (q.Faulted[slot]) Stats.Faulted++;
-            else
-            {
-                Stats.Delivered++;
-                Stats.DeliveredBytes += _packetBytes;
-            }
-            Stats.PacketLatency.Record(Scheduler.Now - q.ArrivalPs[slot]);
-        }
-        q.Done[slot] = true;
-        // The driver sees written-back descriptors in ring order.
-        while (q.DriverHead < q.BufferIssued && q.Done[q.DriverHead & _mask])
-        {
-            int s = (int)(q.DriverHead & _mask);
-            q.Done[s] = false;
-            q.DriverHead++;
-            EnqueueJob(q, IsRx ? JobRefill : JobReclaim, s);
-        }
-        FinishOperation(measured);
-    }
-
-    // ---- the drivers (one CPU context per queue) -----------------------------------------
-
-    private void EnqueueJob(Queue q, long kind, int slot)
-    {
-        q.Jobs.Enqueue(((long)q.Index << QueueShift) | (kind << 32) | (uint)slot);
-        KickDriver(q);
-    }
-
-    private void KickDriver(Queue q)
-    {
-        if (q.DriverBusy || q.Jobs.Count == 0) return;
-        q.DriverBusy = true;
-        q.DriverBusyTime.Set(Scheduler.Now, 1);
-        // Every job starts through the scheduler (after its CPU time), so DMA-API callbacks that
-        // arrive synchronously never nest jobs.
-        Schedule(_driverPs, KindDriverJob, q.Jobs.Dequeue());
-    }
-
-    private void JobDone(Queue q)
-    {
-        q.DriverBusy = false;
-        q.DriverBusyTime.Set(Scheduler.Now, 0);
-        KickDriver(q);
-    }
-
-    private Queue QueueOf(long job) => _queues[(int)((job >> QueueShift) & 0xFFF)];
-
-    private static long KindOf(long job) => (job >> 32) & 0xFF;
-
-    private void RunJob(long job)
-    {
-        var q = QueueOf(job);
-        int slot = (int)(job & 0xFFFF_FFFF);
-        switch (KindOf(job))
-        {
-            case JobInitPost:
-                CallMap(q, job, _bufferBytes, Access.Write);
-                break;
-            case JobRefill:
-                if (MapPerPacket) CallUnmap(q, job, q.SlotBuffer[slot], _bufferBytes);
-                else
-                {
-                    Post(q, slot, NextPoolBuffer(q));
-                    JobDone(q);
-                }
-                break;
-            case JobSend:
-                if (MapPerPacket) CallMap(q, job, _packetBytes, Access.Read);
-                else
-                {
-                    Post(q, slot, NextPoolBuffer(q));
-                    JobDone(q);
-                }
-                break;
-            case JobReclaim:
-                if (MapPerPacket) CallUnmap(q, job, q.SlotBuffer[slot], _packetBytes);
-                else
-                {
-                    Free(q);
-                    JobDone(q);
-                }
-                break;
-        }
-    }
-
-    private void CallMap(Queue q, long job, int bytes, Access access)
-    {
-        q.ApiCallPs = Scheduler.Now;
-        _dmaApi!.Map(Device, bytes, access, this, job, q.Index); // one driver CPU per queue
-    }
-
-    private void CallUnmap(Queue q, long job, ulong iova, int bytes)
-    {
-        q.ApiCallPs = Scheduler.Now;
-        _dmaApi!.Unmap(Device, iova, bytes, this, job, q.Index);
-    }
-
-    void IDmaApiClient.OnMapped(long tag, ulong iova)
-    {
-        var q = QueueOf(tag);
-        Stats.Maps++;
-        Stats.MapLatency.Record(Scheduler.Now - q.ApiCallPs);
-        Post(q, (int)(tag & 0xFFFF_FFFF), iova);
-        JobDone(q);
-    }
-
-    void IDmaApiClient.OnUnmapped(long tag)
-    {
-        var q = QueueOf(tag);
-        Stats.Unmaps++;
-        // A late DMA to the buffer just unmapped (a buggy device, or the DMA-attack window of deferred
-        // invalidation): strict unmap makes it fault; lazy may still translate it from the IOTLB.
-        if (_nic.StrayDmaFraction > 0 && Random.NextDouble() < _nic.StrayDmaFraction
-            && TryIssue(q.SlotBuffer[(int)(tag & 0xFFFF_FFFF)], 64, IsRx, false, TagStray | ((long)q.Index << QueueShift)))
-            Stats.StrayDmas++;
-        Stats.UnmapLatency.Record(Scheduler.Now - q.ApiCallPs);
-        if (KindOf(tag) == JobRefill) CallMap(q, tag, _bufferBytes, Access.Write); // same job: now map the replacement
-        else
-        {
-            Free(q);
-            JobDone(q);
-        }
-    }
-
-    private ulong NextPoolBuffer(Queue q)
-    {
-        ulong iova = q.PoolIova + (ulong)(q.PoolNext % _bufferCount) * (ulong)_bufferBytes;
-        q.PoolNext++;
-        return iova;
-    }
-
-    /// <summary>The driver writes a descriptor (CPU store, no DMA) and rings the doorbell.</summary>
-    private void Post(Queue q, int slot, ulong bufferIova)
-    {
-        if (slot != (int)(q.Posted & _mask)) throw new InvalidOperationException($"{Device.Name} queue {q.Index}: descriptor {slot} posted out of ring order (tail {q.Posted & _mask})");
-        q.SlotBuffer[slot] = bufferIova;
-        q.Posted++;
-        UpdateOccupancy(q);
-        if (IsRx && q.Posted == _n && ++_queuesFilled == _queues.Length) StartArrivals();
-        Pump();
-    }
-
-    private void Free(Queue q)
-    {
-        q.Freed++;
-        UpdateOccupancy(q);
-    }
-
-    private void UpdateOccupancy(Queue q)
-    {
-        long occ = IsRx ? _n - (q.Posted - q.Claimed) : q.Claimed - q.Freed;
-        long now = Scheduler.Now;
-        q.Occupancy.Set(now, occ);
-        q.Full.Set(now, occ >= _n ? 1 : 0);
-    }
+    protected override void OnDmaDone(long tag, bool faulted) => _controller.OnDmaDone(tag, faulted);
 
     // ---- statistics ---------------------------------------------------------------------
 
@@ -601,8 +233,8 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         {
             q.Occupancy.Reset(nowPs);
             q.Full.Reset(nowPs);
-            q.DriverBusyTime.Reset(nowPs);
         }
+        foreach (var cpu in _driver.Cpus) cpu.BusyTime.Reset(nowPs);
     }
 
     /// <summary>
@@ -626,9 +258,9 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         {
             occupancy += q.Occupancy.Mean(now);
             full += q.Full.Mean(now);
-            busy += q.DriverBusyTime.Mean(now);
             occupancyMax = Math.Max(occupancyMax, q.Occupancy.Max);
         }
+        foreach (var cpu in _driver.Cpus) busy += cpu.BusyTime.Mean(now);
         int nq = _queues.Length;
         var list = new List<KeyValuePair<string, double>>
         {
@@ -661,47 +293,5 @@ public sealed class NicWorkload : DeviceModelWorkload, IDmaApiClient
         list.Add(new("unmapLatencyNs.mean", Round(s.UnmapLatency.Mean / 1000.0)));
         list.Add(new("driverBusyFraction", Round(busy / nq)));
         return list;
-    }
-
-    /// <summary>One queue: its ring in memory, the NIC's and the driver's state of it.</summary>
-    private sealed class Queue(int index, int ringSize, ulong ringIova, ulong poolIova, bool rx)
-    {
-        public readonly int Index = index;
-        public readonly ulong RingIova = ringIova;
-        public readonly ulong PoolIova = poolIova;
-        public readonly ulong[] SlotBuffer = new ulong[ringSize];
-        public readonly long[] ArrivalPs = new long[ringSize];
-        public readonly bool[] Measured = new bool[ringSize];
-        public readonly bool[] Faulted = new bool[ringSize];
-        public readonly bool[] Fetched = new bool[ringSize];
-        public readonly bool[] Done = new bool[ringSize];
-        public readonly bool[] BufferDone = new bool[ringSize];
-        public readonly Queue<long> Jobs = new(2 * ringSize);
-
-        // Monotonic ring counters (slot = counter & mask).
-        public long Posted;       // descriptors handed to the NIC by the driver
-        public long Claimed;      // RX: descriptors a received packet took; TX: slots the driver took for a packet
-        public long FetchIssued;  // descriptors whose fetch was issued
-        public long FetchDone;    // descriptors fetched, contiguous from the start
-        public long BufferIssued; // buffer DMAs issued (ring order)
-        public long BufferDoneContig; // buffer DMAs completed, contiguous from the start
-        public long Sent;         // TX with a line rate: packets that have left through the port (ring order)
-        public long WriteBackQueued;  // descriptors covered by queued or issued write-backs
-        public long DriverHead;   // written-back descriptors the driver has taken up (ring order)
-        public long Freed;        // TX: slots released
-        public long PoolNext;     // recycle: next pool buffer
-
-        public bool DriverBusy;
-        public long ApiCallPs;
-        public readonly TimeAverage Occupancy = Initial(rx ? ringSize : 0);
-        public readonly TimeAverage Full = new();
-        public readonly TimeAverage DriverBusyTime = new();
-
-        private static TimeAverage Initial(long value)
-        {
-            var t = new TimeAverage();
-            t.Set(0, value);
-            return t;
-        }
     }
 }

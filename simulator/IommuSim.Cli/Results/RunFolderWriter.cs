@@ -64,7 +64,7 @@ public static class RunFolderWriter
         Append(sb, "dma", dma, 1000.0);
         Append(sb, "walk", run.Platform.Iommu.WalkLatency, 1000.0);
         foreach (var w in run.Workloads)
-            if (w is Workloads.Nic.IDeviceModelStats model)
+            if (w is Workloads.DeviceModels.IDeviceModelStats model)
                 foreach (var h in model.Histograms) Append(sb, $"{w.Device.Name}.{h.Name}", h, 1000.0);
         foreach (var (lo, hi, n) in run.Platform.Iommu.WalkReadsPerWalk.Buckets())
             sb.Append(CultureInfo.InvariantCulture, $"walkReads,{lo},{hi},{n}\n");

@@ -229,7 +229,7 @@ public static class SummaryBuilder
             // Ring/queue device models add their own figures (devices.<name>.nic.*, devices.<name>.nvme.*).
             foreach (var w in run.Workloads)
             {
-                if (w.Device != d || w is not Workloads.Nic.IDeviceModelStats model) continue;
+                if (w.Device != d || w is not Workloads.DeviceModels.IDeviceModelStats model) continue;
                 var section = new JsonObject();
                 foreach (var (key, value) in model.Summary(simNs))
                 {

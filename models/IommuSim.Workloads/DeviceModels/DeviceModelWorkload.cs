@@ -2,9 +2,8 @@ using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.Pcie;
-using MathNet.Numerics.Distributions;
 
-namespace IommuSim.Workloads.Nic;
+namespace IommuSim.Workloads.DeviceModels;
 
 /// <summary>
 /// A device model's statistics for <c>summary.json</c> under <c>devices.&lt;name&gt;.&lt;Section&gt;.*</c>.
@@ -50,7 +49,7 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
     }
 
     /// <summary>True once the run's measured phase has begun (warm-up requests all handed out).</summary>
-    protected bool Measuring { get; private set; }
+    protected internal bool Measuring { get; private set; }
 
     /// <summary>
     /// The DMA API a model maps per-buffer through: the one given to its constructor, else the
@@ -106,7 +105,7 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
     /// <summary>A DMA issued with <see cref="TryIssue"/> finished (the request is already back in the pool).</summary>
     protected abstract void OnDmaDone(long tag, bool faulted);
 
-    protected void Schedule(long delayPs, int kind, long arg = 0)
+    protected internal void Schedule(long delayPs, int kind, long arg = 0)
     {
         if (kind == KindStart) throw new ArgumentOutOfRangeException(nameof(kind), "kind 0 is the start event");
         Scheduler.ScheduleIn(Math.Max(0, delayPs), this, kind, arg);
@@ -127,7 +126,7 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
     }
 
     /// <summary>Issues one DMA now if the device has a free tag.</summary>
-    protected bool TryIssue(ulong iova, int bytes, bool write, bool measured, long tag)
+    protected internal bool TryIssue(ulong iova, int bytes, bool write, bool measured, long tag)
     {
         if (!Device.CanIssue) return false;
         var r = Device.Rent();
@@ -144,10 +143,10 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
     }
 
     /// <summary>Takes one workload operation from the run's budget (false: the run issues no more).</summary>
-    protected bool TakeOperation(out bool measured) => _budget.TryTake(out measured);
+    protected internal bool TakeOperation(out bool measured) => _budget.TryTake(out measured);
 
     /// <summary>One operation finished (completed or dropped). Returns true when that ended the run.</summary>
-    protected bool FinishOperation(bool measured)
+    protected internal bool FinishOperation(bool measured)
     {
         if (!measured)
         {
@@ -161,25 +160,15 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
         return true;
     }
 
-    /// <summary>Gap to the next open-loop arrival and how many operations arrive then
-    /// (<c>arrival</c>: poisson, constant, or bursty with <c>burstSize</c>).</summary>
-    protected (long GapPs, int Count) NextArrival(double meanGapPs)
-    {
-        switch (Options.Arrival)
-        {
-            case "constant": return (Math.Max(1, (long)Math.Round(meanGapPs)), 1);
-            case "bursty":
-                int n = Options.BurstSize;
-                return (Math.Max(1, (long)Exponential.Sample(_arrivalRandom, 1.0 / (meanGapPs * n))), n);
-            default: return (Math.Max(1, (long)Exponential.Sample(_arrivalRandom, 1.0 / meanGapPs)), 1);
-        }
-    }
+    /// <summary>The model's open-loop arrival process (<c>arrival</c>, <c>burstSize</c>) at the given mean gap,
+    /// over the model's own run-seeded stream.</summary>
+    protected ArrivalProcess NewArrivals(double meanGapPs) => new(Options.Arrival, Options.BurstSize, meanGapPs, _arrivalRandom);
 
     /// <summary>Checks that [iova, iova + bytes) lies inside one of the device's DMA regions.</summary>
-    protected static bool InsideRegions(DeviceOptions device, ulong iova, ulong bytes)
+    protected internal static bool InsideRegions(DeviceOptions device, ulong iova, ulong bytes)
         => device.DmaRegions.Any(r => iova >= r.Iova.Value && iova + bytes >= iova && iova + bytes <= r.Iova.Value + (ulong)r.Bytes.Bytes);
 
-    protected static ulong AlignUp(ulong v, ulong a) => (v + a - 1) & ~(a - 1);
+    protected internal static ulong AlignUp(ulong v, ulong a) => (v + a - 1) & ~(a - 1);
 
     protected static void AddLatency(List<KeyValuePair<string, double>> list, string prefix, Engine.Stats.LatencyHistogram h)
     {
@@ -192,37 +181,4 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
     }
 
     protected static double Round(double v) => Math.Round(v, 6);
-}
-
-/// <summary>A time-weighted average of an integer level (ring occupancy, commands in flight).</summary>
-public sealed class TimeAverage
-{
-    private long _value;
-    private long _lastPs;
-    private long _startPs;
-    private double _integral;
-
-    public long Value => _value;
-    public long Max { get; private set; }
-
-    public void Set(long nowPs, long value)
-    {
-        _integral += (double)_value * (nowPs - _lastPs);
-        _lastPs = nowPs;
-        _value = value;
-        if (value > Max) Max = value;
-    }
-
-    public double Mean(long nowPs)
-    {
-        long span = nowPs - _startPs;
-        return span <= 0 ? _value : (_integral + (double)_value * (nowPs - _lastPs)) / span;
-    }
-
-    public void Reset(long nowPs)
-    {
-        _startPs = _lastPs = nowPs;
-        _integral = 0;
-        Max = _value;
-    }
 }
