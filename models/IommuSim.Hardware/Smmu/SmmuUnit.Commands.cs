@@ -1,0 +1,89 @@
+using IommuSim.Hardware.Smmu.Queues;
+
+namespace IommuSim.Hardware.Smmu;
+
+public sealed partial class SmmuUnit
+{
+    /// <summary>
+    /// The command consumer's effect on the SMMU: CFGI_* edit the configuration cache, TLBI_* the TLB
+    /// and walk caches (leaf-only TLBIs keep the walk caches), ATC_INV reaches the endpoint's ATC and
+    /// takes its round trip, PRI_RESP answers a page-request group, RESUME releases a stalled transaction.
+    /// </summary>
+    private sealed class CommandExecutor(SmmuUnit smmu) : ISmmuCommandTarget
+    {
+        public long Execute(in SmmuCommand c)
+        {
+            switch (c.Opcode)
+            {
+                case SmmuOpcode.CfgiSte:
+                    smmu.ConfigCache.InvalidateStream(c.Sid);
+                    break;
+                case SmmuOpcode.CfgiSteRange:
+                    if (c.Range >= 31) smmu.ConfigCache.InvalidateAll();
+                    else
+                    {
+                        uint span = 1u << c.Range, first = c.Sid & ~(span - 1);
+                        smmu.ConfigCache.InvalidateStreams(first, first + span - 1);
+                    }
+                    break;
+                case SmmuOpcode.CfgiCd:
+                    smmu.ConfigCache.InvalidateSubstream(c.Sid, c.SubstreamValid ? c.Ssid : 0);
+                    break;
+                case SmmuOpcode.CfgiCdAll:
+                    smmu.ConfigCache.InvalidateStream(c.Sid);
+                    break;
+                case SmmuOpcode.TlbiNhAll:
+                    smmu.Tlb.InvalidateStage1(c.Vmid);
+                    smmu.WalkCaches.InvalidateStage1(c.Vmid, null);
+                    break;
+                case SmmuOpcode.TlbiNhAsid:
+                    smmu.Tlb.InvalidateAsid(c.Vmid, c.Asid);
+                    smmu.WalkCaches.InvalidateStage1(c.Vmid, c.Asid);
+                    break;
+                case SmmuOpcode.TlbiNhVa:
+                case SmmuOpcode.TlbiNhVaa:
+                {
+                    ushort? asid = c.Opcode == SmmuOpcode.TlbiNhVa ? c.Asid : null;
+                    ulong last = c.Address + 4096UL * Math.Max(1u, c.Pages) - 1;
+                    smmu.Tlb.InvalidateVa(c.Vmid, asid, c.Address, last);
+                    if (!c.Leaf) smmu.WalkCaches.InvalidateStage1Range(c.Vmid, asid, c.Address, last);
+                    break;
+                }
+                case SmmuOpcode.TlbiS2Ipa:
+                {
+                    ulong last = c.Address + 4096UL * Math.Max(1u, c.Pages) - 1;
+                    smmu.Tlb.InvalidateIpa(c.Vmid, c.Address, last);
+                    if (!c.Leaf) smmu.WalkCaches.InvalidateStage2(c.Vmid);
+                    break;
+                }
+                case SmmuOpcode.TlbiS12Vmall:
+                    smmu.Tlb.InvalidateVmid(c.Vmid);
+                    smmu.WalkCaches.InvalidateStage1(c.Vmid, null);
+                    smmu.WalkCaches.InvalidateStage2(c.Vmid);
+                    break;
+                case SmmuOpcode.TlbiNsnhAll:
+                    smmu.Tlb.InvalidateAll();
+                    smmu.WalkCaches.InvalidateAll();
+                    break;
+                case SmmuOpcode.AtcInv:
+                    if (smmu._endpoints.TryGetValue(c.Sid, out var ep))
+                    {
+                        ep.InvalidateAtc(c.SubstreamValid, c.Ssid, c.Address, c.Pages);
+                        smmu.AtcInvalidations++;
+                        return smmu._atcRoundTripPs;
+                    }
+                    break;
+                case SmmuOpcode.PriResp:
+                    if (smmu._endpoints.TryGetValue(c.Sid, out var pri)) pri.OnPriResponse(c.SubstreamValid, c.Ssid, c.Tag, c.Action);
+                    break;
+                case SmmuOpcode.Resume:
+                    smmu.Resume(c.Sid, c.Tag, retry: c.Action == 1);
+                    break;
+            }
+            return 0;
+        }
+    }
+
+    /// <summary>CMD_ATC_INV commands that reached an endpoint.</summary>
+    public long AtcInvalidations { get; private set; }
+}
