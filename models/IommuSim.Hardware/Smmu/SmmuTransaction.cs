@@ -30,8 +30,10 @@ public sealed class SmmuTransaction
     public bool HasSsid;
     public ulong Address;
     public Access Access;
-    /// <summary>The owner's cookie (a TLP, a request index).</summary>
+    /// <summary>The owner's cookie (a request index).</summary>
     public long Tag;
+    /// <summary>The PCIe TLP this transaction translates (<see cref="SmmuPcieAdapter"/>).</summary>
+    public Pcie.Tlp? Packet;
 
     // Results.
     public ulong OutputAddress;
@@ -60,6 +62,7 @@ public sealed class SmmuTransaction
         Address = 0;
         Access = Access.None;
         Tag = 0;
+        Packet = null;
         ClearResult();
     }
 

@@ -92,15 +92,15 @@ public sealed class EventQueue(ISmmuTableMemory memory, int log2Size) : OutputQu
 
 /// <summary>A PRI page request (SMMUv3 §8.1, 16 bytes; Linux's PRIQ_* fields): dword0 StreamID[31:0]
 /// SubstreamID[51:32] READ[60] WRITE[61] PRG_LAST[62] SSID_V[63]; dword1 PRG index[8:0] address[63:12].</summary>
-public readonly record struct PageRequest(uint Sid, uint Ssid, bool SubstreamValid, ushort Prgi, bool Last, bool Read, bool Write, ulong Address)
+public readonly record struct PriRequest(uint Sid, uint Ssid, bool SubstreamValid, ushort Prgi, bool Last, bool Read, bool Write, ulong Address)
 {
     public const int Bytes = 16;
 }
 
 /// <summary>The PRI queue: page requests from ATS devices that software answers with CMD_PRI_RESP.</summary>
-public sealed class PriQueue(ISmmuTableMemory memory, int log2Size) : OutputQueue(memory, log2Size, PageRequest.Bytes)
+public sealed class PriQueue(ISmmuTableMemory memory, int log2Size) : OutputQueue(memory, log2Size, PriRequest.Bytes)
 {
-    public bool Record(in PageRequest r)
+    public bool Record(in PriRequest r)
     {
         Span<ulong> d = stackalloc ulong[2];
         d[0] = r.Sid | (((ulong)r.Ssid & 0xFFFFF) << 32) | (r.Read ? 1UL << 60 : 0) | (r.Write ? 1UL << 61 : 0)
@@ -109,11 +109,11 @@ public sealed class PriQueue(ISmmuTableMemory memory, int log2Size) : OutputQueu
         return Produce(d);
     }
 
-    public bool TryRead(out PageRequest r)
+    public bool TryRead(out PriRequest r)
     {
         Span<ulong> d = stackalloc ulong[2];
         if (!Consume(d)) { r = default; return false; }
-        r = new PageRequest((uint)d[0], (uint)((d[0] >> 32) & 0xFFFFF), ((d[0] >> 63) & 1) != 0, (ushort)(d[1] & 0x1FF),
+        r = new PriRequest((uint)d[0], (uint)((d[0] >> 32) & 0xFFFFF), ((d[0] >> 63) & 1) != 0, (ushort)(d[1] & 0x1FF),
             ((d[0] >> 62) & 1) != 0, ((d[0] >> 60) & 1) != 0, ((d[0] >> 61) & 1) != 0, d[1] & ~0xFFFUL);
         return true;
     }
