@@ -164,4 +164,26 @@ public class TimelineTests
         Assert.Contains("--timeline-window needs --timeline FILE", err);
         Assert.False(Directory.Exists(outDir));
     }
+
+    [Fact]
+    public void Timeline_plot_draws_the_request_with_the_most_walk_reads()
+    {
+        using var h = new CliHarness();
+        string trace = Path.Combine(h.Dir, "n.trace.json"), png = Path.Combine(h.Dir, "n.png");
+        Run(h, Design("nested"), "n", "--set", "iommu:walkCaches:enabled=false", "--set", "simulation:maxRequests=200", "--timeline-max-requests", "50");
+        var (code, stdout, err) = h.Run("timeline-plot", trace, png);
+        Assert.True(code == 0, err);
+        var bytes = File.ReadAllBytes(png);
+        Assert.True(bytes.Length > 10_000 && bytes[1] == (byte)'P' && bytes[2] == (byte)'N' && bytes[3] == (byte)'G');
+        Assert.Matches(@"^request \d+ \(\d+ rows\)", stdout);
+        // Bad input: exit 2 naming the file or option, nothing written.
+        string bad = h.Write("bad.json", "{ not json");
+        var (c2, _, e2) = h.Run("timeline-plot", bad, Path.Combine(h.Dir, "x.png"));
+        Assert.Equal(2, c2);
+        Assert.Contains("bad.json", e2);
+        var (c3, _, e3) = h.Run("timeline-plot", trace, Path.Combine(h.Dir, "x.png"), "--request", "999999");
+        Assert.Equal(2, c3);
+        Assert.Contains("--request = 999999", e3);
+        Assert.False(File.Exists(Path.Combine(h.Dir, "x.png")));
+    }
 }
