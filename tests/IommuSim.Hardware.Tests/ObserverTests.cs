@@ -130,4 +130,37 @@ public class ObserverTests
         public override void OnTranslated(Tlp tlp) => order.Add(name);
         public override void OnDmaCompleted(DmaEngine device, DmaRequest request) => order.Add(name);
     }
+
+    /// <summary>
+    /// The stale-translation tracker, now an observer: a translation served from the IOTLB for a page
+    /// software unmapped but did not invalidate counts; an IOTLB invalidation covering the page ends
+    /// that, one for another page does not.
+    /// </summary>
+    [Fact]
+    public void Stale_translations_count_until_an_invalidation_covers_the_page()
+    {
+        var tp = new TestPlatform();
+        tp.SetupSecondStage(4, 0x4000_0000, 0x20_0000, 1 << 20);
+        var iommu = tp.Platform.Iommu;
+        void Invalidate(InvalidationDescriptor d)
+        {
+            long ticket = iommu.Invalidation.Submit(d);
+            tp.Platform.RunUntil(() => iommu.Invalidation.IsComplete(ticket));
+        }
+        tp.Dma(0x4000_1000);                                   // walk, fills the IOTLB
+        Assert.Null(iommu.Observer);                           // nothing noted yet: nobody listens
+        iommu.NoteUnmappedPendingInvalidation(tp.Did, 0x4000_1000, 0x1000);
+        Assert.NotNull(iommu.Observer);
+        tp.Dma(0x4000_1040);
+        Assert.Equal(1, iommu.StaleTranslationsUsed);
+        Invalidate(InvalidationDescriptor.IotlbPages(tp.Did, 0x4000_3000, 0));   // another page
+        tp.Dma(0x4000_1080);
+        Assert.Equal(2, iommu.StaleTranslationsUsed);
+        Invalidate(InvalidationDescriptor.IotlbPages(tp.Did, 0x4000_0000, 2));   // 4 pages from 0x4000_0000: covers it
+        tp.Dma(0x4000_10c0);                                   // walks again (the tables still map it here)
+        tp.Dma(0x4000_1100);                                   // an IOTLB hit, no longer stale
+        Assert.Equal(2, iommu.StaleTranslationsUsed);
+        iommu.Reset();
+        Assert.Equal(0, iommu.StaleTranslationsUsed);
+    }
 }
