@@ -6,6 +6,7 @@ using IommuSim.Hardware.Iommu;
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Tables;
 using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
 
@@ -28,6 +29,8 @@ public sealed class Platform
     private readonly Dictionary<ushort, DmaEngine> _byRid = [];
     private readonly List<DmaEngine> _devices = [];
     private readonly PcieOptions _pcie;
+    private readonly List<HardwareObserver> _observers = [];
+    private HardwareObserver? _observer;
 
     public Platform(MemoryOptions memory, PcieOptions pcie, IommuOptions iommu, bool iommuOnPath, ulong seed)
     {
@@ -63,9 +66,41 @@ public sealed class Platform
         Stats.Register(dev.Stats);
         Stats.Register(dev.Ats);
         Iommu.RegisterEndpoint(rid.Value, dev);
+        Attach(dev, _observer);
         _devices.Add(dev);
         _byRid[rid.Value] = dev;
         return dev;
+    }
+
+    /// <summary>
+    /// Hangs an observer on every hardware block's hooks (devices added later get it too). Observers
+    /// see events in the order they were added; with none, each hook site costs a null check.
+    /// </summary>
+    public void AddObserver(HardwareObserver observer)
+    {
+        _observers.Add(observer);
+        ApplyObservers();
+    }
+
+    public void RemoveObserver(HardwareObserver observer)
+    {
+        _observers.Remove(observer);
+        ApplyObservers();
+    }
+
+    private void ApplyObservers()
+    {
+        _observer = ObserverFanout.Combine([.. _observers]);
+        foreach (var d in _devices) Attach(d, _observer);
+        RootComplex.Observer = _observer;
+        Iommu.SetObserver(_observer);
+    }
+
+    private static void Attach(DmaEngine device, HardwareObserver? observer)
+    {
+        device.Observer = observer;
+        device.Link.Upstream.Observer = observer;
+        device.Link.Downstream.Observer = observer;
     }
 
     public DmaEngine? Device(RequesterId rid) => _byRid.GetValueOrDefault(rid.Value);

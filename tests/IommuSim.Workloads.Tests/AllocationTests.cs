@@ -55,3 +55,41 @@ public class AllocationTests
         Assert.True(bytes < 4 * commands, $"{bytes} bytes allocated for {commands} commands");
     }
 }
+
+/// <summary>The hooks pass pooled objects and primitives: an observer on every hook allocates nothing per request either.</summary>
+public class ObservedAllocationTests
+{
+    private sealed class Counting : Hardware.Observers.HardwareObserver
+    {
+        public long Calls;
+        public override void OnDmaIssued(Hardware.Devices.DmaEngine device, Hardware.Pcie.DmaRequest request) => Calls++;
+        public override void OnTlpSent(Hardware.Devices.DmaEngine device, Hardware.Pcie.Tlp tlp, long linkArrivalPs) => Calls++;
+        public override void OnLinkTransfer(Hardware.Pcie.LinkDirection direction, long startPs, long endPs, int wireBytes, int payloadBytes) => Calls++;
+        public override void OnIommuAccepted(Hardware.Pcie.Tlp tlp, long lookupDonePs) => Calls++;
+        public override void OnWalkRead(int walker, Hardware.PageTables.TableStage stage, int level, ulong entryAddress, long issuePs, long donePs) => Calls++;
+        public override void OnTranslated(Hardware.Pcie.Tlp tlp) => Calls++;
+        public override void OnMemoryAccess(Hardware.Pcie.Tlp tlp, long donePs) => Calls++;
+        public override void OnDmaCompleted(Hardware.Devices.DmaEngine device, Hardware.Pcie.DmaRequest request) => Calls++;
+    }
+
+    [Fact]
+    public void Random_dma_with_an_observer_allocates_nothing_per_request()
+    {
+        var h = new ModelHarness();
+        var dev = h.AddDevice("dev0", 3);
+        var a = new Counting();
+        var b = new Counting();
+        h.Platform.AddObserver(a);
+        h.Platform.AddObserver(b); // two: the fan-out path
+        var o = new WorkloadOptions { Device = "dev0", Type = "random", Bytes = new ByteSize(64), WorkingSetBytes = new ByteSize(16 << 20) };
+        var w = new Generators.RandomWorkload(o, dev, h.Scheduler, new RequestBudget(0, 0), ModelHarness.Rng(1), ModelHarness.RegionIova);
+        w.Start();
+        h.Scheduler.Run(SimTime.FromUs(100));
+        long before = GC.GetAllocatedBytesForCurrentThread(), requestsBefore = dev.Stats.Completed;
+        h.Scheduler.Run(SimTime.FromUs(300));
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before, requests = dev.Stats.Completed - requestsBefore;
+        Assert.True(requests > 1000);
+        Assert.True(a.Calls > 6 * requests && a.Calls == b.Calls);
+        Assert.True(bytes < 4 * requests, $"{bytes} bytes allocated for {requests} requests");
+    }
+}

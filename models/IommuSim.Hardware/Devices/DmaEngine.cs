@@ -5,6 +5,7 @@ using IommuSim.Hardware.Iommu.Caches;
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.Iommu.Tables;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
 
@@ -62,6 +63,8 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     public PostedWriteOrder WriteOrder { get; } = new();
     public DeviceStats Stats { get; } = new();
     public IDmaClient? Client { get; set; }
+    /// <summary>Hooks (tracing); null when nobody listens. Set through <see cref="Platform.AddObserver"/>.</summary>
+    public HardwareObserver? Observer { get; internal set; }
     public int Outstanding { get; private set; }
     public bool CanIssue => Outstanding < MaxOutstanding;
 
@@ -86,6 +89,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         r.WalkReads = 0;
         r.FirstPhysicalAddress = 0;
         if (r.Measured) Stats.Issued++;
+        Observer?.OnDmaIssued(this, r);
         _sendQueue.Enqueue(r);
         Pump();
     }
@@ -140,6 +144,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
             if (r.BytesToSend == 0) _sendQueue.Dequeue();
             if (r.Measured) Stats.Tlps++;
             long arrival = Link.SendUpstream(_sched.Now, write ? size : 0);
+            Observer?.OnTlpSent(this, t, arrival);
             _rc.Deliver(t, arrival);
         }
     }
@@ -180,7 +185,9 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         _nonPostedCredits--;
         Ats.TranslationRequests++;
         _trSentPs = _sched.Now;
-        _rc.Deliver(t, Link.SendUpstream(_sched.Now, 0));
+        long arrival = Link.SendUpstream(_sched.Now, 0);
+        Observer?.OnTlpSent(this, t, arrival);
+        _rc.Deliver(t, arrival);
     }
 
     private void SendPageRequest(DmaRequest r)
@@ -191,7 +198,9 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         Ats.PageRequests++;
         _postedCredits--;
         // A page request message is a header-only posted TLP.
-        _rc.Deliver(t, Link.SendUpstream(_sched.Now, 0));
+        long arrival = Link.SendUpstream(_sched.Now, 0);
+        Observer?.OnTlpSent(this, t, arrival);
+        _rc.Deliver(t, arrival);
     }
 
     private void OnTranslationCompletion(Tlp tr)
@@ -259,6 +268,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnTlpDone(Tlp tlp)
     {
+        Observer?.OnTlpDone(this, tlp);
         if (tlp.IsTranslationRequest || tlp.IsPageRequest)
         {
             if (tlp.IsTranslationRequest) OnTranslationCompletion(tlp);
@@ -289,6 +299,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     {
         r.CompletePs = _sched.Now;
         Outstanding--;
+        Observer?.OnDmaCompleted(this, r);
         if (r.Measured)
         {
             Stats.Completed++;

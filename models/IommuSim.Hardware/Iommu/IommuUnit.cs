@@ -9,6 +9,7 @@ using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.Iommu.Tables;
 using IommuSim.Hardware.Iommu.Walk;
 using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
 
@@ -36,7 +37,9 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     private readonly MemoryTimingModel _timing;
     private readonly PageWalker _walker;
     private readonly Dictionary<ushort, IAtsEndpoint> _endpoints = [];
-    private readonly HashSet<(ushort Did, ulong Page)> _staleMappings = [];
+    private readonly StaleTranslationTracker _stale = new();
+    private bool _staleAttached;
+    private HardwareObserver? _external;
     private readonly long _deviceTlbRoundTripPs;
     private long _nextLookupEdge;
     private readonly int _lookupCycles;
@@ -91,9 +94,22 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     public long Translations { get; private set; }
     public long PassThroughTranslations { get; private set; }
     public long InputQueueFullRefusals { get; private set; }
-    public long StaleTranslationsUsed { get; private set; }
+    /// <summary>Translations served from a cached entry of a page unmapped but not yet invalidated (lazy mode).</summary>
+    public long StaleTranslationsUsed => _stale.Used;
     public int InFlight { get; private set; }
     public long DeviceTlbInvalidations { get; private set; }
+
+    /// <summary>Hooks of the pipeline, walkers and invalidation queue (tracing and the stale-translation tracker); null when nobody listens.</summary>
+    public HardwareObserver? Observer { get; private set; }
+
+    /// <summary>Sets the outside observers (tracing); the IOMMU adds its own bookkeeping observers to them.</summary>
+    internal void SetObserver(HardwareObserver? external)
+    {
+        _external = external;
+        Observer = ObserverFanout.Combine(_staleAttached ? _stale : null, _external);
+        _walker.Observer = Observer;
+        Invalidation.Observer = Observer;
+    }
 
     public void RegisterEndpoint(ushort rid, IAtsEndpoint endpoint) => _endpoints[rid] = endpoint;
 
@@ -118,7 +134,9 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         long start = Clock.EdgeIndexAtOrAfter(_sched.Now);
         if (start < _nextLookupEdge) start = _nextLookupEdge;
         _nextLookupEdge = start + 1;
-        _sched.ScheduleAt(Clock.EdgeTime(start + _lookupCycles), this, KindLookup, 0, tlp);
+        long lookupDone = Clock.EdgeTime(start + _lookupCycles);
+        Observer?.OnIommuAccepted(tlp, lookupDone);
+        _sched.ScheduleAt(lookupDone, this, KindLookup, 0, tlp);
         return true;
     }
 
@@ -203,6 +221,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
             CompleteFromHit(tlp, hit);
             return;
         }
+        Observer?.OnIotlbMiss(tlp);
         _walker.Submit(tlp);
     }
 
@@ -210,8 +229,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     private void CompleteFromHit(Tlp tlp, in IotlbHit hit)
     {
         if ((tlp.Access & ~hit.Access) != 0) { Fault(tlp, FaultReason.Permission); return; }
-        if (_staleMappings.Count > 0 && _staleMappings.Contains((tlp.Context.DomainId, tlp.Address >> 12)))
-            StaleTranslationsUsed++;
+        Observer?.OnTranslationFromIotlb(tlp);
         if (tlp.IsWrite && !hit.Dirty && tlp.Context.DirtyTracking && hit.LeafEntryAddress != 0)
         {
             // Hardware sets the D bit on the first write through a clean cached translation.
@@ -253,6 +271,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         // A failed ATS translation request is not a fault: the completion says "no access" and the
         // device may ask for the page with PRI.
         if (tlp.IsTranslationRequest) { AtsTranslationFailures++; return; }
+        Observer?.OnFault(tlp, reason);
         Faults.Record(new FaultRecord(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, reason));
     }
 
@@ -260,6 +279,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     public void RecordPageRequest(Tlp tlp)
     {
         Faults.RecordPageRequest(new PageRequest(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, tlp.PageGroupIndex, true));
+        Observer?.OnPageRequest(tlp);
         PageRequestArrived?.Invoke();
     }
 
@@ -274,6 +294,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     {
         Translations++;
         TranslationLatency.Record(_sched.Now - tlp.IommuArrivalPs);
+        Observer?.OnTranslated(tlp);
         InFlight--;
         Sink?.OnTranslated(tlp);
         if (_sinkWaiting && InFlight < _options.InputQueueDepth)
@@ -292,7 +313,12 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     /// </summary>
     public void NoteUnmappedPendingInvalidation(ushort did, ulong iova, ulong bytes)
     {
-        for (ulong p = iova >> 12; p <= (iova + bytes - 1) >> 12; p++) _staleMappings.Add((did, p));
+        if (!_staleAttached)
+        {
+            _staleAttached = true;
+            SetObserver(_external);
+        }
+        _stale.Note(did, iova, bytes);
     }
 
     // ---- invalidation ---------------------------------------------------------------------
@@ -322,19 +348,16 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
                     case InvalidationGranularity.Global:
                         Iotlb.InvalidateAll();
                         WalkCaches.InvalidateAll();
-                        _staleMappings.Clear();
                         break;
                     case InvalidationGranularity.Domain:
                         Iotlb.InvalidateDomain(d.DomainId);
                         WalkCaches.InvalidateDomain(d.DomainId);
-                        RemoveStaleDomain(d.DomainId);
                         break;
                     default:
                     {
                         var (first, last) = Range(d);
                         Iotlb.InvalidateRange(d.DomainId, null, first, last);
                         if (!d.LeafOnly) WalkCaches.InvalidateSecondStage(d.DomainId, first, last);
-                        ClearStale(d.DomainId, first, last);
                         break;
                     }
                 }
@@ -345,13 +368,11 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
                     var (first, last) = Range(d);
                     Iotlb.InvalidateRange(d.DomainId, d.Pasid, first, last);
                     if (!d.LeafOnly) WalkCaches.InvalidateFirstStage(d.DomainId, d.Pasid, first, last);
-                    ClearStale(d.DomainId, first, last);
                 }
                 else
                 {
                     Iotlb.InvalidatePasid(d.DomainId, d.Pasid);
                     WalkCaches.InvalidateFirstStage(d.DomainId, d.Pasid);
-                    RemoveStaleDomain(d.DomainId);
                 }
                 break;
             case InvalidationType.DeviceTlb:
@@ -374,17 +395,6 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         return (first, first + size - 1);
     }
 
-    private void RemoveStaleDomain(ushort did)
-    {
-        if (_staleMappings.Count > 0) _staleMappings.RemoveWhere(s => s.Did == did);
-    }
-
-    private void ClearStale(ushort did, ulong first, ulong last)
-    {
-        if (_staleMappings.Count == 0) return;
-        _staleMappings.RemoveWhere(s => s.Did == did && s.Page >= first >> 12 && s.Page <= last >> 12);
-    }
-
     public void Reset()
     {
         Iotlb.Reset();
@@ -395,7 +405,8 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         Invalidation.Reset();
         Faults.ResetCounters();
         TranslationLatency.Reset();
-        TableFetchReads = Translations = PassThroughTranslations = InputQueueFullRefusals = StaleTranslationsUsed = 0;
+        _stale.Reset();
+        TableFetchReads = Translations = PassThroughTranslations = InputQueueFullRefusals = 0;
         DeviceTlbInvalidations = AtsTranslationFailures = AtsTranslationRequests = 0;
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using IommuSim.Engine.Stats;
+using IommuSim.Hardware.Observers;
 
 namespace IommuSim.Hardware.Pcie;
 
@@ -16,6 +17,8 @@ public sealed class LinkDirection : IResettable
     }
 
     public string Name { get; }
+    /// <summary>Hooks (tracing); null when nobody listens.</summary>
+    public HardwareObserver? Observer { get; internal set; }
     public long Tlps { get; private set; }
     public long Dllps { get; private set; }
     public long WireBytes { get; private set; }
@@ -35,6 +38,7 @@ public sealed class LinkDirection : IResettable
         WireBytes += wireBytes;
         PayloadBytes += payload;
         Tlps++;
+        Observer?.OnLinkTransfer(this, (long)Math.Ceiling(start), (long)Math.Ceiling(_busyUntil), wireBytes, payload);
         return (long)Math.Ceiling(_busyUntil);
     }
 

@@ -4,6 +4,7 @@ using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
 using IommuSim.Hardware.Iommu;
 using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.Observers;
 
 namespace IommuSim.Hardware.Pcie;
 
@@ -36,6 +37,8 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
     }
 
     public bool IommuOnPath => _iommu is not null;
+    /// <summary>Hooks (tracing); null when nobody listens.</summary>
+    public HardwareObserver? Observer { get; internal set; }
     public long Tlps { get; private set; }
     public long BlockedTlps { get; private set; }
     public long FaultedTlps { get; private set; }
@@ -62,6 +65,7 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
     private void OnArrive(Tlp tlp)
     {
         Tlps++;
+        Observer?.OnRootComplexArrival(tlp);
         if (tlp.IsPageRequest)
         {
             // PRI page request message: logged for software; the device waits for the page response.
@@ -115,7 +119,9 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         {
             // Translation completion: header + one 8-byte translation (R=W=0 when it failed).
             AtsCompletions++;
-            _sched.ScheduleAt(tlp.Source.Link.SendDownstream(_sched.Now + _latencyPs, 8), this, KindCompletionArrived, 0, tlp);
+            long at = tlp.Source.Link.SendDownstream(_sched.Now + _latencyPs, 8);
+            Observer?.OnCompletionSent(tlp, _sched.Now + _latencyPs, at);
+            _sched.ScheduleAt(at, this, KindCompletionArrived, 0, tlp);
             return;
         }
         if (tlp.IsWrite && tlp.Source.Link.Options.OrderedPostedWrites)
@@ -128,7 +134,12 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
             FaultedTlps++;
             // A faulted write is dropped; a faulted read gets an Unsupported Request completion.
             if (tlp.IsWrite) tlp.Source.OnTlpDone(tlp);
-            else _sched.ScheduleAt(tlp.Source.Link.SendDownstream(_sched.Now + _latencyPs, 0), this, KindCompletionArrived, 0, tlp);
+            else
+            {
+                long at = tlp.Source.Link.SendDownstream(_sched.Now + _latencyPs, 0);
+                Observer?.OnCompletionSent(tlp, _sched.Now + _latencyPs, at);
+                _sched.ScheduleAt(at, this, KindCompletionArrived, 0, tlp);
+            }
             return;
         }
         ToMemory(tlp);
@@ -162,7 +173,11 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ToMemory(Tlp tlp)
-        => _sched.ScheduleAt(_timing.Access(_sched.Now, Math.Max(tlp.Bytes, 1), tlp.IsWrite), this, KindMemoryDone, 0, tlp);
+    {
+        long done = _timing.Access(_sched.Now, Math.Max(tlp.Bytes, 1), tlp.IsWrite);
+        Observer?.OnMemoryAccess(tlp, done);
+        _sched.ScheduleAt(done, this, KindMemoryDone, 0, tlp);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OnMemoryDone(Tlp tlp)
@@ -188,6 +203,7 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
             addr += (ulong)chunk;
             left -= chunk;
         }
+        Observer?.OnCompletionSent(tlp, start, arrival);
         _sched.ScheduleAt(arrival, this, KindCompletionArrived, 0, tlp);
     }
 

@@ -3,6 +3,7 @@ using IommuSim.Hardware;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Invalidation;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 
 namespace IommuSim.Uapi.DmaApi;
@@ -29,6 +30,7 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
     private readonly Queue<PageRequest> _pending = new();
     private ulong _cursor;
     private bool _busy;
+    private long _startPs;
 
     public IopfHandler(Platform platform, long handlingPs)
     {
@@ -39,6 +41,8 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 
     public long Handled { get; private set; }
     public long Rejected { get; private set; }
+    /// <summary>Hooks (tracing); null when nobody listens.</summary>
+    public SoftwareObserver? Observer { get; set; }
 
     public void Reset() => Handled = Rejected = 0;
 
@@ -56,6 +60,7 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
     private void StartNext()
     {
         _busy = true;
+        _startPs = _p.Scheduler.Now;
         long delivery = _devices.TryGetValue(_pending.Peek().RequesterId, out var d) ? d.DeliveryPs : 0;
         _p.Scheduler.ScheduleIn(_handlingPs + delivery, this);
     }
@@ -81,6 +86,8 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
             Handled++;
         }
         else Rejected++;
+        if (Observer is { } o && _p.Device(new global::IommuSim.Hardware.Iommu.Tables.RequesterId(pr.RequesterId)) is { } dev)
+            o.OnPageFaultHandled(dev, pr.Address, _startPs, d.DeliveryPs, code == PageResponseCode.Success);
         _p.Iommu.Invalidation.Submit(new InvalidationDescriptor(InvalidationType.PageGroupResponse,
             RequesterId: pr.RequesterId, Pasid: pr.Pasid, PageGroupIndex: pr.PageGroupIndex, ResponseCode: code));
         _busy = false;

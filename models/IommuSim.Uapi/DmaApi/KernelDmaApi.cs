@@ -3,6 +3,7 @@ using IommuSim.Engine.Stats;
 using IommuSim.Hardware;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.Iommu.Invalidation;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 
 namespace IommuSim.Uapi.DmaApi;
@@ -43,6 +44,8 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
 
     public string Mode => _costs.Mode;
     public DmaApiStats Stats { get; } = new();
+    /// <summary>Hooks on the driver CPUs (tracing); null when nobody listens.</summary>
+    public SoftwareObserver? Observer { get; set; }
 
     public void Register(DmaEngine device, IMappingTarget target) => _targets[device] = target;
 
@@ -105,6 +108,8 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
 
         private readonly KernelDmaApi _api;
         private readonly DmaEngine _device;
+        private readonly int _cpu;
+        private long _waitStartPs;
         private readonly IMappingTarget _t;
         private readonly IovaAllocator _iovas;
         private readonly Stack<Op> _pool = new();
@@ -124,6 +129,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         {
             _api = api;
             _device = device;
+            _cpu = cpu;
             _t = target;
             // Each CPU allocates from its own slice of the domain's IOVA window and its own part of the buffer pool.
             ulong slice = target.IovaBytes / MaxCpus & ~0xFFFUL;
@@ -159,6 +165,12 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             long cost = C.Mode == "none" ? 0
                 : op.Kind == OpKind.Map ? C.MapPs + _t.MapOverheadPs
                 : C.UnmapPs + _t.UnmapOverheadPs;
+            if (_api.Observer is { } o && cost > 0)
+            {
+                bool map = op.Kind == OpKind.Map;
+                Phases(o, map ? DmaApiPhase.MapWork : DmaApiPhase.UnmapWork, map ? C.MapPs : C.UnmapPs,
+                    map ? DmaApiPhase.MapOverhead : DmaApiPhase.UnmapOverhead, map ? _t.MapOverheadPs : _t.UnmapOverheadPs);
+            }
             Sched.ScheduleIn(cost, this, KindStep, 0, op);
         }
 
@@ -217,6 +229,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                 case "strict":
                     _t.Unmap(op.Iova, bytes);
                     op.Phase = Phase.Submit;
+                    if (_api.Observer is { } o1) Phases(o1, DmaApiPhase.InvalidationSubmit, C.InvalidationSubmitPs, DmaApiPhase.InvalidationOverhead, _t.InvalidateOverheadPs);
                     Sched.ScheduleIn(C.InvalidationSubmitPs + _t.InvalidateOverheadPs, this, KindStep, 0, op);
                     return;
                 default: // lazy
@@ -227,6 +240,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                     {
                         // Queue full: this CPU flushes now and waits for it.
                         op.Phase = Phase.Flush;
+                        if (_api.Observer is { } o2) Phases(o2, DmaApiPhase.InvalidationSubmit, C.InvalidationSubmitPs, DmaApiPhase.InvalidationOverhead, _t.InvalidateOverheadPs);
                         Sched.ScheduleIn(C.InvalidationSubmitPs + _t.InvalidateOverheadPs, this, KindStep, 0, op);
                         return;
                     }
@@ -238,6 +252,14 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                     Finish(op);
                     return;
             }
+        }
+
+        /// <summary>Reports the two consecutive parts of a cost the CPU is about to spend (work, then the path's overhead).</summary>
+        private void Phases(SoftwareObserver o, DmaApiPhase work, long workPs, DmaApiPhase overhead, long overheadPs)
+        {
+            long now = Sched.Now;
+            if (workPs > 0) o.OnDmaApiPhase(_device, _cpu, work, now, now + workPs);
+            if (overheadPs > 0) o.OnDmaApiPhase(_device, _cpu, overhead, now + workPs, now + workPs + overheadPs);
         }
 
         private void SubmitRangeInvalidation(Op op)
@@ -256,6 +278,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             _t.AddDomainInvalidation(_descs);
             _flushing.Clear();
             _flushing.AddRange(_flushQueue);
+            _api.Observer?.OnFlush(_device, _cpu, !waitOnThisCpu, _flushQueue.Count);
             _flushQueue.Clear();
             _api.Stats.Flushes++;
             _waitingFlush = true;
@@ -268,6 +291,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             var iq = _api._p.Iommu.Invalidation;
             foreach (var d in _descs) iq.Submit(d);
             WaitTicket = iq.Submit(InvalidationDescriptor.Wait());
+            _waitStartPs = Sched.Now;
             _api.Stats.InvalidationDescriptors += _descs.Count + 1;
             _api._waiting.Add(this);
         }
@@ -285,6 +309,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             _waitingOp = null;
             if (op is not null)
             {
+                _api.Observer?.OnDmaApiPhase(_device, _cpu, DmaApiPhase.InvalidationWait, _waitStartPs, Sched.Now);
                 _api.Stats.WaitPs += Sched.Now - op.StartPs;
                 Finish(op);
             }
@@ -300,6 +325,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             var client = op.Client;
             long tag = op.Tag;
             OpKind kind = op.Kind;
+            _api.Observer?.OnDmaApiCall(_device, _cpu, kind == OpKind.Map ? DmaApiCall.Map : DmaApiCall.Unmap, op.StartPs, kind == OpKind.Map ? mapped : op.Iova, op.Bytes);
             op.Client = null!;
             _pool.Push(op);
             if (kind == OpKind.Map) client.OnMapped(tag, mapped);

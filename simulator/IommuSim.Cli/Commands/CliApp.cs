@@ -21,6 +21,7 @@ public static class CliApp
         root.Subcommands.Add(SweepCommand.Create(stdout, stderr));
         root.Subcommands.Add(MergeCommand.Create(stdout, stderr));
         root.Subcommands.Add(PlotCommand.Create(stdout, stderr));
+        root.Subcommands.Add(Timeline.TimelinePlotCommand.Create(stdout, stderr));
         RunCommand.PlotRun ??= Plots.RunPlots.Draw;
         foreach (var extra in ExtraCommands) root.Subcommands.Add(extra(stdout, stderr));
 

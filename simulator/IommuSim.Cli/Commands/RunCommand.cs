@@ -3,6 +3,7 @@ using System.Globalization;
 using IommuSim.Cli.Config;
 using IommuSim.Cli.Results;
 using IommuSim.Cli.Running;
+using IommuSim.Cli.Timeline;
 using IommuSim.Workloads.Trace;
 using Spectre.Console;
 
@@ -23,20 +24,25 @@ internal static class RunCommand
         var noPlots = new Option<bool>("--no-plots") { Description = "Do not draw PNG plots" };
         var quiet = new Option<bool>("--quiet") { Description = "Print only the final summary line" };
         var recordTrace = new Option<string?>("--record-trace") { Description = "Write every issued request as a replayable trace (spec/trace.md)" };
+        var timeline = new TimelineOptions();
         var cmd = new Command("run", "Run one simulation") { config, set, outDir, seed, noPlots, quiet, recordTrace };
+        foreach (var o in timeline.All) cmd.Options.Add(o);
         cmd.SetAction(pr => CliApp.Guard(stderr, () =>
         {
             var loaded = ConfigLoader.Load(pr.GetValue(config)!, pr.GetValue(set), pr.GetValue(seed));
             Preflight(loaded);
+            using var session = timeline.Parse(pr);
             string dir = pr.GetValue(outDir) ?? Path.Combine("results", loaded.Config.Name);
             bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
             string? tracePath = pr.GetValue(recordTrace);
             using var recorder = tracePath is null ? null : new TraceRecorder(tracePath);
-            RunOutput run = interactive ? RunWithProgress(loaded, recorder) : SimulationRunner.Run(loaded, observer: recorder);
+            RunOutput run = interactive ? RunWithProgress(loaded, recorder, session) : SimulationRunner.Run(loaded, observer: recorder, instrument: session is null ? null : session.Attach);
             recorder?.Complete();
+            int onTimeline = session?.Complete(loaded) ?? 0;
             bool plots = !pr.GetValue(noPlots);
             RunFolderWriter.Write(dir, run, plots ? PlotRun : null);
             stdout.WriteLine(SummaryLine(run, dir));
+            if (session is not null) stdout.WriteLine($"timeline: {onTimeline} requests -> {session.Path}");
             return CliApp.Ok;
         }));
         return cmd;
@@ -50,7 +56,7 @@ internal static class RunCommand
             TraceReader.Validate(ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!), devices);
     }
 
-    private static RunOutput RunWithProgress(LoadedConfig loaded, TraceRecorder? recorder)
+    private static RunOutput RunWithProgress(LoadedConfig loaded, TraceRecorder? recorder, TimelineSession? session)
     {
         RunOutput? result = null;
         long target = loaded.Config.Simulation.MaxRequests;
@@ -64,7 +70,7 @@ internal static class RunCommand
                     if (target > 0) task.Value = p.Completed;
                     task.Description = string.Create(CultureInfo.InvariantCulture,
                         $"[green]{loaded.Config.Name}[/] sim {p.SimulatedNs / 1000:0.0} µs, {p.Completed:N0} req, {p.Events / Math.Max(1e-9, p.WallSeconds) / 1e6:0.0} M ev/s");
-                }, recorder);
+                }, recorder, session is null ? null : session.Attach);
                 task.Value = task.MaxValue;
             });
         return result!;

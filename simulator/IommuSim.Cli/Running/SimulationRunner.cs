@@ -41,12 +41,15 @@ public sealed class RunOutput
 /// </summary>
 public static class SimulationRunner
 {
-    public static RunOutput Run(LoadedConfig loaded, Action<RunProgress>? progress = null, IRequestObserver? observer = null)
+    /// <param name="instrument">Called once the system is built, before anything runs (e.g. to hang a timeline on its hooks).</param>
+    public static RunOutput Run(LoadedConfig loaded, Action<RunProgress>? progress = null, IRequestObserver? observer = null,
+        Action<BuiltSystem, LoadedConfig>? instrument = null)
     {
         var cfg = loaded.Config;
         var wall = Stopwatch.StartNew();
         var system = SystemBuilder.Build(cfg);
         var platform = system.Platform;
+        instrument?.Invoke(system, loaded);
 
         var budget = new RequestBudget(cfg.Simulation.WarmupRequests, cfg.Simulation.MaxRequests);
         var workloads = new List<WorkloadDriver>();

@@ -1,6 +1,7 @@
 using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
+using IommuSim.Hardware.Observers;
 
 namespace IommuSim.Hardware.Iommu.Invalidation;
 
@@ -29,6 +30,7 @@ public sealed class InvalidationQueue : IEventHandler, IResettable
     private long _completed;
     private bool _busy;
     private long _busyStart;
+    private long _currentStart;
 
     public InvalidationQueue(InvalidationOptions options, Scheduler sched, ClockDomain clock)
     {
@@ -38,6 +40,9 @@ public sealed class InvalidationQueue : IEventHandler, IResettable
     }
 
     internal void Attach(IInvalidationTarget target) => _target = target;
+
+    /// <summary>Hooks (tracing, stale-translation bookkeeping); null when nobody listens.</summary>
+    public HardwareObserver? Observer { get; internal set; }
 
     public long Descriptors { get; private set; }
     public long DescriptorsByType(InvalidationType t) => _byType[(int)t];
@@ -58,6 +63,7 @@ public sealed class InvalidationQueue : IEventHandler, IResettable
         long ticket = _nextTicket++;
         _queue.Enqueue((ticket, d));
         MaxDepth = Math.Max(MaxDepth, _queue.Count);
+        Observer?.OnInvalidationSubmitted(d, ticket);
         if (!_busy) StartNext();
         return ticket;
     }
@@ -75,6 +81,7 @@ public sealed class InvalidationQueue : IEventHandler, IResettable
         if (_queue.Count == 0) { _busy = false; return; }
         if (!_busy) _busyStart = _sched.Now;
         _busy = true;
+        _currentStart = _sched.Now;
         var (_, d) = _queue.Peek();
         long done = _clock.EdgeAfter(_sched.Now, _options.DescriptorCycles) + (_target?.ExtraLatencyPs(d) ?? 0);
         _sched.ScheduleAt(done, this);
@@ -84,6 +91,7 @@ public sealed class InvalidationQueue : IEventHandler, IResettable
     {
         var (ticket, d) = _queue.Dequeue();
         _target?.Apply(d);
+        Observer?.OnInvalidationApplied(d, _currentStart);
         Descriptors++;
         _byType[(int)d.Type]++;
         _completed = ticket;

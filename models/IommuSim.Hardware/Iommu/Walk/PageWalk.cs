@@ -54,6 +54,8 @@ internal sealed class PageWalk
     public ulong PendingValue;
 
     public ulong FinalHpa;
+    /// <summary>Index of the walker running this walk.</summary>
+    public int Slot;
     public int Stage1Reads;
     public int Stage2Reads;
     public bool Faulted;

@@ -6,6 +6,7 @@ using IommuSim.Hardware.Iommu.Caches;
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Tables;
 using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
 
@@ -71,6 +72,8 @@ internal sealed class PageWalker : IEventHandler, IResettable
     public long Stage2Reads { get; private set; }
     public long Queued { get; private set; }
     public int ActiveWalks => _activeCount;
+    /// <summary>Hooks, set by the IOMMU; null when nobody listens.</summary>
+    public HardwareObserver? Observer;
     /// <summary>Table-entry reads per walk.</summary>
     public LatencyHistogram WalkReads { get; }
     /// <summary>Walk duration (ps).</summary>
@@ -101,6 +104,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
             {
                 Coalesced++;
                 w.AddWaiter(tlp);
+                Observer?.OnWalkJoined(i, tlp);
                 return true;
             }
         }
@@ -115,10 +119,11 @@ internal sealed class PageWalker : IEventHandler, IResettable
         w.StartPs = _sched.Now;
         for (int i = 0; i < _active.Length; i++)
         {
-            if (_active[i] is null) { _active[i] = w; break; }
+            if (_active[i] is null) { _active[i] = w; w.Slot = i; break; }
         }
         _activeCount++;
         Count++;
+        Observer?.OnWalkStarted(w.Slot, tlp);
         Begin(w);
     }
 
@@ -194,7 +199,13 @@ internal sealed class PageWalker : IEventHandler, IResettable
         w.PendingAddress = entryAddress;
         w.PendingValue = _mem.ReadU64(entryAddress);
         long issue = extraCycles > 0 ? _clock.EdgeAfter(_sched.Now, extraCycles) : _sched.Now;
-        _sched.ScheduleAt(_timing.WalkRead(issue), this, kind, 0, w);
+        long done = _timing.WalkRead(issue);
+        if (Observer is { } o)
+        {
+            bool s1 = kind == KindStage1Read;
+            o.OnWalkRead(w.Slot, s1 ? TableStage.First : TableStage.Second, s1 ? w.S1Level : w.S2Level, entryAddress, issue, done);
+        }
+        _sched.ScheduleAt(done, this, kind, 0, w);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -308,6 +319,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         int reads = w.Stage1Reads + w.Stage2Reads;
         WalkReads.Record(reads);
         WalkLatency.Record(_sched.Now - w.StartPs);
+        Observer?.OnWalkFinished(w.Slot, w.StartPs, reads, w.Faulted);
         for (int i = 0; i < _active.Length; i++)
         {
             if (ReferenceEquals(_active[i], w)) { _active[i] = null; break; }
