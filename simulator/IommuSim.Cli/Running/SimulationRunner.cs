@@ -54,7 +54,7 @@ public static class SimulationRunner
         try
         {
             for (int i = 0; i < cfg.Workloads.Count; i++)
-                workloads.Add(CreateWorkload(loaded, platform, budget, i, openTrace));
+                workloads.Add(CreateWorkload(loaded, platform, budget, i, openTrace, system.DmaApi));
             foreach (var w in workloads)
             {
                 w.Observer = observer;
@@ -132,7 +132,7 @@ public static class SimulationRunner
         return open is null ? TraceReader.Open(resolved, devices) : new TraceReader(open(resolved), resolved, devices);
     }
 
-    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index, Func<string, Stream>? openTrace)
+    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index, Func<string, Stream>? openTrace, Uapi.DmaApi.KernelDmaApi dmaApi)
     {
         var cfg = loaded.Config;
         var o = cfg.Workloads[index];
@@ -151,6 +151,8 @@ public static class SimulationRunner
                 "random" => new RandomWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
                 "zipf" => new ZipfWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
                 "trace" => new TraceWorkload(o, dev, p.Scheduler, budget, rng, OpenTrace(loaded, o.Path!, openTrace)),
+                "kernel-trace" => new Workloads.KernelTrace.KernelTraceWorkload(o, dev, p.Scheduler, budget, rng,
+                    Workloads.KernelTrace.FtraceReader.Open(ConfigValidator.ResolvePath(loaded.BaseDirectory, o.Path!)), new FixedIovaDmaApi(dmaApi)),
                 _ => throw new ConfigError($"config error: workloads:{index}:type = {o.Type}: unknown workload type"),
             };
         }
