@@ -133,7 +133,7 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
                 _ => true,
             };
             if (!done) { _blocked = true; return; }
-            long lag = Scheduler.Now - due;
+            long lag = _k.TimeScale > 0 ? Scheduler.Now - due : 0; // with timeScale 0 nothing has a due time
             if (lag > 0) { LaggedEvents++; SumLagPs += lag; MaxLagPs = Math.Max(MaxLagPs, lag); }
             _hasPending = false;
         }
