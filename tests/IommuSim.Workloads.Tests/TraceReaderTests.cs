@@ -98,3 +98,49 @@ public class TraceReaderTests
         Assert.True(allocated < 1000, $"{allocated} bytes allocated for {n} records");
     }
 }
+
+/// <summary>The one-pass reader of canonical lines and the general one agree on every record.</summary>
+public class TraceReaderFastPathTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Canonical_and_spaced_lines_give_the_same_records(int seed)
+    {
+        var rng = new Random(seed);
+        var canon = new StringBuilder("time_ns,device,pasid,iova,bytes,op\n");
+        var spaced = new StringBuilder("time_ns,device,pasid,iova,bytes,op\n");
+        long t = 0;
+        for (int i = 0; i < 5000; i++)
+        {
+            string time = rng.Next(4) switch
+            {
+                0 => "",
+                1 => (t += rng.Next(0, 5000)).ToString(),
+                2 => $"{(t += 1) }.{rng.Next(0, 1000):000}",
+                _ => $"{(t += 1)}.{rng.Next(0, 10)}",
+            };
+            string dev = rng.Next(2) == 0 ? "dev0" : "nic1";
+            string pasid = rng.Next(3) == 0 ? rng.Next(0, 1 << 20).ToString() : "";
+            ulong iova = (ulong)rng.NextInt64() >> rng.Next(0, 40);
+            string iovaText = rng.Next(4) == 0 ? iova.ToString() : rng.Next(2) == 0 ? $"0x{iova:x}" : $"0X{iova:X}";
+            int bytes = rng.Next(1, 1 << 20);
+            string op = rng.Next(2) == 0 ? "R" : "W";
+            canon.Append($"{time},{dev},{pasid},{iovaText},{bytes},{op}\n");
+            spaced.Append($" {time} , {dev},{pasid} ,{iovaText} , {bytes},{op} \n");
+        }
+        var a = Read(canon.ToString());
+        var b = Read(spaced.ToString());
+        Assert.Equal(5000, a.Count);
+        Assert.Equal(a, b);
+    }
+
+    private static List<TraceRecord> Read(string text)
+    {
+        using var r = new TraceReader(new MemoryStream(Encoding.UTF8.GetBytes(text)), "t.csv", new HashSet<string> { "dev0", "nic1" });
+        var list = new List<TraceRecord>();
+        while (r.Next() is TraceRecord rec) list.Add(rec);
+        return list;
+    }
+}

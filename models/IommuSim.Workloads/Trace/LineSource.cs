@@ -44,6 +44,16 @@ internal sealed class LineSource(Stream stream, string fileName) : IDisposable
         }
     }
 
+    /// <summary>The unread bytes in the buffer (may end inside a line; empty before the first read).</summary>
+    public ReadOnlySpan<byte> Pending => _buf.AsSpan(_start, _end - _start);
+
+    /// <summary>Consumes one whole line of <paramref name="count"/> bytes, its terminator included, read from <see cref="Pending"/>.</summary>
+    public void Consume(int count)
+    {
+        _start += count;
+        Line++;
+    }
+
     private void Fill()
     {
         int have = _end - _start;

@@ -70,13 +70,101 @@ public sealed class TraceReader : IDisposable
     /// <summary>The next record, or null at the end of the file.</summary>
     public TraceRecord? Next()
     {
+        // Canonical lines are parsed straight out of the read buffer, in one pass that also finds the line's end.
+        if (TryParseFast(_src.Pending, _src.Line + 1, inBuffer: true, out var fast, out int used))
+        {
+            _src.Consume(used);
+            return fast;
+        }
         while (_src.NextLine(out var raw))
         {
             var l = TrimAscii(raw);
             if (l.Length == 0 || l[0] == (byte)'#') continue;
-            return Parse(l);
+            return TryParseFast(l, _src.Line, inBuffer: false, out var rec, out _) ? rec : Parse(l);
         }
         return null;
+    }
+
+    /// <summary>
+    /// One pass over a well-formed line without spaces (what --record-trace writes); anything unusual
+    /// (spaces, a bad digit, a new device, time going backwards) returns false and the line goes
+    /// through <see cref="Parse"/>, which gives the same record or the error message.
+    /// </summary>
+    /// <remarks>On a line without its terminator, or on the read buffer: then the record must end in
+    /// '\n' (<paramref name="used"/> counts it), and a buffer that ends first is left to the general path.</remarks>
+    private bool TryParseFast(ReadOnlySpan<byte> l, int line, bool inBuffer, out TraceRecord rec, out int used)
+    {
+        rec = default;
+        used = 0;
+        int i = 0, n = l.Length;
+        // time_ns: digits, optional '.', up to 3 decimals
+        long t = -1;
+        if (i < n && l[i] != (byte)',')
+        {
+            ulong w = 0;
+            int start = i;
+            while (i < n && (uint)(l[i] - '0') <= 9) { w = w * 10 + (uint)(l[i] - '0'); i++; }
+            if (i == start || i - start > 15) return false;
+            long f = 0;
+            int decimals = 0;
+            if (i < n && l[i] == (byte)'.')
+            {
+                i++;
+                while (i < n && (uint)(l[i] - '0') <= 9 && decimals < 3) { f = f * 10 + (l[i] - '0'); i++; decimals++; }
+            }
+            for (; decimals < 3; decimals++) f *= 10;
+            t = (long)w * 1000 + f;
+        }
+        if (i >= n || l[i++] != (byte)',') return false;
+        // device: one of the names seen so far
+        int d0 = i;
+        while (i < n && l[i] != (byte)',') i++;
+        if (i >= n) return false;
+        var device = l[d0..i++];
+        int di = -1;
+        for (int k = 0; k < _nameBytes.Count; k++)
+            if (device.SequenceEqual(_nameBytes[k])) { di = k; break; }
+        if (di < 0) return false;
+        // pasid: empty or decimal
+        uint? pasid = null;
+        if (i < n && l[i] != (byte)',')
+        {
+            uint p = 0;
+            int start = i;
+            while (i < n && (uint)(l[i] - '0') <= 9) { p = p * 10 + (uint)(l[i] - '0'); i++; }
+            if (i == start || i - start > 7 || p >= 1u << 20) return false;
+            pasid = p;
+        }
+        if (i >= n || l[i++] != (byte)',') return false;
+        // iova: 0x + 1..16 hex digits
+        if (i + 2 >= n || l[i] != (byte)'0' || (l[i + 1] | 0x20) != (byte)'x') return false;
+        i += 2;
+        ulong a = 0;
+        int h0 = i;
+        var table = HexDigits;
+        while (i < n && table[l[i]] <= 15) { a = a << 4 | table[l[i]]; i++; }
+        if (i == h0 || i - h0 > 16) return false;
+        if (i >= n || l[i++] != (byte)',') return false;
+        // bytes: 1..1048576
+        int b = 0, b0 = i;
+        while (i < n && (uint)(l[i] - '0') <= 9 && i - b0 < 8) { b = b * 10 + (l[i] - '0'); i++; }
+        if (i == b0 || b < 1 || b > 1 << 20 || a + (ulong)b - 1 < a) return false;
+        if (i + 1 >= n || l[i] != (byte)',') return false;
+        byte op = l[i + 1];
+        if (op is not ((byte)'R' or (byte)'W')) return false;
+        // The record ends the line: either the span ends here (a line) or a '\n' follows (the buffer).
+        if (!inBuffer && i + 2 == n) used = n;
+        else if (inBuffer && i + 2 < n && l[i + 2] == (byte)'\n') used = i + 3;
+        else return false;
+        long? timePs = null;
+        if (t >= 0)
+        {
+            if (t < _lastTime[di]) return false;
+            _lastTime[di] = t;
+            timePs = t;
+        }
+        rec = new TraceRecord(timePs, _names[di], pasid, a, b, op == (byte)'W', line);
+        return true;
     }
 
     private TraceRecord Parse(ReadOnlySpan<byte> l)
@@ -126,13 +214,13 @@ public sealed class TraceReader : IDisposable
     /// <summary>Splits at commas into at most cols.Length ranges (the last takes the rest); returns the count.</summary>
     private static int SplitColumns(ReadOnlySpan<byte> l, Span<Range> cols)
     {
-        int n = 0, start = 0;
-        while (n < cols.Length - 1)
+        // One pass over a short line beats a vectorised search per column.
+        int n = 0, start = 0, last = cols.Length - 1;
+        for (int i = 0; i < l.Length && n < last; i++)
         {
-            int c = l[start..].IndexOf((byte)',');
-            if (c < 0) break;
-            cols[n++] = new Range(start, start + c);
-            start += c + 1;
+            if (l[i] != (byte)',') continue;
+            cols[n++] = new Range(start, i);
+            start = i + 1;
         }
         cols[n++] = new Range(start, l.Length);
         return n;
@@ -152,6 +240,7 @@ public sealed class TraceReader : IDisposable
 
     private static ReadOnlySpan<byte> TrimAscii(ReadOnlySpan<byte> s)
     {
+        if (s.Length == 0 || (s[0] > (byte)' ' && s[^1] > (byte)' ')) return s; // the usual case
         int a = 0, b = s.Length;
         while (a < b && IsSpace(s[a])) a++;
         while (b > a && IsSpace(s[b - 1])) b--;
@@ -203,20 +292,28 @@ public sealed class TraceReader : IDisposable
     {
         v = 0;
         if (s.Length == 0) return false;
+        var table = HexDigits;
         foreach (byte c in s)
         {
-            int d = c switch
-            {
-                >= (byte)'0' and <= (byte)'9' => c - '0',
-                >= (byte)'a' and <= (byte)'f' => c - 'a' + 10,
-                >= (byte)'A' and <= (byte)'F' => c - 'A' + 10,
-                _ => -1,
-            };
-            if (d < 0 || v >> 60 != 0) return false;
+            int d = table[c];
+            if (d > 15 || v >> 60 != 0) return false;
             v = v << 4 | (uint)d;
         }
         return true;
     }
+
+    /// <summary>Value of each byte as a hex digit, 0xFF when it is not one.</summary>
+    private static ReadOnlySpan<byte> HexDigits =>
+    [
+        255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255, 255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+        255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255, 0,1,2,3,4,5,6,7,8,9,255,255,255,255,255,255,
+        255,10,11,12,13,14,15,255,255,255,255,255,255,255,255,255, 255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+        255,10,11,12,13,14,15,255,255,255,255,255,255,255,255,255, 255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+        255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255, 255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+        255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255, 255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+        255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255, 255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+        255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255, 255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
+    ];
 
     /// <summary>Reads a whole trace once to validate it (constant memory); returns the line count.</summary>
     public static long Validate(string path, IReadOnlySet<string>? devices)
