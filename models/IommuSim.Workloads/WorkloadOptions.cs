@@ -1,5 +1,6 @@
 using IommuSim.Engine.Units;
 using IommuSim.Hardware.Devices;
+using IommuSim.Workloads.KernelTrace;
 using IommuSim.Workloads.Nic;
 using IommuSim.Workloads.Nvme;
 
@@ -49,8 +50,10 @@ public sealed class WorkloadOptions
     public NicOptions Nic { get; set; } = new();
     /// <summary>NVMe model keys (nvme).</summary>
     public NvmeOptions Nvme { get; set; } = new();
+    /// <summary>Kernel-trace replay keys (kernel-trace: ftrace text of iommu:map/unmap at <c>path</c>).</summary>
+    public KernelTraceOptions KernelTrace { get; set; } = new();
 
-    public static readonly string[] Types = ["stream", "random", "zipf", "trace", "nic-rx", "nic-tx", "nvme"];
+    public static readonly string[] Types = ["stream", "random", "zipf", "trace", "nic-rx", "nic-tx", "nvme", "kernel-trace"];
 
     [System.Text.Json.Serialization.JsonIgnore]
     public bool IsNic => Type is "nic-rx" or "nic-tx";
@@ -66,6 +69,16 @@ public sealed class WorkloadOptions
         if (Type == "trace")
         {
             if (string.IsNullOrWhiteSpace(Path)) errors.Add($"{path}:path: a trace workload needs the path of a trace file");
+            return;
+        }
+        if (Type == "kernel-trace")
+        {
+            if (string.IsNullOrWhiteSpace(Path)) errors.Add($"{path}:path: a kernel-trace workload needs the path of an ftrace text file");
+            if (Bytes.Bytes is < 1 or > 1 << 20) errors.Add($"{path}:bytes = {Bytes}: must be in [1, 1MiB]");
+            if (!(ReadFraction >= 0 && ReadFraction <= 1)) errors.Add($"{path}:readFraction = {ReadFraction}: must be in [0, 1]");
+            if (Mapping != "premapped") errors.Add($"{path}:mapping = {Mapping}: a kernel trace maps and unmaps as the trace says; leave mapping at premapped");
+            if (Arrival != "closed") errors.Add($"{path}:arrival = {Arrival}: a kernel trace keeps its recorded times (kernelTrace:timeScale); leave arrival at closed");
+            KernelTrace.Validate(path, errors);
             return;
         }
         if (Bytes.Bytes is < 1 or > 1 << 20) errors.Add($"{path}:bytes = {Bytes}: must be in [1, 1MiB]");

@@ -57,6 +57,25 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
     public void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag, int cpu = 0)
         => Mapper(device, cpu).Enqueue(OpKind.Unmap, iova, bytes, Access.None, client, tag);
 
+    /// <summary>
+    /// Maps [iova, iova + bytes) at an IOVA the caller chose: a replayed kernel trace, whose kernel's
+    /// IOVA allocator already chose it. Such IOVAs never enter this API's allocator, on unmap or flush.
+    /// Costs, traps and (on unmap) invalidations are those of <see cref="Map"/> and <see cref="Unmap"/>.
+    /// A mapping larger than the buffer pool reuses the pool's memory (only the translation is modelled).
+    /// </summary>
+    public void MapAt(DmaEngine device, ulong iova, int bytes, Access access, IDmaApiClient client, long tag, int cpu = 0)
+    {
+        if (Mode == "none") throw new InvalidOperationException("mapping at a given IOVA needs DMA API mode strict or lazy");
+        Mapper(device, cpu).Enqueue(OpKind.Map, iova, bytes, access, client, tag, fixedIova: true);
+    }
+
+    /// <summary>Unmaps a range mapped with <see cref="MapAt"/> (or any part of one, as iommu_unmap may).</summary>
+    public void UnmapAt(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag, int cpu = 0)
+    {
+        if (Mode == "none") throw new InvalidOperationException("unmapping at a given IOVA needs DMA API mode strict or lazy");
+        Mapper(device, cpu).Enqueue(OpKind.Unmap, iova, bytes, Access.None, client, tag, fixedIova: true);
+    }
+
     private DeviceMapper Mapper(DmaEngine device, int cpu)
     {
         if (_mappers.TryGetValue((device, cpu), out var m)) return m;
@@ -97,6 +116,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         public IDmaApiClient Client = null!;
         public long Tag;
         public long StartPs;
+        public bool FixedIova;
         public Op? Next;
     }
 
@@ -114,8 +134,8 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         private readonly IovaAllocator _iovas;
         private readonly Stack<Op> _pool = new();
         private readonly List<InvalidationDescriptor> _descs = [];
-        private readonly List<(ulong Iova, ulong Bytes)> _flushQueue = [];
-        private readonly List<(ulong Iova, ulong Bytes)> _flushing = [];
+        private readonly List<(ulong Iova, ulong Bytes, bool Fixed)> _flushQueue = [];
+        private readonly List<(ulong Iova, ulong Bytes, bool Fixed)> _flushing = [];
         private readonly Stack<(ulong Iova, ulong Bytes)> _recycled = new();
         private Op? _head, _tail;
         private bool _busy;
@@ -147,10 +167,10 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         private Engine.Scheduling.Scheduler Sched => _api._p.Scheduler;
         private DmaApiCosts C => _api._costs;
 
-        public void Enqueue(OpKind kind, ulong iova, int bytes, Access access, IDmaApiClient client, long tag)
+        public void Enqueue(OpKind kind, ulong iova, int bytes, Access access, IDmaApiClient client, long tag, bool fixedIova = false)
         {
             var op = _pool.Count > 0 ? _pool.Pop() : new Op();
-            op.Kind = kind; op.Iova = iova; op.Bytes = bytes; op.Access = access; op.Client = client; op.Tag = tag;
+            op.Kind = kind; op.Iova = iova; op.Bytes = bytes; op.Access = access; op.Client = client; op.Tag = tag; op.FixedIova = fixedIova;
             op.Phase = Phase.Cost; op.Next = null;
             if (_tail is null) _head = _tail = op; else { _tail.Next = op; _tail = op; }
             if (!_busy) StartNext();
@@ -199,6 +219,19 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             {
                 iova = _recycled.Pop().Iova;
             }
+            else if (op.FixedIova && !_t.IdentityMapped)
+            {
+                iova = op.Iova;
+                var access = op.Access == Access.None ? Access.ReadWrite : op.Access | Access.Read;
+                for (ulong done = 0; done < bytes;)
+                {
+                    ulong chunk = Math.Min(bytes - done, _bufferSlice);
+                    if (_bufferCursor + chunk > _bufferSlice) _bufferCursor = 0;
+                    _t.Map(iova + done, _bufferBase + _bufferCursor, chunk, access);
+                    _bufferCursor += chunk;
+                    done += chunk;
+                }
+            }
             else
             {
                 if (_bufferCursor + bytes > _bufferSlice) _bufferCursor = 0;
@@ -235,7 +268,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                 default: // lazy
                     _t.Unmap(op.Iova, bytes);
                     _api._p.Iommu.NoteUnmappedPendingInvalidation(_t.DomainId, op.Iova, bytes);
-                    _flushQueue.Add((op.Iova, bytes));
+                    _flushQueue.Add((op.Iova, bytes, op.FixedIova));
                     if (_flushQueue.Count >= C.FlushQueueEntries && !_waitingFlush)
                     {
                         // Queue full: this CPU flushes now and waits for it.
@@ -267,7 +300,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             ulong bytes = ((ulong)op.Bytes + 0xFFF) & ~0xFFFUL;
             _descs.Clear();
             _t.AddRangeInvalidation(_descs, op.Iova, bytes);
-            _iovas.Free(op.Iova, bytes);
+            if (!op.FixedIova) _iovas.Free(op.Iova, bytes);
             _waitingOp = op;
             Wait();
         }
@@ -301,7 +334,8 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             if (_waitingFlush)
             {
                 // Flushed IOVAs may now be reused.
-                foreach (var (iova, bytes) in _flushing) _iovas.Free(iova, bytes);
+                foreach (var (iova, bytes, isFixed) in _flushing)
+                    if (!isFixed) _iovas.Free(iova, bytes);
                 _flushing.Clear();
                 _waitingFlush = false;
             }

@@ -54,6 +54,7 @@ internal static class RunCommand
         var devices = loaded.Config.Devices.Select(d => d.Name).ToHashSet();
         foreach (var w in loaded.Config.Workloads.Where(w => w.Type == "trace"))
             TraceReader.Validate(ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!), devices);
+        KernelTracePreflight.Check(loaded);
     }
 
     private static RunOutput RunWithProgress(LoadedConfig loaded, TraceRecorder? recorder, TimelineSession? session)

@@ -18,7 +18,7 @@ public static partial class ConfigValidator
         if (s.MaxRequests < 0) errors.Add($"simulation:maxRequests = {s.MaxRequests}: must be >= 0 (0 = no limit)");
         if (!(s.MaxSimulatedUs >= 0)) errors.Add($"simulation:maxSimulatedUs = {s.MaxSimulatedUs}: must be >= 0 (0 = no limit)");
         if (!(s.SampleIntervalUs > 0)) errors.Add($"simulation:sampleIntervalUs = {s.SampleIntervalUs}: must be > 0");
-        if (s.MaxRequests == 0 && s.MaxSimulatedUs == 0 && c.Workloads.Any(w => w.Type != "trace"))
+        if (s.MaxRequests == 0 && s.MaxSimulatedUs == 0 && c.Workloads.Any(w => w.Type is not ("trace" or "kernel-trace")))
             errors.Add("simulation:maxRequests = 0: with no maxSimulatedUs either, a synthetic workload would never end; set one of them");
 
         c.Memory.Validate("memory", errors);
@@ -77,6 +77,11 @@ public static partial class ConfigValidator
             }
             var dev = c.Devices[di];
             if (w.Pasid is not null && dev.PasidBits == 0) errors.Add($"{p}:pasid = {w.Pasid}: device {dev.Name} has no PASID support (pasidBits = 0)");
+            if (w.Type == "kernel-trace")
+            {
+                CheckKernelTrace(c, w, p, baseDir, errors);
+                continue;
+            }
             if (w.Type == "trace")
             {
                 if (!string.IsNullOrWhiteSpace(w.Path) && !File.Exists(ResolvePath(baseDir, w.Path)))
@@ -95,6 +100,18 @@ public static partial class ConfigValidator
             if (!dev.DmaRegions.Any(r => start >= r.Iova.Value && end <= r.Iova.Value + (ulong)r.Bytes.Bytes))
                 errors.Add($"{p}:workingSetBytes = {w.WorkingSetBytes}: the window [0x{start:x}, 0x{end:x}) must lie inside one of {dev.Name}'s dmaRegions");
         }
+    }
+
+    /// <summary>A kernel trace is replayed whole, through the DMA API, and its counts are compared with the trace's.</summary>
+    private static void CheckKernelTrace(SimulationConfig c, Workloads.WorkloadOptions w, string p, string baseDir, List<string> errors)
+    {
+        if (!string.IsNullOrWhiteSpace(w.Path) && !File.Exists(ResolvePath(baseDir, w.Path)))
+            errors.Add($"{p}:path = {w.Path}: kernel trace file not found (looked in {baseDir} and the current folder)");
+        if (c.Simulation.WarmupRequests != 0) errors.Add($"simulation:warmupRequests = {c.Simulation.WarmupRequests}: a kernel trace is replayed whole; set it to 0");
+        if (c.Simulation.MaxRequests != 0) errors.Add($"simulation:maxRequests = {c.Simulation.MaxRequests}: a kernel trace ends the run when it ends; set it to 0 (maxSimulatedUs may cut it short)");
+        if (c.Translation.DmaApi.Mode is not ("strict" or "lazy"))
+            errors.Add($"translation:dmaApi:mode = {c.Translation.DmaApi.Mode}: a kernel trace maps and unmaps buffers as the kernel did; use strict or lazy");
+        if (c.Workloads.Count(x => x.Device == w.Device) > 1) errors.Add($"{p}:device = {w.Device}: a kernel-trace workload needs its device to itself");
     }
 
     /// <summary>A path in a config: relative to the config's folder if it exists there, else to the current folder.</summary>

@@ -42,8 +42,9 @@ public sealed class RunOutput
 public static class SimulationRunner
 {
     /// <param name="instrument">Called once the system is built, before anything runs (e.g. to hang a timeline on its hooks).</param>
+    /// <param name="openTrace">Opens a trace workload's resolved path (default: the file); the bench replays from memory.</param>
     public static RunOutput Run(LoadedConfig loaded, Action<RunProgress>? progress = null, IRequestObserver? observer = null,
-        Action<BuiltSystem, LoadedConfig>? instrument = null)
+        Action<BuiltSystem, LoadedConfig>? instrument = null, Func<string, Stream>? openTrace = null)
     {
         var cfg = loaded.Config;
         var wall = Stopwatch.StartNew();
@@ -56,7 +57,7 @@ public static class SimulationRunner
         try
         {
             for (int i = 0; i < cfg.Workloads.Count; i++)
-                workloads.Add(CreateWorkload(loaded, platform, budget, i));
+                workloads.Add(CreateWorkload(loaded, platform, budget, i, openTrace, system.DmaApi));
             foreach (var w in workloads)
             {
                 w.Observer = observer;
@@ -127,7 +128,14 @@ public static class SimulationRunner
         }
     }
 
-    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index)
+    private static TraceReader OpenTrace(LoadedConfig loaded, string path, Func<string, Stream>? open)
+    {
+        string resolved = ConfigValidator.ResolvePath(loaded.BaseDirectory, path);
+        var devices = loaded.Config.Devices.Select(d => d.Name).ToHashSet();
+        return open is null ? TraceReader.Open(resolved, devices) : new TraceReader(open(resolved), resolved, devices);
+    }
+
+    private static WorkloadDriver CreateWorkload(LoadedConfig loaded, Platform p, RequestBudget budget, int index, Func<string, Stream>? openTrace, Uapi.DmaApi.KernelDmaApi dmaApi)
     {
         var cfg = loaded.Config;
         var o = cfg.Workloads[index];
@@ -145,8 +153,9 @@ public static class SimulationRunner
                 "stream" => new StreamWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
                 "random" => new RandomWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
                 "zipf" => new ZipfWorkload(o, dev, p.Scheduler, budget, rng, baseIova),
-                "trace" => new TraceWorkload(o, dev, p.Scheduler, budget, rng,
-                    TraceReader.Open(ConfigValidator.ResolvePath(loaded.BaseDirectory, o.Path!), cfg.Devices.Select(d => d.Name).ToHashSet())),
+                "trace" => new TraceWorkload(o, dev, p.Scheduler, budget, rng, OpenTrace(loaded, o.Path!, openTrace)),
+                "kernel-trace" => new Workloads.KernelTrace.KernelTraceWorkload(o, dev, p.Scheduler, budget, rng,
+                    Workloads.KernelTrace.FtraceReader.Open(ConfigValidator.ResolvePath(loaded.BaseDirectory, o.Path!)), new FixedIovaDmaApi(dmaApi)),
                 _ => throw new ConfigError($"config error: workloads:{index}:type = {o.Type}: unknown workload type"),
             };
         }
