@@ -190,7 +190,7 @@ same_point() {  # dir a, dir b: every file identical, summary.json apart from th
 dotnet build simulator/IommuSim.Cli -c Release -v quiet -nologo
 dotnet "$DLL" sweep "$SWEEP" --out "$W/local" --quiet --no-plots
 POINTS=$(ls "$W/local/points" | wc -l)
-mapfile -t SHARD1 < <(dotnet "$DLL" sweep "$SWEEP" --dry-run --shard 1/$TASKS | awk '/^[0-9]{4} /{print $1}')
+mapfile -t SHARD1 < <(dotnet "$DLL" sweep "$SWEEP" --dry-run --shard 1/$TASKS | awk '/^[0-9][0-9][0-9][0-9] /{print $1}')
 ((${#SHARD1[@]} >= 2)) || fail "shard 1 of $TASKS needs at least two points for the failure test"
 FAIL_POINT=${SHARD1[-1]}   # task 1 finishes its other points, then fails on this one
 ok "local reference: $POINTS points; shard 1 has points ${SHARD1[*]}, it will fail on $FAIL_POINT"
