@@ -99,7 +99,7 @@ cat >"$W/consumer/nuget.config" <<XML
 XML
 (cd "$W/consumer" && dotnet run -c Release -nologo) >"$W/example.out" 2>&1 || { cat "$W/example.out"; fail "the library example did not build or run"; }
 cat "$W/example.out"
-grep -q '^measured requests: 20000, DMAs faulted: 0$' "$W/example.out" || fail "the library example did not complete its 20000 measured requests"
+grep -q '^measured requests completed: 20000, DMAs faulted: 0$' "$W/example.out" || fail "the library example did not complete its 20000 measured requests"
 grep -Eq '^IOTLB: [0-9]+ lookups, miss rate 0\.[0-9]{3}$' "$W/example.out" || fail "the library example printed no IOTLB line"
 ok "library example built against IommuSim.Uapi/Workloads $V from the local folder: 20000 DMAs"
 

@@ -33,6 +33,6 @@ workload.Start();
 platform.Scheduler.Run();   // until the last measured DMA has completed
 
 var iotlb = platform.Iommu.Iotlb;
-Console.WriteLine($"measured requests: {workload.RequestLatency.Count}, DMAs faulted: {dev.Stats.Faulted}");
+Console.WriteLine($"measured requests completed: {budget.MeasuredCompleted}, DMAs faulted: {dev.Stats.Faulted}");
 Console.WriteLine($"IOTLB: {iotlb.Lookups} lookups, miss rate {(double)iotlb.Misses / iotlb.Lookups:0.000}");
 Console.WriteLine($"DMA latency: mean {dev.Stats.DmaLatency.Mean / 1000:0.0} ns, p99 {dev.Stats.DmaLatency.Percentile(99) / 1000.0:0.0} ns");
