@@ -2,7 +2,7 @@ using IommuSim.Engine.Rng;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.PageTables;
-using IommuSim.Workloads.Nic;
+using IommuSim.Workloads.DeviceModels;
 
 namespace IommuSim.Workloads.KernelTrace;
 
