@@ -35,7 +35,9 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
     private readonly ArrivalProcess _arrivals;
     private readonly bool _perRequest;
     private readonly OpState[] _ops;
-    private long _nextTag;
+    // Free request slots: a request's tag is its slot, unique while it is in flight (completions come back out of order).
+    private readonly int[] _freeSlots;
+    private int _freeCount;
     private int _inFlight;
 
     /// <summary>A request between being taken from the budget and its last step (unmap or DMA).</summary>
@@ -62,6 +64,9 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
             1e6 / options.RateMrps /* 1 / (rate × 10^6 per s) in ps */, rng.Fork("arrivals").AsSystemRandom());
         _perRequest = options.Mapping == "per-request";
         _ops = new OpState[Math.Max(1, _limit)];
+        _freeSlots = new int[_ops.Length];
+        for (int i = 0; i < _ops.Length; i++) _freeSlots[i] = _ops.Length - 1 - i;
+        _freeCount = _ops.Length;
     }
 
     /// <summary>The run-time DMA API (per-request mapping); set by the system builder.</summary>
@@ -142,8 +147,8 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
                 _backlog--;
                 if (_inFlight > 0) QueuedArrivals++;
             }
-            long tag = _nextTag++;
-            ref OpState op = ref _ops[tag % _ops.Length];
+            long tag = _freeSlots[--_freeCount];
+            ref OpState op = ref _ops[tag];
             op.Spec = s;
             op.Measured = measured;
             op.TakenPs = Scheduler.Now;
@@ -161,7 +166,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void IssueDma(long tag, ulong iova)
     {
-        ref OpState op = ref _ops[tag % _ops.Length];
+        ref OpState op = ref _ops[tag];
         var r = Device.Rent();
         r.Iova = iova;
         r.Bytes = op.Spec.Bytes;
@@ -176,7 +181,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
 
     void IDmaApiClient.OnMapped(long tag, ulong iova)
     {
-        ref OpState op = ref _ops[tag % _ops.Length];
+        ref OpState op = ref _ops[tag];
         op.MappedIova = iova;
         IssueDma(tag, iova + (op.Spec.Iova & 0xFFF));
     }
@@ -187,7 +192,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
         // of deferred invalidation): strict invalidation makes it fault, lazy may let it through.
         if (Options.StrayDmaFraction > 0 && Random.NextDouble() < Options.StrayDmaFraction && Device.CanIssue)
         {
-            ref OpState op = ref _ops[tag % _ops.Length];
+            ref OpState op = ref _ops[tag];
             var r = Device.Rent();
             r.Iova = op.MappedIova;
             r.Bytes = 64;
@@ -211,8 +216,9 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void OpDone(long tag)
     {
-        ref OpState op = ref _ops[tag % _ops.Length];
+        ref OpState op = ref _ops[tag];
         if (op.Measured) RequestLatency.Record(Scheduler.Now - op.TakenPs);
+        _freeSlots[_freeCount++] = (int)tag;
         _inFlight--;
         Fill();
     }
@@ -234,6 +240,8 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
             _budget.OnMeasuredCompleted();
             if (_budget.Finished)
             {
+                // The run's last request: a premapped one is complete now (a per-request one would still unmap).
+                if (!_perRequest) RequestLatency.Record(Scheduler.Now - _ops[tag].TakenPs);
                 Scheduler.Stop();
                 return;
             }
@@ -241,7 +249,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
         else _budget.OnWarmupCompleted(Scheduler.Now);
         if (_perRequest)
         {
-            ref OpState op = ref _ops[tag % _ops.Length];
+            ref OpState op = ref _ops[tag];
             DmaApi!.Unmap(Device, op.MappedIova, op.Spec.Bytes + (int)(op.Spec.Iova & 0xFFF), this, tag);
         }
         else OpDone(tag);
