@@ -61,7 +61,7 @@ public sealed class IoptPages
 
     /// <summary>
     /// The physical runs behind bytes [startByte, startByte + length) of the run, in order: pin_user_pages() for user
-    /// memory (EFAULT unbacked, EPERM for writing read-only memory), memfd_pin_folios() for a file (EINVAL for a file
+    /// memory (EFAULT unbacked or when writing read-only memory), memfd_pin_folios() for a file (EINVAL for a file
     /// that is not a memfd or a range beyond its end).
     /// </summary>
     public Errno Resolve(ulong startByte, ulong length, bool write, List<(ulong Va, ulong Pa, ulong Length)> runs)
