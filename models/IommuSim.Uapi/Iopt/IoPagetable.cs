@@ -410,7 +410,8 @@ public sealed class IoPagetable
     /// <summary>
     /// iopt_cut_iova (VFIO type1 v1 only): splits the areas that contain each IOVA so that it
     /// becomes an area boundary. A cut must be aligned to the IOAS alignment (and the page size
-    /// when the area is in a domain), and an area mapped with large pages cannot be cut (EINVAL).
+    /// when the area is in a domain), and an area mapped with large pages, or one an access has pinned, cannot be
+    /// cut (EINVAL).
     /// </summary>
     public Errno CutIova(ReadOnlySpan<ulong> iovas)
     {
@@ -419,6 +420,8 @@ public sealed class IoPagetable
             if (FirstArea(cut, cut) is not { } a || a.Iova == cut) continue;
             ulong first = cut - a.Iova;
             if ((cut & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
+            // iopt_area_split: "Splitting is not permitted if an access exists" (its pins are per area).
+            if (a.NumAccesses > 0) return Errno.EINVAL;
             if (a.InDomains && ((cut % PageSize) != 0 || !DisableLargePages)) return Errno.EINVAL;
             var lhs = new IoptArea(a.Pages, a.StartByte, a.Iova, first, a.Prot) { InDomains = a.InDomains };
             var rhs = new IoptArea(a.Pages, a.StartByte + first, cut, a.Length - first, a.Prot) { InDomains = a.InDomains };

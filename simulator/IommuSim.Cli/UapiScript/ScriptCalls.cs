@@ -525,14 +525,14 @@ internal static class ScriptCalls
         ulong dirty = 0;
         foreach (var (_, w) in c.data.NonZero) dirty += (ulong)System.Numerics.BitOperations.PopCount(w);
         r.Dec("dirty", dirty);
-        // The whole bitmap when it is small; beyond 64 words (4096 pages) only the non-zero words, as INDEX:WORD.
+        // The whole bitmap when it is small; beyond 64 words (4096 pages) only the non-zero words, as INDEX/WORD.
         if (c.data.Length <= 64)
         {
             var words = new List<string>();
             for (ulong i = 0; i < c.data.Length; i++) words.Add($"0x{c.data[i]:x}");
             r.Text("data", string.Join(",", words));
         }
-        else r.Dec("words", c.data.Length).Text("nonzero", string.Join(",", c.data.NonZero.Select(w => $"{w.Key}:0x{w.Value:x}")));
+        else r.Dec("words", c.data.Length).Text("nonzero", string.Join(",", c.data.NonZero.Select(w => $"{w.Key}/0x{w.Value:x}")));
         r.Main = dirty;
         return r;
     }
