@@ -38,6 +38,9 @@ public sealed class UapiFuzzer
     private readonly List<IommufdDevice> _devs = [];
     private int _step;
 
+    /// <summary>What the run exercised (for tuning the generator): successful calls by kind, DMAs that reached memory.</summary>
+    public (Dictionary<string, int> Ok, int DmaOk, int AreasInDomains, int MaxObjects) Stats = ([], 0, 0, 0);
+
     public UapiFuzzer()
     {
         _bufs.Add(_s.Mmap(0x40_0000));
@@ -62,7 +65,11 @@ public sealed class UapiFuzzer
         foreach (var op in ops)
         {
             _step++;
-            Apply(op);
+            Errno rc = Apply(op);
+            if (rc == Errno.OK) Stats.Ok[op.Kind.ToString()] = Stats.Ok.GetValueOrDefault(op.Kind.ToString()) + 1;
+            else Stats.Ok[op.Kind + "/" + rc] = Stats.Ok.GetValueOrDefault(op.Kind + "/" + rc) + 1;
+            Stats.MaxObjects = Math.Max(Stats.MaxObjects, Ctx.Objects.Count());
+            Stats.AreasInDomains += Ctx.Objects.OfType<Ioas>().Sum(i => i.Iopt.Areas.Count(a => a.InDomains));
             Check(op);
         }
         _s.Process.Close(3); // the script's /dev/iommu fd: destroys every object leaf first
@@ -76,7 +83,7 @@ public sealed class UapiFuzzer
         if (!ok) throw new InvalidOperationException($"step {_step}: {what}");
     }
 
-    private void Apply(FuzzOp op)
+    private Errno Apply(FuzzOp op)
     {
         uint rw = IommuIoasMapFlags.READABLE | ((op.D & 1) == 0 ? IommuIoasMapFlags.WRITEABLE : 0);
         ulong buf = _bufs[op.B % _bufs.Count];
@@ -85,14 +92,11 @@ public sealed class UapiFuzzer
         switch (op.Kind)
         {
             case FuzzKind.IoasAlloc:
-                Ctx.IoasAlloc(new IommuIoasAlloc());
-                break;
+                return Ctx.IoasAlloc(new IommuIoasAlloc());
             case FuzzKind.MapFixed:
-                Ctx.IoasMap(new IommuIoasMap { ioas_id = PickId<Ioas>(op.A), user_va = buf + off, length = len, iova = SlotIova(op.A + op.D), flags = IommuIoasMapFlags.FIXED_IOVA | rw });
-                break;
+                return Ctx.IoasMap(new IommuIoasMap { ioas_id = PickId<Ioas>(op.A), user_va = buf + off, length = len, iova = SlotIova(op.A + op.D), flags = IommuIoasMapFlags.FIXED_IOVA | rw });
             case FuzzKind.MapAuto:
-                Ctx.IoasMap(new IommuIoasMap { ioas_id = PickId<Ioas>(op.A), user_va = buf + off, length = len, flags = rw });
-                break;
+                return Ctx.IoasMap(new IommuIoasMap { ioas_id = PickId<Ioas>(op.A), user_va = buf + off, length = len, flags = rw });
             case FuzzKind.Unmap:
                 {
                     var ioas = Pick<Ioas>(op.A);
@@ -101,106 +105,92 @@ public sealed class UapiFuzzer
                     if ((op.D & 4) != 0) length += Page; // sometimes partial: ENOENT, or more than one area
                     var rc = Ctx.IoasUnmap(new IommuIoasUnmap { ioas_id = ioas?.Id ?? 0, iova = iova, length = length });
                     if (rc == Errno.OK && ioas is not null) CheckUnmappedFaults(ioas, iova, length);
-                    break;
+                    return rc;
                 }
             case FuzzKind.UnmapAll:
-                Ctx.IoasUnmap(new IommuIoasUnmap { ioas_id = PickId<Ioas>(op.A), iova = 0, length = ulong.MaxValue });
-                break;
+                return Ctx.IoasUnmap(new IommuIoasUnmap { ioas_id = PickId<Ioas>(op.A), iova = 0, length = ulong.MaxValue });
             case FuzzKind.Copy:
                 {
                     var src = Pick<Ioas>(op.A);
                     var area = src is null || src.Iopt.Areas.Count == 0 ? null : src.Iopt.Areas[op.B % src.Iopt.Areas.Count];
-                    Ctx.IoasCopy(new IommuIoasCopy
+                    return Ctx.IoasCopy(new IommuIoasCopy
                     {
                         src_ioas_id = src?.Id ?? 0, dst_ioas_id = PickId<Ioas>(op.C), src_iova = area?.Iova ?? 0, length = area?.Length ?? Page,
                         dst_iova = SlotIova(op.D), flags = IommuIoasMapFlags.READABLE | ((op.D & 1) == 0 ? IommuIoasMapFlags.FIXED_IOVA : 0),
                     });
-                    break;
                 }
             case FuzzKind.Bind:
                 {
                     var spec = _s.Kernel.Devices[op.A % _s.Kernel.Devices.Count];
-                    if (Ctx.DeviceBind(spec, out var idev) == Errno.OK) _devs.Add(idev);
-                    break;
+                    var rc = Ctx.DeviceBind(spec, out var idev);
+                    if (rc == Errno.OK) _devs.Add(idev);
+                    return rc;
                 }
             case FuzzKind.Unbind:
-                if (Pick<IommufdDevice>(op.A) is { } u) Ctx.DeviceUnbind(u);
-                break;
+                if (Pick<IommufdDevice>(op.A) is not { } u) return Errno.ENOENT;
+                Ctx.DeviceUnbind(u);
+                return Errno.OK;
             case FuzzKind.Attach:
                 {
-                    if (Pick<IommufdDevice>(op.A) is not { } d) break;
-                    uint pt = (op.C % 3) switch { 0 => PickId<Ioas>(op.B), 1 => PickId<HwptPaging>(op.B), _ => PickId<HwptNested>(op.B) };
-                    if (Ctx.IsAttached(d, 0)) Ctx.DeviceReplace(d, 0, ref pt); else Ctx.DeviceAttach(d, 0, ref pt);
-                    break;
+                    if (Pick<IommufdDevice>(op.A) is not { } d) return Errno.ENOENT;
+                    uint pt = (op.C % 5) switch { < 3 => PickId<Ioas>(op.B), 3 => PickId<HwptPaging>(op.B), _ => PickId<HwptNested>(op.B) };
+                    return Ctx.IsAttached(d, 0) ? Ctx.DeviceReplace(d, 0, ref pt) : Ctx.DeviceAttach(d, 0, ref pt);
                 }
             case FuzzKind.Detach:
-                if (Pick<IommufdDevice>(op.A) is { } dd) Ctx.DeviceDetach(dd, 0);
-                break;
+                return Pick<IommufdDevice>(op.A) is { } dd ? Ctx.DeviceDetach(dd, 0) : Errno.ENOENT;
             case FuzzKind.HwptPaging:
                 {
                     uint flags = (uint)(op.C % 4) switch { 0 => 0, 1 => IommuHwptAllocFlags.NEST_PARENT, 2 => IommuHwptAllocFlags.DIRTY_TRACKING, _ => IommuHwptAllocFlags.FAULT_ID_VALID };
-                    Ctx.HwptAlloc(new IommuHwptAlloc { dev_id = PickId<IommufdDevice>(op.A), pt_id = PickId<Ioas>(op.B), flags = flags, fault_id = PickId<FaultQueue>(op.D) });
-                    break;
+                    return Ctx.HwptAlloc(new IommuHwptAlloc { dev_id = PickId<IommufdDevice>(op.A), pt_id = PickId<Ioas>(op.B), flags = flags, fault_id = PickId<FaultQueue>(op.D) });
                 }
             case FuzzKind.HwptNested:
-                Ctx.HwptAlloc(new IommuHwptAlloc
+                return Ctx.HwptAlloc(new IommuHwptAlloc
                 {
                     dev_id = PickId<IommufdDevice>(op.A), pt_id = PickId<HwptPaging>(op.B), data_type = IommuHwptDataType.VTD_S1,
                     data = new IommuHwptVtdS1 { pgtbl_addr = Page * (ulong)op.C, addr_width = 48 },
                 });
-                break;
             case FuzzKind.AccessCreate:
-                Ctx.AccessCreate(PickId<Ioas>(op.A), out _);
-                break;
+                return Ctx.AccessCreate(PickId<Ioas>(op.A), out _);
             case FuzzKind.AccessPin:
                 if (Pick<IommufdAccess>(op.A) is { } acc && acc.Ioas.Iopt.Areas.Count > 0)
                 {
                     var a = acc.Ioas.Iopt.Areas[op.B % acc.Ioas.Iopt.Areas.Count];
-                    acc.Pin(a.Iova & ~(Page - 1), Math.Min(a.Length, Page * (ulong)(1 + op.C % 4)));
+                    return acc.Pin(a.Iova & ~(Page - 1), Math.Min(a.Length, Page * (ulong)(1 + op.C % 4)));
                 }
-                break;
+                return Errno.ENOENT;
             case FuzzKind.AccessUnpin:
                 if (Pick<IommufdAccess>(op.A) is { } acu && acu.Pins.Count > 0)
                 {
                     var (s, l) = acu.Pins[op.B % acu.Pins.Count];
-                    acu.Unpin(s, l - s + 1);
+                    return acu.Unpin(s, l - s + 1);
                 }
-                break;
+                return Errno.ENOENT;
             case FuzzKind.Destroy:
                 {
                     var all = Ctx.Objects.ToList();
                     uint id = all.Count == 0 || op.D % 8 == 7 ? (uint)op.A : all[op.A % all.Count].Id;
-                    Ctx.Destroy(new IommuDestroy { id = id });
-                    break;
+                    return Ctx.Destroy(new IommuDestroy { id = id });
                 }
             case FuzzKind.MapFile:
                 {
                     if (_memfds.Count < 2 && _s.Process.TryCreateMemfd(0x40_0000, out int fd, out var file) == Errno.OK) _memfds.Add((fd, file));
                     var (mfd, mf) = _memfds[op.B % _memfds.Count];
-                    Ctx.IoasMapFile(new IommuIoasMapFile { ioas_id = PickId<Ioas>(op.A), fd = mfd, start = off, length = len, iova = SlotIova(op.A + op.D), flags = IommuIoasMapFlags.FIXED_IOVA | rw }, mf);
-                    break;
+                    return Ctx.IoasMapFile(new IommuIoasMapFile { ioas_id = PickId<Ioas>(op.A), fd = mfd, start = off, length = len, iova = SlotIova(op.A + op.D), flags = IommuIoasMapFlags.FIXED_IOVA | rw }, mf);
                 }
             case FuzzKind.CompatSet:
-                Ctx.VfioIoas(new IommuVfioIoas { ioas_id = PickId<Ioas>(op.A), op = (ushort)(op.C % 3) });
-                break;
+                return Ctx.VfioIoas(new IommuVfioIoas { ioas_id = PickId<Ioas>(op.A), op = (ushort)(op.C % 3) });
             case FuzzKind.CompatMap:
-                Ctx.VfioMapDma(new VfioIommuType1DmaMap { vaddr = buf + off, iova = SlotIova(op.A), size = len, flags = VfioConst.VFIO_DMA_MAP_FLAG_READ | ((op.D & 1) == 0 ? VfioConst.VFIO_DMA_MAP_FLAG_WRITE : 0) });
-                break;
+                return Ctx.VfioMapDma(new VfioIommuType1DmaMap { vaddr = buf + off, iova = SlotIova(op.A), size = len, flags = VfioConst.VFIO_DMA_MAP_FLAG_READ | ((op.D & 1) == 0 ? VfioConst.VFIO_DMA_MAP_FLAG_WRITE : 0) });
             case FuzzKind.CompatUnmap:
-                Ctx.VfioUnmapDma(new VfioIommuType1DmaUnmap { iova = SlotIova(op.A) + Page * (ulong)(op.B % 4), size = len, flags = op.D % 5 == 0 ? VfioConst.VFIO_DMA_UNMAP_FLAG_ALL : 0 });
-                break;
+                return Ctx.VfioUnmapDma(new VfioIommuType1DmaUnmap { iova = SlotIova(op.A) + Page * (ulong)(op.B % 4), size = len, flags = op.D % 5 == 0 ? VfioConst.VFIO_DMA_UNMAP_FLAG_ALL : 0 });
             case FuzzKind.CompatType1:
-                Ctx.VfioSetIommu(op.A % 2 == 0 ? VfioConst.VFIO_TYPE1_IOMMU : VfioConst.VFIO_TYPE1v2_IOMMU);
-                break;
+                return Ctx.VfioSetIommu(op.A % 2 == 0 ? VfioConst.VFIO_TYPE1_IOMMU : VfioConst.VFIO_TYPE1v2_IOMMU);
             case FuzzKind.Dma:
-                DmaProbe(op);
-                break;
+                return DmaProbe(op);
             case FuzzKind.HugePages:
-                Ctx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = PickId<Ioas>(op.A), val64 = (ulong)(op.C % 2) });
-                break;
+                return Ctx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = PickId<Ioas>(op.A), val64 = (ulong)(op.C % 2) });
             case FuzzKind.FaultAlloc:
-                Ctx.FaultQueueAlloc(new IommuFaultAlloc());
-                break;
+                return Ctx.FaultQueueAlloc(new IommuFaultAlloc());
             case FuzzKind.HugeSizes:
                 {
                     ulong huge = ulong.MaxValue - Page * (ulong)op.C;
@@ -213,17 +203,20 @@ public sealed class UapiFuzzer
                     if (Pick<HwptPaging>(op.A) is { } hp)
                         Ctx.HwptGetDirtyBitmap(new IommuHwptGetDirtyBitmap { hwpt_id = hp.Id, iova = 0, length = 1UL << 48, page_size = Page });
                     var ranges = new IommuIoasIovaRanges { ioas_id = ioas, num_iovas = uint.MaxValue };
-                    Ctx.IoasIovaRanges(ranges);
-                    break;
+                    return Ctx.IoasIovaRanges(ranges);
                 }
         }
+        return Errno.OK;
     }
 
     /// <summary>A DMA from an attached device to an IOVA slot (or just past an area) must reach exactly the page the
     /// IOAS maps there, with its permission, and fault where nothing is mapped.</summary>
-    private void DmaProbe(FuzzOp op)
+    private Errno DmaProbe(FuzzOp op)
     {
-        if (Pick<IommufdDevice>(op.A) is not { } d || d.Group.Get(0) is not { Hwpt: HwptPaging hwpt }) return;
+        var attached = Ctx.Objects.OfType<IommufdDevice>().Where(x => x.Group.Get(0) is { Hwpt: HwptPaging } a && a.Devices.Contains(x)).ToList();
+        if (attached.Count == 0) return Errno.ENODEV;
+        var d = attached[op.A % attached.Count];
+        var hwpt = (HwptPaging)d.Group.Get(0)!.Hwpt;
         var areas = hwpt.Ioas.Iopt.Areas;
         ulong iova = areas.Count > 0 && op.B % 2 == 0 ? areas[op.C % areas.Count].Iova + (op.D % 2 == 0 ? 0 : areas[op.C % areas.Count].Length)
             : SlotIova(op.C) + Page * (ulong)(op.D % 8);
@@ -233,10 +226,12 @@ public sealed class UapiFuzzer
         if (area is null || (area.Prot & access) == 0)
         {
             Require(r.Faulted, $"DMA {access} to 0x{iova:x} reached 0x{r.PhysicalAddress:x} though the IOAS maps nothing there for it");
-            return;
+            return Errno.EFAULT;
         }
         Require(!r.Faulted, $"DMA {access} to mapped 0x{iova:x} faulted ({r.Reason})");
         Require(r.PhysicalAddress == ExpectedPa(area, iova & ~(Page - 1)), $"DMA to 0x{iova:x} reached 0x{r.PhysicalAddress:x}, not 0x{ExpectedPa(area, iova & ~(Page - 1)):x}");
+        Stats.DmaOk++;
+        return Errno.OK;
     }
 
     /// <summary>After a strict IOAS_UNMAP returned, no attached device reaches the unmapped range.</summary>
