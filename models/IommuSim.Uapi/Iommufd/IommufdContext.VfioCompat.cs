@@ -53,6 +53,9 @@ public sealed partial class IommufdContext
         if (CompatIoas is null) return Errno.ENODEV;
         if (prot == Access.None || map.size == 0) return Errno.EINVAL;
         if (map.iova >= ulong.MaxValue || map.size >= ulong.MaxValue) return Errno.EOVERFLOW;
+        // iopt_map_user_pages → iopt_alloc_user_pages: vaddr + size must not wrap.
+        if (map.vaddr + map.size < map.vaddr) return Errno.EOVERFLOW;
+        if (map.size > ulong.MaxValue - Iopt.IoPagetable.PageSize) return Errno.EINVAL;
         var pages = new IoptPages(Mm, map.vaddr, map.size, (prot & Access.Write) != 0, PagesAccountMode);
         ulong iova = map.iova;
         return CompatIoas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, map.size)], ref iova, prot, allocIova: false);

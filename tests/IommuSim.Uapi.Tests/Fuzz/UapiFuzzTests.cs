@@ -39,9 +39,15 @@ public class UapiFuzzTests
     [Fact]
     public void RandomCallSequences_KeepTheModelConsistent()
     {
-        // IOMMUSIM_FUZZ_SEQUENCES / IOMMUSIM_FUZZ_SEED explore further; CI runs the fixed count from a fixed seed.
+        // IOMMUSIM_FUZZ_SEQUENCES and IOMMUSIM_FUZZ_SEED (a CsCheck seed, or "random") explore further; CI runs the
+        // fixed count from the fixed seed.
         long iter = long.TryParse(Environment.GetEnvironmentVariable("IOMMUSIM_FUZZ_SEQUENCES"), out long n) ? n : Sequences;
-        string? seed = Environment.GetEnvironmentVariable("IOMMUSIM_FUZZ_SEED") ?? FixedSeed;
+        string? seed = Environment.GetEnvironmentVariable("IOMMUSIM_FUZZ_SEED") switch
+        {
+            null or "" => FixedSeed,
+            "random" => null,
+            var given => given,
+        };
         long dmaReached = 0, attaches = 0, runs = 0;
         Sequence.Sample(ops =>
         {

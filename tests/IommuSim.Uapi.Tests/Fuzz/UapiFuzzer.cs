@@ -198,6 +198,9 @@ public sealed class UapiFuzzer
                     Ctx.IoasMap(new IommuIoasMap { ioas_id = ioas, user_va = buf, length = huge, iova = SlotIova(op.B), flags = IommuIoasMapFlags.FIXED_IOVA | rw });
                     Ctx.IoasMap(new IommuIoasMap { ioas_id = ioas, user_va = buf, length = 1UL << (36 + op.D % 8), flags = rw });
                     Ctx.IoasUnmap(new IommuIoasUnmap { ioas_id = ioas, iova = huge, length = huge });
+                    Ctx.VfioMapDma(new VfioIommuType1DmaMap { vaddr = huge, iova = SlotIova(op.B), size = huge, flags = VfioConst.VFIO_DMA_MAP_FLAG_READ });
+                    Ctx.VfioUnmapDma(new VfioIommuType1DmaUnmap { iova = huge, size = huge });
+                    Ctx.IoasMapFile(new IommuIoasMapFile { ioas_id = ioas, fd = 99, start = huge, length = huge, flags = IommuIoasMapFlags.READABLE }, _memfds.Count > 0 ? _memfds[0].File : null);
                     Ctx.IoasCopy(new IommuIoasCopy { src_ioas_id = ioas, dst_ioas_id = ioas, src_iova = SlotIova(op.B), length = huge, flags = IommuIoasMapFlags.READABLE });
                     if (Pick<IommufdAccess>(op.A) is { } ha) ha.Pin(SlotIova(op.B), huge);
                     if (Pick<HwptPaging>(op.A) is { } hp)
