@@ -37,8 +37,8 @@ public sealed partial class IommufdContext
         HwptBase hwpt;
         if (ptObj is Ioas ioas)
         {
-            // iommufd_hwpt_paging_alloc, in its order.
-            if ((cmd.flags & ~HwptFlagsValid) != 0 || cmd.__reserved2 != 0) return Errno.EOPNOTSUPP;
+            // iommufd_hwpt_paging_alloc, in its order (iommufd_hwpt_alloc checks __reserved only, not __reserved2).
+            if ((cmd.flags & ~HwptFlagsValid) != 0) return Errno.EOPNOTSUPP;
             if (cmd.data_type != IommuHwptDataType.NONE) return Errno.EOPNOTSUPP;
             bool nestParent = (cmd.flags & IommuHwptAllocFlags.NEST_PARENT) != 0;
             bool dirty = (cmd.flags & IommuHwptAllocFlags.DIRTY_TRACKING) != 0;
