@@ -79,7 +79,7 @@ internal static class ArgKinds
         ["flags"] = (32, false), ["option_id"] = (32, false), ["data_type"] = (32, false), ["in_data_type"] = (32, false), ["data_len"] = (32, false),
         ["num_iovas"] = (32, false), ["entry_len"] = (32, false), ["entry_num"] = (32, false), ["addr_width"] = (32, false),
         ["argsz"] = (32, false), ["pasid"] = (32, false), ["cookie"] = (32, false), ["code"] = (32, false),
-        ["count"] = (32, true), ["op"] = (16, false), ["nr"] = (8, false),
+        ["count"] = (32, true), ["prot"] = (32, false), ["op"] = (16, false), ["nr"] = (8, false),
         ["fd"] = (32, true), ["iommufd"] = (32, true), ["container"] = (32, true), ["group"] = (32, true),
     };
 

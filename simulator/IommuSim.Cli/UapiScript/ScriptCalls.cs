@@ -544,8 +544,8 @@ internal static class ScriptCalls
         // (a data_len near 2^32 then costs nothing: what lies beyond is only zero-filled by the kernel).
         var c = new IommuHwInfo
         {
-            dev_id = s.U32(st, "dev_id"), flags = s.U32(st, "flags"), data_len = len, data = new byte[Math.Min(len, 1u << 16)],
-            out_data_type = s.U32(st, "in_data_type"),
+            dev_id = s.U32(st, "dev_id"), flags = (uint)s.Flags(st, "flags"), data_len = len, data = new byte[Math.Min(len, 1u << 16)],
+            out_data_type = (uint)s.Flags(st, "in_data_type"),
         };
         var r = CallResult.Of(s.Ctx.GetHwInfo(c));
         if (r.Ok)
