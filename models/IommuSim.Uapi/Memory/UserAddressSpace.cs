@@ -46,8 +46,9 @@ public sealed class UserAddressSpace
 
     /// <summary>
     /// mmap as a call: EINVAL for length 0; ENOMEM when the length rounded to the alignment wraps, when the
-    /// virtual range would pass the 47-bit user address space (TASK_SIZE), or when the simulated machine
-    /// cannot back it (the model populates every page up front, like MAP_POPULATE).
+    /// virtual range would wrap past 2^64, or when the simulated machine cannot back it (the model populates
+    /// every page up front, like MAP_POPULATE). The model's mappings grow upwards from <see cref="MmapBase"/>
+    /// and are not held to x86-64's 47-bit TASK_SIZE, so that configs may give VMs more than 1 TiB.
     /// </summary>
     public Errno TryMmap(ulong length, bool writable, ulong alignment, out ulong va)
     {
@@ -56,7 +57,7 @@ public sealed class UserAddressSpace
         ulong rounded = (length + alignment - 1) & ~(alignment - 1);
         if (rounded < length) return Errno.ENOMEM;
         ulong start = (_next + alignment - 1) & ~(alignment - 1);
-        if (start > TaskSize || rounded > TaskSize - start) return Errno.ENOMEM;
+        if (start < _next || start + rounded < start || start + rounded + HugePageSize < start) return Errno.ENOMEM;
         ulong pa;
         try
         {
@@ -73,8 +74,6 @@ public sealed class UserAddressSpace
         return Errno.OK;
     }
 
-    /// <summary>TASK_SIZE of x86-64 with 4-level paging: user addresses lie below 2^47 − 4096.</summary>
-    public const ulong TaskSize = (1UL << 47) - PageSize;
 
     /// <summary>memfd_create + ftruncate(<paramref name="size"/>): the memory is allocated (and zero) up front.</summary>
     public Memfd CreateMemfd(ulong size)
@@ -113,7 +112,7 @@ public sealed class UserAddressSpace
         ulong rounded = (length + PageSize - 1) & ~(PageSize - 1);
         va = (_next + HugePageSize - 1) & ~(HugePageSize - 1);
         ulong span = (rounded + HugePageSize - 1) & ~(HugePageSize - 1);
-        if (rounded < length || span < rounded || va > TaskSize || span > TaskSize - va)
+        if (rounded < length || span < rounded || va < _next || va + span < va || va + span + HugePageSize < va)
         {
             va = 0;
             return Errno.ENOMEM;
