@@ -144,6 +144,15 @@ public sealed class UserProcess
         return Install(file);
     }
 
+    /// <summary>memfd_create + ftruncate as a call: EINVAL/ENOMEM (<see cref="UserAddressSpace.TryCreateMemfd"/>) or the new fd.</summary>
+    public Errno TryCreateMemfd(ulong size, out int fd, out Memfd file)
+    {
+        fd = -1;
+        Errno rc = Mm.TryCreateMemfd(size, out file);
+        if (rc == Errno.OK) fd = Install(file);
+        return rc;
+    }
+
     /// <summary>VM_CREATE: guest RAM is new memory of this process.</summary>
     public VirtualMachine CreateVm(ulong memoryBytes, ulong ramAlignment = UserAddressSpace.HugePageSize)
         => new(Mm, Kernel.Port.Memory, memoryBytes, ramAlignment);

@@ -72,13 +72,19 @@ public class IoasIoctlTests
         Assert.Equal(Errno.OK, s.Map(ioas, buf, 0x1000, 0x10000));
     }
 
+    /// <summary>iommufd_ioas_map never looks at the VMA: only pinning (pin_user_pages with FOLL_WRITE, in
+    /// pfn_reader_user_pin) fails, with EFAULT, at the first attach here (no domain at map time).</summary>
     [Fact]
-    public void IoasMap_WriteableOnReadOnlyMemory_IsEPERM_UnbackedIsEFAULT_WhenPinned()
+    public void IoasMap_WriteableOnReadOnlyMemory_And_Unbacked_FailWithEFAULT_WhenPinned()
     {
         var s = new Sim();
         uint ioas = s.IoasAlloc();
         ulong ro = s.Mmap(0x1000, writable: false);
-        Assert.Equal(Errno.EPERM, s.Map(ioas, ro, 0x1000, 0x10000, F | R | W));
+        Assert.Equal(Errno.OK, s.Map(ioas, ro, 0x1000, 0x40000, F | R | W));
+        var probe = s.Bind(Sim.Dev3);
+        Assert.Equal(Errno.EFAULT, s.Attach(probe, ioas, out _));
+        Assert.Equal(Errno.OK, s.Unmap(ioas, 0x40000, 0x1000));
+        s.Ctx.DeviceUnbind(probe);
         Assert.Equal(Errno.OK, s.Map(ioas, ro, 0x1000, 0x10000, F | R));
 
         // Without a domain nothing is pinned: unbacked memory maps, and attach fails with EFAULT.
@@ -90,6 +96,8 @@ public class IoasIoctlTests
         Assert.Equal(Errno.OK, s.Attach(dev, ioas, out _));
         // With a domain the map pins at once.
         Assert.Equal(Errno.EFAULT, s.Map(ioas, 0x1000_0000, 0x1000, 0x30000, F | R));
+        Assert.Equal(Errno.EFAULT, s.Map(ioas, ro, 0x1000, 0x30000, F | R | W));
+        Assert.Null(s.IoasObj(ioas).Iopt.FirstArea(0x30000, 0x30FFF));
     }
 
     [Fact]

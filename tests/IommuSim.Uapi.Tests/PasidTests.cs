@@ -75,12 +75,16 @@ public class PasidTests
         Assert.Equal(before, s.IoasObj(ioas).Iopt.Reserved.Count);
     }
 
+    /// <summary>iommufd_hwpt_paging_alloc only records pasid_compat, and intel_iommu_domain_alloc_paging_flags accepts
+    /// IOMMU_HWPT_ALLOC_PASID whatever the device: the flag is not checked against the device's PASID support.</summary>
     [Fact]
-    public void HwptAllocPasid_OnADeviceWithoutPasid_IsEOPNOTSUPP()
+    public void HwptAllocPasid_OnADeviceWithoutPasid_Succeeds_AsTheKernelDoesNotCheck()
     {
         var s = new Sim(new PlatformSpec { Devices = [DeviceSpec.Parse("0000:03:00.0", 3, pasidBits: 0)] });
         uint ioas = s.IoasAlloc();
         var dev = s.Bind(Sim.Dev3);
-        Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.HwptAlloc(new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas, flags = IommuHwptAllocFlags.PASID }));
+        var c = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas, flags = IommuHwptAllocFlags.PASID };
+        Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(c));
+        Assert.True(((HwptPaging)s.Ctx.Lookup(c.out_hwpt_id)!).PasidCompat);
     }
 }

@@ -37,6 +37,7 @@ public class ScriptTests
     [InlineData("vmm-nested.uapi")]
     [InlineData("legacy-vfio.uapi")]
     [InlineData("dpdk-map-per-buffer.uapi")]
+    [InlineData("kernel-conformance.uapi")]
     public void ShippedExamples_RunWithEveryExpectationHolding(string name)
     {
         var (exit, output, err) = Run(Path.Combine(RepoRoot(), "configs", "uapi", name));

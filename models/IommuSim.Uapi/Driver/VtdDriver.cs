@@ -227,28 +227,34 @@ public sealed class VtdDriver
     }
 
     /// <summary>
-    /// Reads (and unless <paramref name="noClear"/>, clears) the second-stage dirty bits of
-    /// [iova, iova+length), calling <paramref name="setDirty"/> with each dirty leaf's range.
+    /// Reads (and unless <paramref name="noClear"/>, clears) the second-stage dirty bits of each
+    /// mapped span (intel_iommu_read_and_clear_dirty, called per area by iommufd), calling
+    /// <paramref name="setDirty"/> with each dirty leaf's range.
     /// Clearing is followed by an IOTLB flush so that the next write sets D again.
     /// </summary>
-    public void ReadAndClearDirty(VtdPagingDomain d, ulong iova, ulong length, bool noClear, Action<ulong, ulong> setDirty)
+    public void ReadAndClearDirty(VtdPagingDomain d, IReadOnlyList<(ulong Iova, ulong Last)> spans, bool noClear, Action<ulong, ulong> setDirty)
     {
-        ulong end = iova + length;
-        ulong va = iova;
         bool cleared = false;
-        while (va < end && va <= d.Table.MaxAddress)
+        foreach (var (first, last) in spans)
         {
-            if (d.Table.TryTranslate(va, out _, out _, out var size))
+            ulong va = first;
+            while (va <= last && va <= d.Table.MaxAddress)
             {
-                ulong leaf = va & ~(size.Bytes() - 1);
-                if (d.Table.TestDirty(va, clear: !noClear))
+                ulong next;
+                if (d.Table.TryTranslate(va, out _, out _, out var size))
                 {
-                    setDirty(leaf, size.Bytes());
-                    cleared |= !noClear;
+                    ulong leaf = va & ~(size.Bytes() - 1);
+                    if (d.Table.TestDirty(va, clear: !noClear))
+                    {
+                        setDirty(leaf, size.Bytes());
+                        cleared |= !noClear;
+                    }
+                    next = leaf + size.Bytes();
                 }
-                va = leaf + size.Bytes();
+                else next = (va & ~0xFFFUL) + 0x1000;
+                if (next <= va) break; // the top of the address space
+                va = next;
             }
-            else va = (va & ~0xFFFUL) + 0x1000;
         }
         if (cleared)
         {

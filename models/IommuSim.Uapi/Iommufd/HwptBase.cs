@@ -18,7 +18,7 @@ public abstract class HwptBase : IommufdObject
     public abstract VtdDomain Domain { get; }
 
     /// <summary>hwpt->fault: where I/O page faults on this domain are delivered, if anywhere.</summary>
-    public FaultQueue? Fault { get; }
+    public FaultQueue? Fault { get; internal set; }
 
     /// <summary>hwpt->pasid_compat: allocated with IOMMU_HWPT_ALLOC_PASID.</summary>
     public bool PasidCompat { get; }

@@ -2,9 +2,9 @@ namespace IommuSim.Uapi.Iommufd;
 
 /// <summary>
 /// struct iommufd_access: an in-kernel user of an IOAS (an emulated or mediated device) that reads
-/// and pins user pages through IOVAs instead of through an IOMMU domain. Holds its IOAS; the pages it
-/// has pinned lock their areas, so IOAS_UNMAP of them fails with EBUSY until they are unpinned or
-/// the access is destroyed. Created in the model as the selftest's mock access is.
+/// and pins user pages through IOVAs instead of through an IOMMU domain. Holds its IOAS. IOAS_UNMAP of
+/// pinned pages calls the access's unmap op, which (like the selftest's mock access,
+/// iommufd_test_access_unmap) unpins every pin that intersects the range; then the unmap proceeds.
 /// </summary>
 public sealed class IommufdAccess : IommufdObject
 {
@@ -39,10 +39,23 @@ public sealed class IommufdAccess : IommufdObject
         return Ioas.Iopt.LockRange(iova, iova + length - 1, -1);
     }
 
+    /// <summary>access->ops->unmap (iommufd_test_access_unmap): drop every pin intersecting [start, last].</summary>
+    internal void NotifyUnmap(ulong start, ulong last)
+    {
+        for (int i = _pins.Count - 1; i >= 0; i--)
+        {
+            var (s, l) = _pins[i];
+            if (s > last || l < start) continue;
+            _pins.RemoveAt(i);
+            Ioas.Iopt.LockRange(s, l, -1);
+        }
+    }
+
     internal override void Release()
     {
         foreach (var (start, last) in _pins) Ioas.Iopt.LockRange(start, last, -1);
         _pins.Clear();
+        Ioas.Iopt.RemoveAccess(this);
         Ioas.Put();
     }
 }

@@ -17,32 +17,34 @@ public sealed partial class IommufdContext
     /// <summary>sizeof(struct iommu_hw_info_vtd).</summary>
     public const uint HwInfoVtdLen = 24;
 
+    /// <summary>
+    /// IOMMU_HWPT_ALLOC (iommufd_hwpt_alloc): a paging HWPT on an IOAS (iommufd_hwpt_paging_alloc) or a nested one on a
+    /// nest parent or vIOMMU (iommufd_hwpt_nested_alloc). The fault queue is looked up only once the HWPT exists, and a
+    /// bad fault_id destroys it again. The PASID flag is not checked against the device: the VT-d driver accepts it.
+    /// </summary>
     public Errno HwptAlloc(IommuHwptAlloc cmd)
     {
-        if ((cmd.flags & ~HwptFlagsValid) != 0 || cmd.__reserved != 0 || cmd.__reserved2 != 0) return Errno.EOPNOTSUPP;
+        if (cmd.__reserved != 0) return Errno.EOPNOTSUPP;
         if (cmd.data_type == IommuHwptDataType.NONE && cmd.data is not null) return Errno.EINVAL;
         if (cmd.data_type != IommuHwptDataType.NONE && cmd.data is null) return Errno.EINVAL;
         Errno rc = Get(cmd.dev_id, out IommufdDevice idev);
         if (rc != Errno.OK) return rc;
         var ptObj = Lookup(cmd.pt_id);
         if (ptObj is not (Ioas or HwptPaging or Viommu)) return Errno.EINVAL;
-        FaultQueue? fault = null;
-        if ((cmd.flags & IommuHwptAllocFlags.FAULT_ID_VALID) != 0)
-        {
-            rc = Get(cmd.fault_id, out FaultQueue f);
-            if (rc != Errno.OK) return rc;
-            fault = f;
-        }
         bool pasidCompat = (cmd.flags & IommuHwptAllocFlags.PASID) != 0;
-        if (pasidCompat && idev.Spec.PasidBits == 0) return Errno.EOPNOTSUPP;
+        bool wantsFault = (cmd.flags & IommuHwptAllocFlags.FAULT_ID_VALID) != 0;
 
         HwptBase hwpt;
         if (ptObj is Ioas ioas)
         {
+            // iommufd_hwpt_paging_alloc, in its order (iommufd_hwpt_alloc checks __reserved only, not __reserved2).
+            if ((cmd.flags & ~HwptFlagsValid) != 0) return Errno.EOPNOTSUPP;
             if (cmd.data_type != IommuHwptDataType.NONE) return Errno.EOPNOTSUPP;
             bool nestParent = (cmd.flags & IommuHwptAllocFlags.NEST_PARENT) != 0;
             bool dirty = (cmd.flags & IommuHwptAllocFlags.DIRTY_TRACKING) != 0;
             if (dirty && !Kernel.Spec.DirtyTracking) return Errno.EOPNOTSUPP;
+            // A nest parent never faults to user space: its faults belong to the nested child.
+            if (wantsFault && nestParent) return Errno.EOPNOTSUPP;
             if (nestParent && !Kernel.Spec.Nesting) return Errno.EOPNOTSUPP;
             var domain = Kernel.Driver.AllocPagingDomain(nestParent, dirty);
             rc = ioas.Iopt.AddDomain(domain);
@@ -51,7 +53,7 @@ public sealed partial class IommufdContext
                 Kernel.Driver.FreeDomain(domain);
                 return rc;
             }
-            var paging = new HwptPaging(this, ioas, domain, autoDomain: false, fault, pasidCompat) { InIoas = true };
+            var paging = new HwptPaging(this, ioas, domain, autoDomain: false, fault: null, pasidCompat) { InIoas = true };
             ioas.Get();
             ioas.AddHwpt(paging);
             hwpt = paging;
@@ -67,10 +69,20 @@ public sealed partial class IommufdContext
             var s1 = cmd.data;
             if ((s1.flags & ~(ulong)(VtdS1Flags.SRE | VtdS1Flags.EAFE | VtdS1Flags.WPE)) != 0 || s1.__reserved != 0) return Errno.EOPNOTSUPP;
             var domain = Kernel.Driver.AllocNestedDomain(parent.PagingDomain, (VtdS1Flags)s1.flags, s1.pgtbl_addr, s1.addr_width);
-            hwpt = new HwptNested(this, parent, viommu, domain, fault, pasidCompat);
+            hwpt = new HwptNested(this, parent, viommu, domain, fault: null, pasidCompat);
             if (viommu is not null) viommu.Get(); else parent.Get();
         }
-        fault?.Get();
+        if (wantsFault)
+        {
+            rc = Get(cmd.fault_id, out FaultQueue f);
+            if (rc != Errno.OK)
+            {
+                hwpt.Release(); // iommufd_object_abort_and_destroy: the HWPT never got an id
+                return rc;
+            }
+            hwpt.Fault = f;
+            f.Get();
+        }
         cmd.out_hwpt_id = Finalize(hwpt).Id;
         return Errno.OK;
     }
@@ -126,7 +138,11 @@ public sealed partial class IommufdContext
         return Errno.OK;
     }
 
-    /// <summary>IOMMU_HWPT_GET_DIRTY_BITMAP: bit n is iova + n·page_size; read-and-clear unless NO_CLEAR.</summary>
+    /// <summary>
+    /// IOMMU_HWPT_GET_DIRTY_BITMAP (iommufd_check_iova_range, iopt_read_and_clear_dirty_data): bit n is
+    /// iova + n·page_size; read-and-clear unless NO_CLEAR. Like the kernel, only the areas inside the range are walked
+    /// (each through the driver's read_and_clear_dirty), so the cost follows what is mapped, not the range's length.
+    /// </summary>
     public Errno HwptGetDirtyBitmap(IommuHwptGetDirtyBitmap cmd)
     {
         if ((cmd.flags & ~IommuHwptGetDirtyBitmapFlags.NO_CLEAR) != 0) return Errno.EOPNOTSUPP;
@@ -141,25 +157,36 @@ public sealed partial class IommufdContext
         if ((cmd.iova & (cmd.page_size - 1)) != 0 || ((last + 1) & (cmd.page_size - 1)) != 0) return Errno.EINVAL;
         if (!hwpt.PagingDomain.DirtyCapable) return Errno.EOPNOTSUPP;
 
-        ulong bits = cmd.length / cmd.page_size;
-        var data = new ulong[(bits + 63) / 64];
+        // length may be 2^64 - page_size: count bits without overflowing (last - iova + 1 may wrap to 0).
+        ulong bits = (last - cmd.iova) / cmd.page_size + 1;
+        var data = new DirtyBitmapWords(bits / 64 + (bits % 64 != 0 ? 1UL : 0));
         ulong iova = cmd.iova, pageSize = cmd.page_size;
-        Kernel.Driver.ReadAndClearDirty(hwpt.PagingDomain, cmd.iova, cmd.length, (cmd.flags & IommuHwptGetDirtyBitmapFlags.NO_CLEAR) != 0,
+        var spans = new List<(ulong Iova, ulong Last)>();
+        foreach (var a in hwpt.Ioas.Iopt.AreasIn(cmd.iova, last))
+            if (a.InDomains) spans.Add((Math.Max(a.Iova, cmd.iova), Math.Min(a.Last, last)));
+        Kernel.Driver.ReadAndClearDirty(hwpt.PagingDomain, spans, (cmd.flags & IommuHwptGetDirtyBitmapFlags.NO_CLEAR) != 0,
             (start, len) =>
             {
-                ulong s = Math.Max(start, iova), e = Math.Min(start + len - 1, last);
-                for (ulong b = (s - iova) / pageSize; b <= (e - iova) / pageSize; b++) data[b / 64] |= 1UL << (int)(b % 64);
+                ulong s = Math.Max(start, iova), e = Math.Min(start + (len - 1), last);
+                if (s <= e) data.SetBits((s - iova) / pageSize, (e - iova) / pageSize);
             });
         cmd.data = data;
         return Errno.OK;
     }
 
-    /// <summary>IOMMU_GET_HW_INFO: VT-d data (cap/ecap), capabilities and the PASID width.</summary>
+    /// <summary>
+    /// IOMMU_GET_HW_INFO (iommufd_get_hw_info, intel_iommu_hw_info): VT-d data (cap/ecap), capabilities and the PASID
+    /// width. With IOMMU_HW_INFO_FLAG_INPUT_TYPE the caller names the type it wants (DEFAULT or INTEL_VTD, else the
+    /// driver's EOPNOTSUPP); without it the type is cleared. Copies min(data_len, kernel length) bytes, zero-fills
+    /// the rest of the caller's data_len (EFAULT when the caller's buffer is shorter than data_len).
+    /// </summary>
     public Errno GetHwInfo(IommuHwInfo cmd)
     {
-        if (cmd.flags != 0) return Errno.EOPNOTSUPP;
+        if ((cmd.flags & ~IommuHwInfoFlags.INPUT_TYPE) != 0) return Errno.EOPNOTSUPP;
+        if ((cmd.flags & IommuHwInfoFlags.INPUT_TYPE) == 0) cmd.out_data_type = IommuHwInfoType.DEFAULT;
         Errno rc = Get(cmd.dev_id, out IommufdDevice idev);
         if (rc != Errno.OK) return rc;
+        if (cmd.out_data_type != IommuHwInfoType.DEFAULT && cmd.out_data_type != IommuHwInfoType.INTEL_VTD) return Errno.EOPNOTSUPP;
         var spec = Kernel.Spec;
         // struct iommu_hw_info_vtd { u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg; }
         ulong cap = (spec.Supports1G ? 1UL << 35 : 0) | (1UL << 34)            // SLLPS: 2M (, 1G)
@@ -167,15 +194,19 @@ public sealed partial class IommufdContext
                     | (spec.FirstStage5Level ? 1UL << 60 : 0);                    // FL5LP
         ulong ecap = (spec.Nesting ? 1UL << 26 : 0) | (1UL << 40) | (1UL << 43)     // NEST, PASID, SMTS
                      | (spec.DirtyTracking ? 1UL << 50 : 0) | (spec.SupervisorRequests ? 1UL << 31 : 0);
-        var kernelData = new byte[HwInfoVtdLen];
-        BitConverter.TryWriteBytes(kernelData.AsSpan(8), cap);
-        BitConverter.TryWriteBytes(kernelData.AsSpan(16), ecap);
+        Span<byte> kernelData = stackalloc byte[(int)HwInfoVtdLen];
+        kernelData.Clear();
+        BitConverter.TryWriteBytes(kernelData[8..], cap);
+        BitConverter.TryWriteBytes(kernelData[16..], ecap);
         if (cmd.data_len > 0)
         {
-            if (cmd.data is null || cmd.data.Length < cmd.data_len) return Errno.EFAULT;
-            int copy = (int)Math.Min(cmd.data_len, HwInfoVtdLen);
-            kernelData.AsSpan(0, copy).CopyTo(cmd.data);
-            cmd.data.AsSpan(copy, (int)cmd.data_len - copy).Clear();
+            // copy_to_user of min(len) then clear_user of the rest of data_len. cmd.data is the part of the caller's
+            // buffer the caller keeps (it may be shorter than data_len); no buffer at all is a bad data_uptr.
+            if (cmd.data is null) return Errno.EFAULT;
+            int held = (int)Math.Min(cmd.data_len, (uint)cmd.data.Length);
+            int copy = Math.Min(held, (int)HwInfoVtdLen);
+            kernelData[..copy].CopyTo(cmd.data);
+            cmd.data.AsSpan(copy, held - copy).Clear();
         }
         cmd.data_len = HwInfoVtdLen;
         cmd.out_data_type = IommuHwInfoType.INTEL_VTD;

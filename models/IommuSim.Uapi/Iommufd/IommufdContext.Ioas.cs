@@ -15,14 +15,21 @@ public sealed partial class IommufdContext
         return Errno.OK;
     }
 
-    /// <summary>Creates an in-kernel ACCESS on an IOAS (the selftest's IOMMU_TEST_OP_CREATE_ACCESS); it holds the IOAS.</summary>
+    /// <summary>
+    /// Creates an in-kernel ACCESS on an IOAS (the selftest's IOMMU_TEST_OP_CREATE_ACCESS: iommufd_access_create +
+    /// iommufd_access_attach); it holds the IOAS. An access that pins pages needs PAGE_SIZE alignment
+    /// (access->iova_alignment), so iopt_add_access raises the IOAS alignment: EADDRINUSE when areas are not aligned.
+    /// </summary>
     public Errno AccessCreate(uint ioasId, out uint accessId)
     {
         accessId = 0;
         Errno rc = Get(ioasId, out Ioas ioas);
         if (rc != Errno.OK) return rc;
+        var access = new IommufdAccess(this, ioas);
+        rc = ioas.Iopt.AddAccess(access);
+        if (rc != Errno.OK) return rc;
         ioas.Get();
-        accessId = Finalize(new IommufdAccess(this, ioas)).Id;
+        accessId = Finalize(access).Id;
         return Errno.OK;
     }
 
@@ -34,8 +41,11 @@ public sealed partial class IommufdContext
         if (rc != Errno.OK) return rc;
         var ranges = ioas.Iopt.UsableRanges();
         uint capacity = cmd.num_iovas;
-        if (cmd.allowed_iovas.Length < capacity) cmd.allowed_iovas = new IommuIovaRange[capacity];
-        for (int i = 0; i < ranges.Count && i < capacity; i++)
+        // The caller's array holds `capacity` entries; only the ranges that exist are written (never allocate the
+        // capacity itself: it may be near 2^32).
+        int fill = (int)Math.Min(capacity, (uint)ranges.Count);
+        if (cmd.allowed_iovas.Length < fill) cmd.allowed_iovas = new IommuIovaRange[fill];
+        for (int i = 0; i < fill; i++)
             cmd.allowed_iovas[i] = new IommuIovaRange { start = ranges[i].Start, last = ranges[i].Last };
         cmd.num_iovas = (uint)ranges.Count;
         cmd.out_iova_alignment = ioas.Iopt.IovaAlignment;
@@ -80,7 +90,10 @@ public sealed partial class IommufdContext
         if (cmd.__reserved != 0) return Errno.EOPNOTSUPP;
         Errno rc = CheckMap(cmd.flags, cmd.iova, cmd.length, cmd.ioas_id, out Ioas ioas);
         if (rc != Errno.OK) return rc;
-        if (cmd.length == 0 || cmd.user_va + cmd.length < cmd.user_va) return Errno.EINVAL;
+        // iopt_alloc_user_pages: user_va + length must not wrap (EOVERFLOW); then iopt_alloc_pages refuses length 0
+        // and lengths within a page of SIZE_MAX (EINVAL).
+        if (cmd.user_va + cmd.length < cmd.user_va) return Errno.EOVERFLOW;
+        if (cmd.length == 0 || cmd.length > ulong.MaxValue - IoPagetable.PageSize) return Errno.EINVAL;
         var pages = new IoptPages(Mm, cmd.user_va, cmd.length, (cmd.flags & IommuIoasMapFlags.WRITEABLE) != 0, PagesAccountMode);
         return MapNewPages(ioas, pages, cmd.flags, ref cmd.iova);
     }

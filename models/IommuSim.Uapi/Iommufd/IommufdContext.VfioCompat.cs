@@ -53,6 +53,9 @@ public sealed partial class IommufdContext
         if (CompatIoas is null) return Errno.ENODEV;
         if (prot == Access.None || map.size == 0) return Errno.EINVAL;
         if (map.iova >= ulong.MaxValue || map.size >= ulong.MaxValue) return Errno.EOVERFLOW;
+        // iopt_map_user_pages → iopt_alloc_user_pages: vaddr + size must not wrap.
+        if (map.vaddr + map.size < map.vaddr) return Errno.EOVERFLOW;
+        if (map.size > ulong.MaxValue - Iopt.IoPagetable.PageSize) return Errno.EINVAL;
         var pages = new IoptPages(Mm, map.vaddr, map.size, (prot & Access.Write) != 0, PagesAccountMode);
         ulong iova = map.iova;
         return CompatIoas.Iopt.MapPages([new Iopt.IoPagetable.PagesElement(pages, 0, map.size)], ref iova, prot, allocIova: false);
@@ -97,14 +100,15 @@ public sealed partial class IommufdContext
     }
 
     /// <summary>
-    /// VFIO_IOMMU_GET_INFO: page sizes (AND of the domains', at least the alignment) and the
-    /// capability chain IOVA_RANGE + DMA_AVAIL. A short argsz gets argsz = full size and
-    /// cap_offset 0, and nothing past argsz is written.
+    /// VFIO_IOMMU_GET_INFO (iommufd_vfio_iommu_get_info): argsz is checked first, against the pre-capability struct
+    /// (offsetofend(iova_pgsizes) = 16: EINVAL below), then the compat IOAS (ENODEV). Page sizes (AND of the domains',
+    /// at least the alignment) and the capability chain IOVA_RANGE + DMA_AVAIL. A short argsz gets argsz = full size
+    /// and cap_offset 0, and nothing past argsz is written (a 16-byte struct gets no cap_offset at all).
     /// </summary>
     public Errno VfioIommuGetInfo(VfioIommuType1Info info)
     {
+        if (info.argsz < VfioIommuType1Info.PreCapsSize) return Errno.EINVAL;
         if (CompatIoas is null) return Errno.ENODEV;
-        if (info.argsz < VfioIommuType1Info.MinSize) return Errno.EINVAL;
         var iopt = CompatIoas.Iopt;
         ulong pgsizes = ulong.MaxValue;
         foreach (var d in iopt.Domains) pgsizes &= d.PgsizeBitmap;
@@ -125,7 +129,8 @@ public sealed partial class IommufdContext
         if (info.argsz >= total + DmaAvailCapSize)
             info.caps.Add(new VfioInfoCap(VfioConst.VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1, total, [], ushort.MaxValue));
         total += DmaAvailCapSize;
-        if (info.argsz >= total) info.cap_offset = VfioIommuType1Info.MinSize;
+        // copy_to_user of min(argsz, sizeof(info)): cap_offset lies past a 16-byte struct.
+        if (info.argsz >= total && info.argsz >= VfioIommuType1Info.MinSize) info.cap_offset = VfioIommuType1Info.MinSize;
         info.argsz = total;
         return Errno.OK;
     }

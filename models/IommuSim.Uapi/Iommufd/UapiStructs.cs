@@ -160,7 +160,16 @@ public sealed class IommuHwptAlloc
 public static class IommuHwInfoType
 {
     public const uint NONE = 0;
+    /// <summary>IOMMU_HW_INFO_TYPE_DEFAULT (= NONE): "whatever the driver reports".</summary>
+    public const uint DEFAULT = 0;
     public const uint INTEL_VTD = 1;
+}
+
+/// <summary>enum iommufd_hw_info_flags.</summary>
+public static class IommuHwInfoFlags
+{
+    /// <summary>IOMMU_HW_INFO_FLAG_INPUT_TYPE: in_data_type names the info type asked for.</summary>
+    public const uint INPUT_TYPE = 1;
 }
 
 public static class IommuHwCap
@@ -178,6 +187,7 @@ public sealed class IommuHwInfo
     public uint data_len;
     /// <summary>The caller's buffer (struct iommu_hw_info_vtd: flags, __reserved, cap_reg, ecap_reg); null for none.</summary>
     public byte[]? data;
+    /// <summary>The union in_data_type/out_data_type: in with INPUT_TYPE, always out.</summary>
     public uint out_data_type;
     public byte out_max_pasid_log2;
     public ulong out_capabilities;
@@ -206,8 +216,41 @@ public sealed class IommuHwptGetDirtyBitmap
     public ulong iova;
     public ulong length;
     public ulong page_size;
-    /// <summary>Out: bit n set when iova + n·page_size is dirty.</summary>
-    public ulong[] data = [];
+    /// <summary>Out: bit n set when iova + n·page_size is dirty (the user's bitmap, held sparsely: a 2^48-byte range
+    /// at 4 KiB is a 2^36-bit bitmap, of which only the words over mapped pages can be non-zero).</summary>
+    public DirtyBitmapWords data = new(0);
+}
+
+/// <summary>The u64 words of a dirty bitmap, of which only the non-zero ones are stored.</summary>
+public sealed class DirtyBitmapWords(ulong length)
+{
+    private readonly SortedDictionary<ulong, ulong> _words = [];
+
+    /// <summary>Words the user's bitmap has (⌈bits / 64⌉).</summary>
+    public ulong Length { get; } = length;
+
+    /// <summary>Word <paramref name="index"/> (0 unless a bit in it is set).</summary>
+    public ulong this[ulong index] => _words.GetValueOrDefault(index);
+
+    /// <summary>The non-zero words in ascending order.</summary>
+    public IEnumerable<KeyValuePair<ulong, ulong>> NonZero => _words;
+
+    public void SetBit(ulong bit) => _words[bit / 64] = this[bit / 64] | (1UL << (int)(bit % 64));
+
+    /// <summary>Sets bits [first, last].</summary>
+    public void SetBits(ulong first, ulong last)
+    {
+        for (ulong b = first; b <= last; b++)
+        {
+            if (b % 64 == 0 && last - b >= 63)
+            {
+                _words[b / 64] = ulong.MaxValue;
+                b += 63;
+            }
+            else SetBit(b);
+            if (b == ulong.MaxValue) break;
+        }
+    }
 }
 
 public static class IommuHwptInvalidateDataType

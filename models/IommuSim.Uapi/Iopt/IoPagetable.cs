@@ -19,12 +19,14 @@ public sealed class IoPagetable
     private readonly List<IoptReserved> _reserved = [];
     private List<(ulong Start, ulong Last)> _allowed = [];  // sorted, non-overlapping
     private readonly List<VtdPagingDomain> _domains = [];
+    private readonly List<Iommufd.IommufdAccess> _accesses = [];
     private readonly List<(ulong Va, ulong Pa, ulong Length)> _runs = [];
 
     public IReadOnlyList<IoptArea> Areas => _areas;
     public IReadOnlyList<IoptReserved> Reserved => _reserved;
     public IReadOnlyList<(ulong Start, ulong Last)> Allowed => _allowed;
     public IReadOnlyList<VtdPagingDomain> Domains => _domains;
+    public IReadOnlyList<Iommufd.IommufdAccess> Accesses => _accesses;
 
     /// <summary>iopt->iova_alignment: 1 for an IOAS without domains.</summary>
     public ulong IovaAlignment { get; private set; } = 1;
@@ -232,7 +234,6 @@ public sealed class IoPagetable
             var area = new IoptArea(e.Pages, e.StartByte, cur, e.Length, prot);
             if ((prot & Access.Write) != 0 && !e.Pages.Writable) return Errno.EPERM;
             if ((area.PageOffset & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
-            if ((prot & Access.Write) != 0 && e.Pages.File is null && e.Pages.Mm.Check(area.SourceAddress, e.Length, write: true) == Errno.EPERM) return Errno.EPERM;
             created.Add(area);
             cur += e.Length;
         }
@@ -312,7 +313,9 @@ public sealed class IoPagetable
     /// <summary>
     /// iopt_unmap_iova_range: removes every area inside [start, last], lowest first. An area that
     /// sticks out of the range stops the walk with ENOENT (areas already removed stay removed, as
-    /// in the kernel); nothing removed is ENOENT too.
+    /// in the kernel); nothing removed is ENOENT too. Pages an in-kernel access pinned do not block
+    /// the unmap: the accesses are told to unpin them (iommufd_access_notify_unmap) and the walk
+    /// retries; only an access that does not let go would be EBUSY.
     /// </summary>
     public Errno UnmapRange(ulong start, ulong last, out ulong unmapped)
     {
@@ -320,8 +323,11 @@ public sealed class IoPagetable
         while (FirstArea(start, last) is { } a)
         {
             if (a.Iova < start || a.Last > last) return Errno.ENOENT;
-            // Locked by an in-kernel access that has not released it.
-            if (a.NumLocks > 0) return Errno.EBUSY;
+            if (a.NumAccesses > 0)
+            {
+                foreach (var acc in _accesses.ToArray()) acc.NotifyUnmap(a.Iova, a.Last);
+                if (a.NumAccesses > 0) return Errno.EBUSY;
+            }
             UnfillDomains(a, _domains);
             _areas.Remove(a);
             unmapped += a.Length;
@@ -330,8 +336,9 @@ public sealed class IoPagetable
     }
 
     /// <summary>
-    /// Locks (or unlocks) every area covering [start, last] for an in-kernel access
-    /// (iommufd_access_pin_pages): the range must be covered by contiguous areas, else ENOENT.
+    /// Pins (or unpins) the pages of every area covering [start, last] for an in-kernel access
+    /// (iommufd_access_pin_pages → iopt_area_add_access): the range must be covered by contiguous
+    /// areas, else ENOENT; the area counts the access (num_accesses) until it unpins.
     /// </summary>
     public Errno LockRange(ulong start, ulong last, int delta)
     {
@@ -347,7 +354,7 @@ public sealed class IoPagetable
         if (hit.Count == 0 || hit[^1].Last < last) return Errno.ENOENT;
         foreach (var a in hit)
         {
-            if (delta < 0 && a.NumLocks == 0) return Errno.EINVAL;
+            if (delta < 0 && a.NumAccesses == 0) return Errno.EINVAL;
         }
         // An access pins the pages it covers (charging RLIMIT_MEMLOCK for pages not pinned yet).
         for (int i = 0; i < hit.Count; i++)
@@ -358,7 +365,10 @@ public sealed class IoPagetable
                 hit[i].Pages.Unpin(from, length);
                 continue;
             }
-            Errno rc = hit[i].Pages.Pin(from, length);
+            // pin_user_pages()/memfd_pin_folios() as for a domain: unbacked memory is EFAULT, a read-only
+            // mapping pinned for a WRITEABLE area EFAULT, a bad file range EINVAL.
+            Errno rc = hit[i].Pages.Resolve(from, length, hit[i].Pages.Writable, _runs);
+            if (rc == Errno.OK) rc = hit[i].Pages.Pin(from, length);
             if (rc != Errno.OK)
             {
                 for (int j = 0; j < i; j++)
@@ -369,7 +379,7 @@ public sealed class IoPagetable
                 return rc;
             }
         }
-        foreach (var a in hit) a.NumLocks += delta;
+        foreach (var a in hit) a.NumAccesses += delta;
         return Errno.OK;
 
         // The bytes of the area's pages that [start, last] covers.
@@ -400,7 +410,8 @@ public sealed class IoPagetable
     /// <summary>
     /// iopt_cut_iova (VFIO type1 v1 only): splits the areas that contain each IOVA so that it
     /// becomes an area boundary. A cut must be aligned to the IOAS alignment (and the page size
-    /// when the area is in a domain), and an area mapped with large pages cannot be cut (EINVAL).
+    /// when the area is in a domain), and an area mapped with large pages, or one an access has pinned, cannot be
+    /// cut (EINVAL).
     /// </summary>
     public Errno CutIova(ReadOnlySpan<ulong> iovas)
     {
@@ -409,6 +420,8 @@ public sealed class IoPagetable
             if (FirstArea(cut, cut) is not { } a || a.Iova == cut) continue;
             ulong first = cut - a.Iova;
             if ((cut & (IovaAlignment - 1)) != 0) return Errno.EINVAL;
+            // iopt_area_split: "Splitting is not permitted if an access exists" (its pins are per area).
+            if (a.NumAccesses > 0) return Errno.EINVAL;
             if (a.InDomains && ((cut % PageSize) != 0 || !DisableLargePages)) return Errno.EINVAL;
             var lhs = new IoptArea(a.Pages, a.StartByte, a.Iova, first, a.Prot) { InDomains = a.InDomains };
             var rhs = new IoptArea(a.Pages, a.StartByte + first, cut, a.Length - first, a.Prot) { InDomains = a.InDomains };
@@ -526,12 +539,31 @@ public sealed class IoPagetable
         RecalculateAlignment();
     }
 
+    /// <summary>iopt_calculate_iova_alignment: the largest of the domains' smallest pages, PAGE_SIZE with large pages
+    /// disabled, and each access's alignment (PAGE_SIZE: the model's accesses pin pages).</summary>
     private ulong RequiredAlignment()
     {
         ulong align = 1;
         foreach (var d in _domains) align = Math.Max(align, d.PgsizeBitmap & (~d.PgsizeBitmap + 1));
         if (DisableLargePages) align = Math.Max(align, PageSize);
+        if (_accesses.Count > 0) align = Math.Max(align, PageSize);
         return align;
+    }
+
+    /// <summary>iopt_add_access: the access joins the IOAS and the alignment is recalculated (EADDRINUSE, and the
+    /// access is not added, when existing areas do not meet it).</summary>
+    internal Errno AddAccess(Iommufd.IommufdAccess access)
+    {
+        _accesses.Add(access);
+        Errno rc = RecalculateAlignment();
+        if (rc != Errno.OK) _accesses.Remove(access);
+        return rc;
+    }
+
+    /// <summary>iopt_remove_access: the alignment may fall again.</summary>
+    internal void RemoveAccess(Iommufd.IommufdAccess access)
+    {
+        if (_accesses.Remove(access)) RecalculateAlignment();
     }
 
     /// <summary>iopt_check_iova_alignment: every area's IOVA, length and page offset must be aligned.</summary>

@@ -25,7 +25,7 @@ public sealed class IoptArea(IoptPages pages, ulong startByte, ulong iova, ulong
     /// <summary>Whether the area is mapped into the IOAS's domains (its pages pinned).</summary>
     public bool InDomains { get; internal set; }
 
-    /// <summary>area->num_locks: in-kernel users (ACCESS objects) holding pages of this area; while
-    /// non-zero the area cannot be unmapped (EBUSY).</summary>
-    public int NumLocks { get; internal set; }
+    /// <summary>area->num_accesses: pins in-kernel users (ACCESS objects) hold on pages of this area. IOAS_UNMAP
+    /// asks those accesses to unpin before it removes the area (iommufd_access_notify_unmap).</summary>
+    public int NumAccesses { get; internal set; }
 }

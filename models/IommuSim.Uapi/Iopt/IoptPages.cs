@@ -12,7 +12,9 @@ namespace IommuSim.Uapi.Iopt;
 /// </summary>
 public sealed class IoptPages
 {
-    private int[]? _users; // pin users per page of [the run's start rounded down to a page, start + Length)
+    // Pin users per page of [the run's start rounded down to a page, start + Length), as sorted runs of pages with
+    // the same non-zero count: memory follows the number of pins, not the length (a 1 TiB area is one run).
+    private readonly List<(long First, long Last, int Users)> _users = [];
 
     /// <summary>User memory at <paramref name="uptr"/> (IOAS_MAP, VFIO_IOMMU_MAP_DMA).</summary>
     public IoptPages(UserAddressSpace mm, ulong uptr, ulong length, bool writable, PinAccountMode accountMode = PinAccountMode.None)
@@ -61,7 +63,7 @@ public sealed class IoptPages
 
     /// <summary>
     /// The physical runs behind bytes [startByte, startByte + length) of the run, in order: pin_user_pages() for user
-    /// memory (EFAULT unbacked, EPERM for writing read-only memory), memfd_pin_folios() for a file (EINVAL for a file
+    /// memory (EFAULT unbacked or when writing read-only memory), memfd_pin_folios() for a file (EINVAL for a file
     /// that is not a memfd or a range beyond its end).
     /// </summary>
     public Errno Resolve(ulong startByte, ulong length, bool write, List<(ulong Va, ulong Pa, ulong Length)> runs)
@@ -81,13 +83,13 @@ public sealed class IoptPages
     {
         if (length == 0) return Errno.OK;
         var (first, last) = PageRange(startByte, length);
-        _users ??= new int[PageRange(0, Length).Last + 1];
-        ulong fresh = 0;
-        for (long i = first; i <= last; i++)
-            if (_users[i] == 0) fresh++;
+        ulong covered = 0;
+        foreach (var (f, l, _) in _users)
+            if (f <= last && l >= first) covered += (ulong)(Math.Min(l, last) - Math.Max(f, first) + 1);
+        ulong fresh = (ulong)(last - first + 1) - covered;
         Errno rc = Mm.Memlock.Charge(AccountMode, fresh);
         if (rc != Errno.OK) return rc;
-        for (long i = first; i <= last; i++) _users[i]++;
+        AddUsers(first, last, +1);
         PinnedPages += fresh;
         return Errno.OK;
     }
@@ -95,16 +97,49 @@ public sealed class IoptPages
     /// <summary>Releases a pin taken by <see cref="Pin"/> over the same bytes; pages left without users are uncharged.</summary>
     public void Unpin(ulong startByte, ulong length)
     {
-        if (length == 0 || _users is null) return;
+        if (length == 0 || _users.Count == 0) return;
         var (first, last) = PageRange(startByte, length);
         ulong freed = 0;
-        for (long i = first; i <= last; i++)
-        {
-            if (_users[i] == 0) continue;
-            if (--_users[i] == 0) freed++;
-        }
+        foreach (var (f, l, u) in _users)
+            if (u == 1 && f <= last && l >= first) freed += (ulong)(Math.Min(l, last) - Math.Max(f, first) + 1);
+        AddUsers(first, last, -1);
         PinnedPages -= freed;
         Mm.Memlock.Uncharge(AccountMode, freed);
+    }
+
+    /// <summary>Adds <paramref name="delta"/> users to pages [first, last] (never below zero), keeping the runs sorted,
+    /// disjoint and merged.</summary>
+    private void AddUsers(long first, long last, int delta)
+    {
+        var next = new List<(long First, long Last, int Users)>(_users.Count + 2);
+        long cur = first;
+        foreach (var (f, l, u) in _users)
+        {
+            if (l < first || f > last)
+            {
+                if (f > last && cur <= last) { Emit(next, cur, last, delta); cur = last + 1; }
+                next.Add((f, l, u));
+                continue;
+            }
+            if (f < first) next.Add((f, first - 1, u));
+            long s = Math.Max(f, first), e = Math.Min(l, last);
+            if (cur < s) Emit(next, cur, s - 1, delta);
+            Emit(next, s, e, u + delta);
+            cur = e + 1;
+            if (l > last) next.Add((last + 1, l, u));
+        }
+        if (cur <= last) Emit(next, cur, last, delta);
+        _users.Clear();
+        foreach (var r in next)
+        {
+            if (_users.Count > 0 && _users[^1].Last + 1 == r.First && _users[^1].Users == r.Users) _users[^1] = (_users[^1].First, r.Last, r.Users);
+            else _users.Add(r);
+        }
+
+        static void Emit(List<(long, long, int)> list, long f, long l, int users)
+        {
+            if (users > 0) list.Add((f, l, users));
+        }
     }
 
     private (long First, long Last) PageRange(ulong startByte, ulong length)

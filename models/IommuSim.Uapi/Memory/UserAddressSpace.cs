@@ -40,21 +40,65 @@ public sealed class UserAddressSpace
         if (length == 0) throw new ArgumentException("mmap of 0 bytes", nameof(length));
         if (alignment < HugePageSize || (alignment & (alignment - 1)) != 0)
             throw new ArgumentException("mmap alignment must be a power of two of at least 2 MiB", nameof(alignment));
+        Errno rc = TryMmap(length, writable, alignment, out ulong va);
+        return rc == Errno.OK ? va : throw new OutOfMemoryException($"mmap of 0x{length:x} bytes: {rc}");
+    }
+
+    /// <summary>
+    /// mmap as a call: EINVAL for length 0; ENOMEM when the length rounded to the alignment wraps, when the
+    /// virtual range would wrap past 2^64, or when the simulated machine cannot back it (the model populates
+    /// every page up front, like MAP_POPULATE). The model's mappings grow upwards from <see cref="MmapBase"/>
+    /// and are not held to x86-64's 47-bit TASK_SIZE, so that configs may give VMs more than 1 TiB.
+    /// </summary>
+    public Errno TryMmap(ulong length, bool writable, ulong alignment, out ulong va)
+    {
+        va = 0;
+        if (length == 0) return Errno.EINVAL;
         ulong rounded = (length + alignment - 1) & ~(alignment - 1);
-        ulong pa = _frames.AllocateContiguous(rounded, alignment);
-        ulong va = (_next + alignment - 1) & ~(alignment - 1);
+        if (rounded < length) return Errno.ENOMEM;
+        ulong start = (_next + alignment - 1) & ~(alignment - 1);
+        if (start < _next || start + rounded < start || start + rounded + HugePageSize < start) return Errno.ENOMEM;
+        ulong pa;
+        try
+        {
+            pa = _frames.AllocateContiguous(rounded, alignment);
+        }
+        catch (OutOfMemoryException)
+        {
+            return Errno.ENOMEM;
+        }
+        va = start;
         // Leave a 2 MiB guard gap so that adjacent mmaps never look like one contiguous range.
         _next = va + rounded + HugePageSize;
         _maps.Add(va, new UserMapping(va, rounded, pa, writable));
-        return va;
+        return Errno.OK;
     }
+
 
     /// <summary>memfd_create + ftruncate(<paramref name="size"/>): the memory is allocated (and zero) up front.</summary>
     public Memfd CreateMemfd(ulong size)
+        => TryCreateMemfd(size, out var file) == Errno.OK ? file : throw new ArgumentException($"memfd of 0x{size:x} bytes", nameof(size));
+
+    /// <summary>
+    /// memfd_create + ftruncate as calls: a size of 0 or one that is negative as an off_t (≥ 2^63) is EINVAL
+    /// (do_sys_ftruncate); a size the simulated machine cannot back is ENOMEM (the model allocates the file's
+    /// memory up front, where shmem would allocate on first touch).
+    /// </summary>
+    public Errno TryCreateMemfd(ulong size, out Memfd file)
     {
-        if (size == 0) throw new ArgumentException("memfd of 0 bytes", nameof(size));
+        file = null!;
+        if (size == 0 || size > long.MaxValue) return Errno.EINVAL;
         ulong rounded = (size + HugePageSize - 1) & ~(HugePageSize - 1);
-        return new Memfd(_frames.AllocateContiguous(rounded, HugePageSize), size);
+        if (rounded < size) return Errno.ENOMEM;
+        try
+        {
+            file = new Memfd(_frames.AllocateContiguous(rounded, HugePageSize), size);
+        }
+        catch (OutOfMemoryException)
+        {
+            return Errno.ENOMEM;
+        }
+        return Errno.OK;
     }
 
     /// <summary>
@@ -67,6 +111,12 @@ public sealed class UserAddressSpace
         if (length == 0 || (offset & (PageSize - 1)) != 0 || offset > file.Size || length > file.Size - offset) return Errno.EINVAL;
         ulong rounded = (length + PageSize - 1) & ~(PageSize - 1);
         va = (_next + HugePageSize - 1) & ~(HugePageSize - 1);
+        ulong span = (rounded + HugePageSize - 1) & ~(HugePageSize - 1);
+        if (rounded < length || span < rounded || va < _next || va + span < va || va + span + HugePageSize < va)
+        {
+            va = 0;
+            return Errno.ENOMEM;
+        }
         _next = va + ((rounded + HugePageSize - 1) & ~(HugePageSize - 1)) + HugePageSize;
         _maps.Add(va, new UserMapping(va, rounded, file.PhysicalBase + offset, writable));
         return Errno.OK;
@@ -80,8 +130,8 @@ public sealed class UserAddressSpace
     }
 
     /// <summary>
-    /// Pins [va, va+length): what pin_user_pages() does. EFAULT when any byte is unbacked, EPERM
-    /// when <paramref name="write"/> is asked of read-only memory. On success the physical runs
+    /// Pins [va, va+length): what pin_user_pages() does. EFAULT when any byte is unbacked, and EFAULT
+    /// when <paramref name="write"/> (FOLL_WRITE) is asked of read-only memory, as GUP fails then. On success the physical runs
     /// (contiguous per mapping) are returned in address order.
     /// </summary>
     public Errno Pin(ulong va, ulong length, bool write, List<(ulong Va, ulong Pa, ulong Length)> runs)
@@ -95,7 +145,7 @@ public sealed class UserAddressSpace
         {
             var m = Find(cur);
             if (m is null) return Errno.EFAULT;
-            if (write && !m.Writable) return Errno.EPERM;
+            if (write && !m.Writable) return Errno.EFAULT;
             ulong n = Math.Min(end, m.Start + m.Length) - cur;
             runs.Add((cur, m.PhysicalBase + (cur - m.Start), n));
             cur += n;

@@ -67,6 +67,10 @@ public sealed class VfioIommuType1Info
 {
     /// <summary>sizeof(struct vfio_iommu_type1_info): argsz, flags, iova_pgsizes, cap_offset, pad.</summary>
     public const uint MinSize = 24;
+
+    /// <summary>offsetofend(struct vfio_iommu_type1_info, iova_pgsizes): the struct before capabilities existed, the
+    /// smallest argsz the kernel accepts.</summary>
+    public const uint PreCapsSize = 16;
     public uint argsz = MinSize;
     public uint flags;
     public ulong iova_pgsizes;

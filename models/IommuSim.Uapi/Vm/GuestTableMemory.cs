@@ -31,7 +31,7 @@ public sealed class GuestTableMemory(VirtualMachine vm, PhysicalMemory memory) :
         }
         else
         {
-            if (_nextTop < PhysicalMemory.FrameSize * 2UL) throw new InvalidOperationException("guest RAM exhausted by page tables");
+            if (_nextTop < PhysicalMemory.FrameSize * 2UL) throw new GuestRamExhaustedException();
             _nextTop -= PhysicalMemory.FrameSize;
             gpa = _nextTop;
         }
@@ -47,3 +47,6 @@ public sealed class GuestTableMemory(VirtualMachine vm, PhysicalMemory memory) :
         PagesInUse--;
     }
 }
+
+/// <summary>The guest kernel's allocator found no free page for a table: its call fails with ENOMEM.</summary>
+public sealed class GuestRamExhaustedException() : InvalidOperationException("guest RAM exhausted by page tables");

@@ -16,7 +16,12 @@ internal abstract record ArgKind
     public static ArgKind Flags(params (string Name, ulong Value)[] names) => new FlagsKind(names.ToDictionary(n => n.Name, n => n.Value, StringComparer.Ordinal));
 }
 
-internal sealed record NumberKind : ArgKind;
+/// <summary>A number that fills a uAPI field of <paramref name="Bits"/> bits (signed: an fd, an int).</summary>
+internal sealed record NumberKind(int Bits = 64, bool Signed = false) : ArgKind
+{
+    public ulong Max => Signed ? (1UL << (Bits - 1)) - 1 : Bits == 64 ? ulong.MaxValue : (1UL << Bits) - 1;
+    public string Type => (Signed ? "s" : "u") + Bits;
+}
 internal sealed record DeviceKind : ArgKind;
 internal sealed record RangesKind : ArgKind;
 internal sealed record EntriesKind : ArgKind;
@@ -24,8 +29,10 @@ internal sealed record PageSizeKind : ArgKind;
 internal sealed record OpKind : ArgKind;
 
 /// <summary>Symbolic names joined with '|', or a number.</summary>
-internal sealed record FlagsKind(IReadOnlyDictionary<string, ulong> Names) : ArgKind
+internal sealed record FlagsKind(IReadOnlyDictionary<string, ulong> Names, int Bits = 64) : ArgKind
 {
+    public ulong Max => Bits == 64 ? ulong.MaxValue : (1UL << Bits) - 1;
+
     public bool TryParse(string text, out ulong value)
     {
         value = 0;
@@ -44,8 +51,10 @@ internal static class ArgKinds
     /// <summary>Null when <paramref name="text"/> is valid for <paramref name="kind"/>, else what is wrong.</summary>
     public static string? Check(ArgKind kind, string text) => kind switch
     {
-        NumberKind => ScriptParser.TryParseNumber(text, out _) ? null : "not a number (decimal, 0x hex, or with a K/M/G suffix)",
-        FlagsKind f => f.TryParse(text, out _) ? null : $"unknown name (allowed: {string.Join(", ", f.Names.Keys)}, or a number)",
+        NumberKind k => !ScriptParser.TryParseNumber(text, out ulong v) ? "not a number (decimal, 0x hex, or with a K/M/G suffix)"
+            : v > k.Max ? TooWide(k.Type, k.Max) : null,
+        FlagsKind f => !f.TryParse(text, out ulong v) ? $"unknown name (allowed: {string.Join(", ", f.Names.Keys)}, or a number)"
+            : v > f.Max ? TooWide("u" + f.Bits, f.Max) : null,
         DeviceKind => RequesterId.TryParse(text, out _) ? null : "not a PCI address like 0000:03:00.0",
         RangesKind => TryRanges(text, out _) ? null : "expected START-LAST,START-LAST (inclusive) or nothing",
         EntriesKind => TryEntries(text, out _) ? null : "expected ADDR/NPAGES[/LEAF],… or nothing",
@@ -53,6 +62,44 @@ internal static class ArgKinds
         OpKind => text is "R" or "W" ? null : "op must be R or W",
         _ => null,
     };
+
+    /// <summary>What is wrong with a value that does not fit its uAPI field (the kernel would see it truncated).</summary>
+    public static string TooWide(string type, ulong max) => $"wider than its uAPI field ({type}: at most 0x{max:x})";
+
+    /// <summary>
+    /// The width of each uAPI field the script names, by key (include/uapi/linux/iommufd.h, vfio.h): object ids,
+    /// flags, counts and lengths of u32 fields, the u16 op fields, and s32 file descriptors. Keys not listed are
+    /// u64 (addresses, lengths, iovas) or not uAPI fields at all (helpers' arguments).
+    /// </summary>
+    private static readonly Dictionary<string, (int Bits, bool Signed)> FieldWidths = new(StringComparer.Ordinal)
+    {
+        ["id"] = (32, false), ["ioas_id"] = (32, false), ["dev_id"] = (32, false), ["pt_id"] = (32, false),
+        ["hwpt_id"] = (32, false), ["fault_id"] = (32, false), ["viommu_id"] = (32, false), ["access_id"] = (32, false),
+        ["object_id"] = (32, false), ["dst_ioas_id"] = (32, false), ["src_ioas_id"] = (32, false),
+        ["flags"] = (32, false), ["option_id"] = (32, false), ["data_type"] = (32, false), ["in_data_type"] = (32, false), ["data_len"] = (32, false),
+        ["num_iovas"] = (32, false), ["entry_len"] = (32, false), ["entry_num"] = (32, false), ["addr_width"] = (32, false),
+        ["argsz"] = (32, false), ["pasid"] = (32, false), ["cookie"] = (32, false), ["code"] = (32, false),
+        ["count"] = (32, true), ["prot"] = (32, false), ["op"] = (16, false), ["nr"] = (8, false),
+        ["fd"] = (32, true), ["iommufd"] = (32, true), ["container"] = (32, true), ["group"] = (32, true),
+    };
+
+    /// <summary>(call, key) pairs whose field is wider than the key usually is: the VFIO ioctls that take an
+    /// unsigned long argument, and the VIOMMU_ALLOC type (u32 like the default).</summary>
+    private static readonly HashSet<(string, string)> WideFields = [("SET_IOMMU", "type"), ("CHECK_EXTENSION", "extension")];
+
+    /// <summary>The kind of <paramref name="key"/> of <paramref name="call"/> with its field width applied.</summary>
+    public static ArgKind WithWidth(string call, string key, ArgKind kind)
+    {
+        if (WideFields.Contains((call, key))) return kind;
+        if (key == "type" && call == "VIOMMU_ALLOC") return kind is FlagsKind vf ? vf with { Bits = 32 } : kind;
+        if (!FieldWidths.TryGetValue(key, out var w)) return kind;
+        return kind switch
+        {
+            NumberKind => new NumberKind(w.Bits, w.Signed),
+            FlagsKind f => f with { Bits = w.Bits },
+            _ => kind,
+        };
+    }
 
     public static bool TryRanges(string text, out List<(ulong Start, ulong Last)> ranges)
     {

@@ -47,18 +47,30 @@ internal static class ScriptCalls
         ["OPTION"] = (0x87, 24, 24),
         ["VFIO_IOAS"] = (0x88, 12, 12),
         ["HWPT_ALLOC"] = (0x89, 24, 48),
-        ["GET_HW_INFO"] = (0x8a, 40, 48),
+        ["GET_HW_INFO"] = (0x8a, 32, 40),   // offsetofend(__reserved[3]); out_capabilities ends at 40
         ["HWPT_SET_DIRTY_TRACKING"] = (0x8b, 16, 16),
         ["HWPT_GET_DIRTY_BITMAP"] = (0x8c, 48, 48),
         ["HWPT_INVALIDATE"] = (0x8d, 32, 32),
         ["FAULT_QUEUE_ALLOC"] = (0x8e, 16, 16),
         ["IOAS_MAP_FILE"] = (0x8f, 40, 40),
-        ["VIOMMU_ALLOC"] = (0x90, 24, 32),
+        ["VIOMMU_ALLOC"] = (0x90, 24, 40),  // offsetofend(out_viommu_id); data_len, __reserved, data_uptr (v6.16) end at 40
         ["VDEVICE_ALLOC"] = (0x91, 24, 24),
     };
 
     // Declared after IommufdStructs: static fields initialise in text order.
-    public static readonly IReadOnlyDictionary<string, CallSpec> Table = WithStructSizes(Build());
+    public static readonly IReadOnlyDictionary<string, CallSpec> Table = WithFieldWidths(WithStructSizes(Build()));
+
+    /// <summary>Gives every key the width of the uAPI field it fills (<see cref="ArgKinds.WithWidth"/>): a wider
+    /// value is a parse error, never a silent truncation.</summary>
+    private static Dictionary<string, CallSpec> WithFieldWidths(Dictionary<string, CallSpec> table)
+    {
+        foreach (var (name, spec) in table.ToList())
+        {
+            var keys = spec.Keys.ToDictionary(k => k.Key, k => ArgKinds.WithWidth(name, k.Key, k.Value), StringComparer.Ordinal);
+            table[name] = spec with { Keys = keys };
+        }
+        return table;
+    }
 
     /// <summary>Adds the optional <c>size</c> (bytes the caller passes) and <c>trailing</c> (non-zero
     /// bytes beyond the kernel's struct) keys to every iommufd call, checked before the call runs.</summary>
@@ -67,7 +79,8 @@ internal static class ScriptCalls
         foreach (var (name, (_, min, size)) in IommufdStructs)
         {
             var spec = table[name];
-            var keys = new Dictionary<string, ArgKind>(spec.Keys, StringComparer.Ordinal) { ["size"] = ArgKind.Number, ["trailing"] = ArgKind.Number };
+            // size: the struct's u32 size field; trailing: how many unknown non-zero bytes follow the kernel's struct.
+            var keys = new Dictionary<string, ArgKind>(spec.Keys, StringComparer.Ordinal) { ["size"] = new NumberKind(32), ["trailing"] = ArgKind.Number };
             var run = spec.Run;
             table[name] = spec with
             {
@@ -139,7 +152,8 @@ internal static class ScriptCalls
             ["HWPT_SET_DIRTY_TRACKING"] = Spec(null, ["hwpt_id"], HwptSetDirtyTracking, ("hwpt_id", n), ("flags", ArgKind.Flags(("ENABLE", 1)))),
             ["HWPT_GET_DIRTY_BITMAP"] = Spec("dirty", ["hwpt_id", "iova", "length", "page_size"], HwptGetDirtyBitmap,
                 ("hwpt_id", n), ("iova", n), ("length", n), ("page_size", n), ("flags", ArgKind.Flags(("NO_CLEAR", 1)))),
-            ["GET_HW_INFO"] = Spec("out_capabilities", ["dev_id"], GetHwInfo, ("dev_id", n), ("data_len", n), ("flags", n)),
+            ["GET_HW_INFO"] = Spec("out_capabilities", ["dev_id"], GetHwInfo, ("dev_id", n), ("data_len", n),
+                ("flags", ArgKind.Flags(("INPUT_TYPE", 1))), ("in_data_type", ArgKind.Flags(("DEFAULT", 0), ("INTEL_VTD", 1), ("ARM_SMMUV3", 2)))),
             ["FAULT_QUEUE_ALLOC"] = Spec("out_fault_id", [], FaultQueueAlloc, ("flags", n)),
             ["FAULT_READ"] = Spec("cookie", ["fault_id"], FaultRead, ("fault_id", n), ("count", n)),
             ["FAULT_RESPOND"] = Spec(null, ["fault_id", "cookie"], FaultRespond, ("fault_id", n), ("cookie", n),
@@ -209,32 +223,15 @@ internal static class ScriptCalls
             return rc != Errno.OK ? CallResult.Of(rc) : new CallResult { Main = va }.Hex("va", va);
         }
         if (st.Has("offset")) return CallResult.Of(Errno.EINVAL); // an offset needs a file
-        try
-        {
-            va = s.Process.Mm.Mmap(len, writable: (prot & 2) != 0);
-        }
-        catch (OutOfMemoryException)
-        {
-            return CallResult.Of(Errno.ENOMEM);   // beyond the simulated physical memory
-        }
-        return new CallResult { Main = va }.Hex("va", va);
+        Errno mrc = s.Process.Mm.TryMmap(len, writable: (prot & 2) != 0, UserAddressSpace.HugePageSize, out va);
+        return mrc != Errno.OK ? CallResult.Of(mrc) : new CallResult { Main = va }.Hex("va", va);
     }
 
     /// <summary>memfd_create + ftruncate(size): binds the new fd.</summary>
     private static CallResult MemfdCreate(ScriptSession s, Statement st)
     {
-        ulong size = s.Num(st, "size");
-        if (size == 0) return CallResult.Of(Errno.EINVAL);
-        int fd;
-        try
-        {
-            fd = s.Process.CreateMemfd(size, out _);
-        }
-        catch (OutOfMemoryException)
-        {
-            return CallResult.Of(Errno.ENOMEM); // beyond the simulated physical memory
-        }
-        return new CallResult { Main = (ulong)fd }.Dec("fd", (ulong)fd);
+        Errno rc = s.Process.TryCreateMemfd(s.Num(st, "size"), out int fd, out _);
+        return rc != Errno.OK ? CallResult.Of(rc) : new CallResult { Main = (ulong)fd }.Dec("fd", (ulong)fd);
     }
 
     private static CallResult VmCreate(ScriptSession s, Statement st)
@@ -261,7 +258,15 @@ internal static class ScriptCalls
         if (Vm(s, st) is not { } vm) return CallResult.Of(Errno.ENOENT);
         ulong levels = s.Num(st, "levels", 4);
         if (levels is not (4 or 5)) return CallResult.Of(Errno.EINVAL);
-        ulong root = vm.AllocPageTable((int)levels);
+        ulong root;
+        try
+        {
+            root = vm.AllocPageTable((int)levels);
+        }
+        catch (GuestRamExhaustedException)
+        {
+            return CallResult.Of(Errno.ENOMEM);
+        }
         return new CallResult { Main = root }.Hex("pgtbl_addr", root);
     }
 
@@ -273,10 +278,15 @@ internal static class ScriptCalls
         var access = ((flags & 4) != 0 ? Access.Read : Access.None) | ((flags & 2) != 0 ? Access.Write : Access.None);
         PageSize max = PageSize.Size1G;
         if (st.Has("pagesize")) PageSizes.TryParse(s.Raw(st, "pagesize"), out max);
-        if (access == Access.None || len == 0 || ((iova | gpa | len) & 0xFFF) != 0 || gpa + len > vm.MemoryBytes) return CallResult.Of(Errno.EINVAL);
+        if (access == Access.None || len == 0 || ((iova | gpa | len) & 0xFFF) != 0 || gpa > vm.MemoryBytes || len > vm.MemoryBytes - gpa)
+            return CallResult.Of(Errno.EINVAL);
         try
         {
             pt.Map(iova, gpa, len, access, max);
+        }
+        catch (GuestRamExhaustedException)
+        {
+            return CallResult.Of(Errno.ENOMEM); // the guest's tables filled its RAM
         }
         catch (InvalidOperationException)
         {
@@ -431,7 +441,7 @@ internal static class ScriptCalls
             if (rc == Errno.OK)
             {
                 r.Hex("out_iova_alignment", c.out_iova_alignment);
-                var shown = c.allowed_iovas.Take((int)Math.Min(capacity, c.num_iovas)).Select(x => $"0x{x.start:x}-0x{x.last:x}");
+                var shown = c.allowed_iovas.Take((int)Math.Min(Math.Min(capacity, c.num_iovas), (uint)c.allowed_iovas.Length)).Select(x => $"0x{x.start:x}-0x{x.last:x}");
                 r.Text("ranges", string.Join(",", shown));
             }
         }
@@ -513,15 +523,30 @@ internal static class ScriptCalls
         var r = CallResult.Of(s.Ctx.HwptGetDirtyBitmap(c));
         if (!r.Ok) return r;
         ulong dirty = 0;
-        foreach (var w in c.data) dirty += (ulong)System.Numerics.BitOperations.PopCount(w);
-        r.Dec("dirty", dirty).Text("data", string.Join(",", c.data.Select(w => $"0x{w:x}"))).Main = dirty;
+        foreach (var (_, w) in c.data.NonZero) dirty += (ulong)System.Numerics.BitOperations.PopCount(w);
+        r.Dec("dirty", dirty);
+        // The whole bitmap when it is small; beyond 64 words (4096 pages) only the non-zero words, as INDEX/WORD.
+        if (c.data.Length <= 64)
+        {
+            var words = new List<string>();
+            for (ulong i = 0; i < c.data.Length; i++) words.Add($"0x{c.data[i]:x}");
+            r.Text("data", string.Join(",", words));
+        }
+        else r.Dec("words", c.data.Length).Text("nonzero", string.Join(",", c.data.NonZero.Select(w => $"{w.Key}/0x{w.Value:x}")));
+        r.Main = dirty;
         return r;
     }
 
     private static CallResult GetHwInfo(ScriptSession s, Statement st)
     {
         uint len = s.U32(st, "data_len", IommufdContext.HwInfoVtdLen);
-        var c = new IommuHwInfo { dev_id = s.U32(st, "dev_id"), flags = s.U32(st, "flags"), data_len = len, data = new byte[len] };
+        // The caller's buffer (data_uptr) is data_len bytes of its memory; the model keeps at most its first 64 KiB
+        // (a data_len near 2^32 then costs nothing: what lies beyond is only zero-filled by the kernel).
+        var c = new IommuHwInfo
+        {
+            dev_id = s.U32(st, "dev_id"), flags = (uint)s.Flags(st, "flags"), data_len = len, data = new byte[Math.Min(len, 1u << 16)],
+            out_data_type = (uint)s.Flags(st, "in_data_type"),
+        };
         var r = CallResult.Of(s.Ctx.GetHwInfo(c));
         if (r.Ok)
         {
@@ -541,7 +566,7 @@ internal static class ScriptCalls
 
     private static CallResult FaultRead(ScriptSession s, Statement st)
     {
-        var rc = s.Ctx.FaultRead(s.U32(st, "fault_id"), (int)s.Num(st, "count", 64), out var faults);
+        var rc = s.Ctx.FaultRead(s.U32(st, "fault_id"), (int)Math.Min(s.Num(st, "count", 64), int.MaxValue), out var faults);
         var r = CallResult.Of(rc);
         if (!r.Ok) return r;
         r.Dec("count", (ulong)faults.Count);

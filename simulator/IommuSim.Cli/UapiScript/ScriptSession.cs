@@ -38,6 +38,12 @@ internal sealed class CallResult
     }
 }
 
+/// <summary>A variable whose value does not fit the uAPI field it is passed in: the script is wrong (exit 2).</summary>
+internal sealed class ScriptValueException(int line, string message) : Exception(message)
+{
+    public int Line { get; } = line;
+}
+
 /// <summary>Runtime state of a script: one process with one iommufd, its variables, VMs and devices.</summary>
 internal sealed class ScriptSession
 {
@@ -63,9 +69,19 @@ internal sealed class ScriptSession
     public ulong Num(Statement s, string key, ulong dflt = 0)
     {
         if (!s.Args.TryGetValue(key, out var v)) return dflt;
-        if (v.IsVariable) return Vars[v.VariableName];
+        if (v.IsVariable) return Checked(s, key, Vars[v.VariableName]);
         ScriptParser.TryParseNumber(v.Text, out ulong n);
         return n;
+    }
+
+    /// <summary>A variable's value must fit the field it is passed in, as a literal must at parse time.</summary>
+    private static ulong Checked(Statement s, string key, ulong value)
+    {
+        var kind = ScriptCalls.Table[s.Call].Keys[key];
+        ulong max = kind switch { NumberKind k => k.Max, FlagsKind f => f.Max, _ => ulong.MaxValue };
+        if (value <= max) return value;
+        string type = kind switch { NumberKind k => k.Type, FlagsKind f => "u" + f.Bits, _ => "u64" };
+        throw new ScriptValueException(s.Line, $"{key}={s.Args[key].Text} (0x{value:x}): {ArgKinds.TooWide(type, max)}");
     }
 
     public uint U32(Statement s, string key, uint dflt = 0) => unchecked((uint)Num(s, key, dflt));
@@ -73,7 +89,7 @@ internal sealed class ScriptSession
     public ulong Flags(Statement s, string key, ulong dflt = 0)
     {
         if (!s.Args.TryGetValue(key, out var v)) return dflt;
-        if (v.IsVariable) return Vars[v.VariableName];
+        if (v.IsVariable) return Checked(s, key, Vars[v.VariableName]);
         var kind = (FlagsKind)ScriptCalls.Table[s.Call].Keys[key];
         kind.TryParse(v.Text, out ulong f);
         return f;

@@ -86,7 +86,16 @@ public static class UapiScriptCommand
         bool allHeld = true;
         foreach (var st in statements)
         {
-            var result = ScriptCalls.Table[st.Call].Run(session, st);
+            CallResult result;
+            try
+            {
+                result = ScriptCalls.Table[st.Call].Run(session, st);
+            }
+            catch (ScriptValueException e)
+            {
+                stderr.WriteLine($"{scriptPath}:{e.Line}: {e.Message}");
+                return BadInput;
+            }
             if (st.Bind is not null && result.Main is ulong main) session.Vars[st.Bind] = main;
             if (st.Bind is not null && result.Main is null) session.Vars[st.Bind] = 0;
 
