@@ -29,13 +29,14 @@ public class KernelTraceCliTests
     }
 
     [Theory]
-    [InlineData("kernel-trace-strict.json", "strict")]
-    [InlineData("kernel-trace-lazy.json", "lazy")]
-    [InlineData("kernel-trace-nested.json", "strict")]
-    public void The_shipped_trace_replays_with_the_traced_maps_unmaps_and_invalidations(string config, string mode)
+    [InlineData("kernel-trace-strict.json", "strict", "")]
+    [InlineData("kernel-trace-lazy.json", "lazy", "")]
+    [InlineData("kernel-trace-nested.json", "strict", "")]
+    [InlineData("kernel-trace-nested.json", "strict", "translation:design=shadow")]
+    public void The_shipped_trace_replays_with_the_traced_maps_unmaps_and_invalidations(string config, string mode, string set)
     {
         using var h = new CliHarness();
-        var s = RunOk(h, Config(config));
+        var s = set.Length == 0 ? RunOk(h, Config(config)) : RunOk(h, Config(config), "--set", set);
         const string k = "devices.nic0.kernelTrace";
         long maps = L(s, $"{k}.trace.maps"), unmaps = L(s, $"{k}.trace.unmaps");
         Assert.True(maps > 0 && unmaps > 0);

@@ -49,7 +49,8 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
 
     private struct Buffer
     {
-        public ulong Iova, Size;
+        /// <summary>Traced IOVA; DmaBase is where the device addresses it (the same, except without translation, where the DMA API returns the physical address).</summary>
+        public ulong Iova, DmaBase, Size;
         public int DmasLeft, InFlight, Issued, Pieces;
         public bool Mapped;
     }
@@ -213,6 +214,7 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
     {
         ref var buf = ref _buffers[tag];
         buf.Mapped = true;
+        buf.DmaBase = iova;
         if (buf.DmasLeft > 0) _issue.Enqueue((int)tag);
         IssueDmas();
         if (_blocked) Pump();
@@ -244,7 +246,7 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
             ulong slots = buf.Size / (ulong)bytes;
             ulong offset = (ulong)buf.Issued % slots * (ulong)bytes;
             bool write = !(Random.NextDouble() < Options.ReadFraction);
-            TryIssue(buf.Iova + offset, bytes, write, measured, id);
+            TryIssue(buf.DmaBase + offset, bytes, write, measured, id);
             buf.Issued++;
             buf.InFlight++;
             Dmas++;
