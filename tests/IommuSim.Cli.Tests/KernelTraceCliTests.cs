@@ -54,6 +54,23 @@ public class KernelTraceCliTests
     }
 
     [Fact]
+    public void The_device_DMAs_to_the_IOVAs_the_traced_kernel_chose()
+    {
+        // dma-iommu allocated these IOVAs top-down below 4 GiB; the replay keeps them (KernelDmaApi.MapAt)
+        // instead of taking new ones from the simulated allocator's window.
+        using var h = new CliHarness();
+        string rec = Path.Combine(h.Dir, "dmas.csv");
+        RunOk(h, Config("kernel-trace-strict.json"), "--record-trace", rec);
+        var mapped = File.ReadLines(Config("nic-ping-strict.trace"))
+            .Where(l => l.Contains(": map: ", StringComparison.Ordinal))
+            .Select(l => Convert.ToUInt64(l[(l.IndexOf("iova=0x", StringComparison.Ordinal) + 7)..][..16], 16))
+            .ToHashSet();
+        var dmas = File.ReadLines(rec).Skip(1).Select(l => Convert.ToUInt64(l.Split(',')[3][2..], 16)).ToList();
+        Assert.Equal(34, dmas.Count);
+        Assert.All(dmas, iova => Assert.Contains(iova & ~0xFFFUL, mapped));
+    }
+
+    [Fact]
     public void Same_config_and_seed_give_the_same_summary()
     {
         using var h = new CliHarness();
