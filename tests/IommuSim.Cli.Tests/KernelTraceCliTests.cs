@@ -29,13 +29,14 @@ public class KernelTraceCliTests
     }
 
     [Theory]
-    [InlineData("kernel-trace-strict.json", "strict")]
-    [InlineData("kernel-trace-lazy.json", "lazy")]
-    [InlineData("kernel-trace-nested.json", "strict")]
-    public void The_shipped_trace_replays_with_the_traced_maps_unmaps_and_invalidations(string config, string mode)
+    [InlineData("kernel-trace-strict.json", "strict", "")]
+    [InlineData("kernel-trace-lazy.json", "lazy", "")]
+    [InlineData("kernel-trace-nested.json", "strict", "")]
+    [InlineData("kernel-trace-nested.json", "strict", "translation:design=shadow")]
+    public void The_shipped_trace_replays_with_the_traced_maps_unmaps_and_invalidations(string config, string mode, string set)
     {
         using var h = new CliHarness();
-        var s = RunOk(h, Config(config));
+        var s = set.Length == 0 ? RunOk(h, Config(config)) : RunOk(h, Config(config), "--set", set);
         const string k = "devices.nic0.kernelTrace";
         long maps = L(s, $"{k}.trace.maps"), unmaps = L(s, $"{k}.trace.unmaps");
         Assert.True(maps > 0 && unmaps > 0);
@@ -50,6 +51,23 @@ public class KernelTraceCliTests
         Assert.Equal(maps * 1, L(s, $"{k}.replay.dmas")); // dmasPerMap = 1
         Assert.Equal(L(s, $"{k}.replay.dmas"), L(s, "requests.completed"));
         Assert.Equal(0, L(s, "faults.count"));
+    }
+
+    [Fact]
+    public void The_device_DMAs_to_the_IOVAs_the_traced_kernel_chose()
+    {
+        // dma-iommu allocated these IOVAs top-down below 4 GiB; the replay keeps them (KernelDmaApi.MapAt)
+        // instead of taking new ones from the simulated allocator's window.
+        using var h = new CliHarness();
+        string rec = Path.Combine(h.Dir, "dmas.csv");
+        RunOk(h, Config("kernel-trace-strict.json"), "--record-trace", rec);
+        var mapped = File.ReadLines(Config("nic-ping-strict.trace"))
+            .Where(l => l.Contains(": map: ", StringComparison.Ordinal))
+            .Select(l => Convert.ToUInt64(l[(l.IndexOf("iova=0x", StringComparison.Ordinal) + 7)..][..16], 16))
+            .ToHashSet();
+        var dmas = File.ReadLines(rec).Skip(1).Select(l => Convert.ToUInt64(l.Split(',')[3][2..], 16)).ToList();
+        Assert.Equal(34, dmas.Count);
+        Assert.All(dmas, iova => Assert.Contains(iova & ~0xFFFUL, mapped));
     }
 
     [Fact]

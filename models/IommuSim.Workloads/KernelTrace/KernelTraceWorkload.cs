@@ -44,12 +44,15 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
     private int _bufferCount;
     private FtraceEvent _pending;
     private bool _hasPending, _traceDone, _pumpArmed, _blocked;
+    /// <summary>The pending event has already been counted as blocked once.</summary>
+    private bool _pendingWaited;
     private long _firstPs = -1;
     private long _nextUnmapId;
 
     private struct Buffer
     {
-        public ulong Iova, Size;
+        /// <summary>Traced IOVA; DmaBase is where the device addresses it (the same, except without translation, where the DMA API returns the physical address).</summary>
+        public ulong Iova, DmaBase, Size;
         public int DmasLeft, InFlight, Issued, Pieces;
         public bool Mapped;
     }
@@ -132,10 +135,10 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
                 FtraceEventKind.IoPageFault => DoFault(e),
                 _ => true,
             };
-            if (!done) { _blocked = true; return; }
+            if (!done) { _blocked = _pendingWaited = true; return; }
             long lag = _k.TimeScale > 0 ? Scheduler.Now - due : 0; // with timeScale 0 nothing has a due time
             if (lag > 0) { LaggedEvents++; SumLagPs += lag; MaxLagPs = Math.Max(MaxLagPs, lag); }
-            _hasPending = false;
+            _hasPending = _pendingWaited = false;
         }
     }
 
@@ -151,7 +154,7 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
     {
         ulong a = e.Iova, b = e.Iova + e.Size;
         foreach (var u in _unmapping)
-            if (u.A < b && a < u.B) { BlockedMaps++; return false; } // the same IOVAs are still being unmapped
+            if (u.A < b && a < u.B) { if (!_pendingWaited) BlockedMaps++; return false; } // the same IOVAs are still being unmapped
         if (_live.Overlaps(a, b, out var hit))
             throw new InvalidOperationException($"{_reader.FileName}:{e.Line}: map of 0x{a:x}+0x{e.Size:x} overlaps a live mapping at 0x{hit.Start:x} (the trace checks should have refused this)");
         int id = NewBuffer(a, e.Size);
@@ -170,7 +173,7 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
         foreach (var h in _hits)
         {
             ref var buf = ref _buffers[h.Buffer];
-            if (!buf.Mapped || buf.DmasLeft > 0 || buf.InFlight > 0) { BlockedUnmaps++; return false; } // the device is not done with it
+            if (!buf.Mapped || buf.DmasLeft > 0 || buf.InFlight > 0) { if (!_pendingWaited) BlockedUnmaps++; return false; } // the device is not done with it
         }
         if (_hits.Count == 0) UntracedUnmaps++; // mapped before tracing began: the call and its invalidation still happen
         _live.Remove(a, b, _onPieces);
@@ -213,6 +216,7 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
     {
         ref var buf = ref _buffers[tag];
         buf.Mapped = true;
+        buf.DmaBase = iova;
         if (buf.DmasLeft > 0) _issue.Enqueue((int)tag);
         IssueDmas();
         if (_blocked) Pump();
@@ -244,7 +248,7 @@ public sealed class KernelTraceWorkload : DeviceModelWorkload, IDmaApiClient, ID
             ulong slots = buf.Size / (ulong)bytes;
             ulong offset = (ulong)buf.Issued % slots * (ulong)bytes;
             bool write = !(Random.NextDouble() < Options.ReadFraction);
-            TryIssue(buf.Iova + offset, bytes, write, measured, id);
+            TryIssue(buf.DmaBase + offset, bytes, write, measured, id);
             buf.Issued++;
             buf.InFlight++;
             Dmas++;

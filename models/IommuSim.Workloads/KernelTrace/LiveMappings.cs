@@ -6,47 +6,69 @@ namespace IommuSim.Workloads.KernelTrace;
 /// works on any page-aligned range), so removal trims and splits. Memory is bounded by the trace's
 /// live mappings, not by its length.
 /// </summary>
+/// <remarks>
+/// A sorted array with binary search: no allocation per operation (it only grows), and inserts move
+/// a few KB for the hundreds to thousands of live buffers a driver keeps. (SortedSet's range views
+/// allocate, and recount their range, on every query.)
+/// </remarks>
 public sealed class LiveMappings
 {
     public readonly record struct Entry(ulong Start, ulong End, int Buffer);
 
-    private sealed class ByStart : IComparer<Entry>
+    private Entry[] _a = new Entry[64];
+    private int _n;
+
+    public int Count => _n;
+    public int MaxCount { get; private set; }
+
+    /// <summary>Index of the first range starting at or after <paramref name="x"/>.</summary>
+    private int LowerBound(ulong x)
     {
-        public int Compare(Entry x, Entry y) => x.Start.CompareTo(y.Start);
+        int lo = 0, hi = _n;
+        while (lo < hi)
+        {
+            int m = (lo + hi) >>> 1;
+            if (_a[m].Start < x) lo = m + 1; else hi = m;
+        }
+        return lo;
     }
 
-    private readonly SortedSet<Entry> _set = new(new ByStart());
-    private readonly List<Entry> _scratch = [];
-
-    public int Count => _set.Count;
-    public int MaxCount { get; private set; }
+    /// <summary>Indices [lo, hi] of the ranges intersecting [a, b); empty when lo &gt; hi.</summary>
+    private (int Lo, int Hi) Span(ulong a, ulong b)
+    {
+        int hi = LowerBound(b) - 1;
+        int lo = hi;
+        // Disjoint and sorted ranges have sorted ends too: walk down while they reach past a.
+        while (lo >= 0 && _a[lo].End > a) lo--;
+        return (lo + 1, hi);
+    }
 
     /// <summary>The ranges intersecting [a, b), highest first, into <paramref name="into"/> (cleared first).</summary>
     public void Intersecting(ulong a, ulong b, List<Entry> into)
     {
         into.Clear();
-        if (_set.Count == 0 || b <= a) return;
-        var min = _set.Min;
-        if (min.Start >= b) return;
-        // Ranges are disjoint and sorted, so their ends are sorted too: walk down from the last start below b.
-        foreach (var e in _set.GetViewBetween(min, new Entry(b - 1, 0, 0)).Reverse())
-        {
-            if (e.End <= a) break;
-            into.Add(e);
-        }
+        if (b <= a) return;
+        var (lo, hi) = Span(a, b);
+        for (int k = hi; k >= lo; k--) into.Add(_a[k]);
     }
 
     public bool Overlaps(ulong a, ulong b, out Entry hit)
     {
-        Intersecting(a, b, _scratch);
-        hit = _scratch.Count > 0 ? _scratch[^1] : default;
-        return _scratch.Count > 0;
+        hit = default;
+        if (b <= a) return false;
+        var (lo, hi) = Span(a, b);
+        if (lo > hi) return false;
+        hit = _a[lo];
+        return true;
     }
 
     public void Add(ulong a, ulong b, int buffer)
     {
-        if (!_set.Add(new Entry(a, b, buffer))) throw new InvalidOperationException($"range 0x{a:x} is already live");
-        MaxCount = Math.Max(MaxCount, _set.Count);
+        if (Overlaps(a, b, out var hit)) throw new InvalidOperationException($"range 0x{a:x}-0x{b:x} overlaps the live range at 0x{hit.Start:x}");
+        int i = LowerBound(a);
+        Resize(i, i, 1);
+        _a[i] = new Entry(a, b, buffer);
+        MaxCount = Math.Max(MaxCount, _n);
     }
 
     /// <summary>
@@ -56,14 +78,27 @@ public sealed class LiveMappings
     /// </summary>
     public void Remove(ulong a, ulong b, Action<int, int> pieces)
     {
-        Intersecting(a, b, _scratch);
-        foreach (var e in _scratch)
-        {
-            _set.Remove(e);
-            int delta = -1;
-            if (e.Start < a) { _set.Add(e with { End = a }); delta++; }
-            if (e.End > b) { _set.Add(e with { Start = b }); delta++; }
-            pieces(e.Buffer, delta);
-        }
+        if (b <= a) return;
+        var (lo, hi) = Span(a, b);
+        if (lo > hi) return;
+        var first = _a[lo];
+        var last = _a[hi];
+        bool left = first.Start < a, right = last.End > b;
+        for (int k = lo; k <= hi; k++)
+            pieces(_a[k].Buffer, -1 + (k == lo && left ? 1 : 0) + (k == hi && right ? 1 : 0));
+        int keep = (left ? 1 : 0) + (right ? 1 : 0);
+        Resize(lo, hi + 1, keep);
+        int w = lo;
+        if (left) _a[w++] = first with { End = a };
+        if (right) _a[w] = last with { Start = b };
+    }
+
+    /// <summary>Replaces the entries [from, to) by <paramref name="count"/> slots (contents to be written by the caller).</summary>
+    private void Resize(int from, int to, int count)
+    {
+        int newN = _n - (to - from) + count;
+        if (newN > _a.Length) Array.Resize(ref _a, Math.Max(newN, _a.Length * 2));
+        Array.Copy(_a, to, _a, from + count, _n - to);
+        _n = newN;
     }
 }

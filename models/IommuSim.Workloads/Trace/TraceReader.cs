@@ -68,21 +68,26 @@ public sealed class TraceReader : IDisposable
     }
 
     /// <summary>The next record, or null at the end of the file.</summary>
-    public TraceRecord? Next()
+    public TraceRecord? Next() => TryNext(out var r) ? r : null;
+
+    /// <summary>The next record; false at the end of the file.</summary>
+    public bool TryNext(out TraceRecord record)
     {
         // Canonical lines are parsed straight out of the read buffer, in one pass that also finds the line's end.
-        if (TryParseFast(_src.Pending, _src.Line + 1, inBuffer: true, out var fast, out int used))
+        if (TryParseFast(_src.Pending, _src.Line + 1, inBuffer: true, out record, out int used))
         {
             _src.Consume(used);
-            return fast;
+            return true;
         }
         while (_src.NextLine(out var raw))
         {
             var l = TrimAscii(raw);
             if (l.Length == 0 || l[0] == (byte)'#') continue;
-            return TryParseFast(l, _src.Line, inBuffer: false, out var rec, out _) ? rec : Parse(l);
+            if (!TryParseFast(l, _src.Line, inBuffer: false, out record, out _)) record = Parse(l);
+            return true;
         }
-        return null;
+        record = default;
+        return false;
     }
 
     /// <summary>

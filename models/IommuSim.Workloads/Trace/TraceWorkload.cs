@@ -11,11 +11,13 @@ namespace IommuSim.Workloads.Trace;
 public sealed class TraceWorkload(WorkloadOptions o, DmaEngine device, Scheduler s, RequestBudget b, SimRandom rng, TraceReader reader)
     : WorkloadDriver(o, device, s, b, rng), IDisposable
 {
+    private readonly string _name = device.Name;
+
     protected override RequestSpec? Next()
     {
-        while (reader.Next() is TraceRecord r)
+        while (reader.TryNext(out var r))
         {
-            if (r.Device != Device.Name) continue;
+            if (!ReferenceEquals(r.Device, _name) && r.Device != _name) continue;
             return new RequestSpec(r.Iova, r.Bytes, r.IsWrite, r.Pasid, r.TimePs);
         }
         return null;
