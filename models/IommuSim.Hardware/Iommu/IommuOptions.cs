@@ -77,7 +77,12 @@ public sealed class CacheOptions
 public sealed class WalkCacheOptions
 {
     public bool Enabled { get; set; } = true;
+    /// <summary>Entries of each non-leaf level above the PDE (PDPTE, PML4E, PML5E caches). Default 16:
+    /// assumption (no published size; each PDPTE entry covers 1 GiB, so 16 cover any window studied here).</summary>
     public int EntriesPerLevel { get; set; } = 16;
+    /// <summary>Entries of the PDE cache (pointers to last-level tables, 2 MiB of IOVA each). Default 64:
+    /// the low end of the published 64–128-entry estimate for Cascade Lake (issue 11).</summary>
+    public int PdeEntries { get; set; } = 64;
     /// <summary>Entries of the nested TLB; default: same as <see cref="EntriesPerLevel"/>.</summary>
     public int? NestedTlbEntries { get; set; }
     public int LookupCycles { get; set; } = 1;
@@ -85,6 +90,7 @@ public sealed class WalkCacheOptions
     public void Validate(string path, List<string> errors)
     {
         if (EntriesPerLevel is < 1 or > 1 << 16) errors.Add($"{path}:entriesPerLevel = {EntriesPerLevel}: must be in [1, 65536]");
+        if (PdeEntries is < 1 or > 1 << 16) errors.Add($"{path}:pdeEntries = {PdeEntries}: must be in [1, 65536]");
         if (NestedTlbEntries is int n && (n < 0 || n > 1 << 16)) errors.Add($"{path}:nestedTlbEntries = {n}: must be in [0, 65536]");
         if (LookupCycles is < 0 or > 10_000) errors.Add($"{path}:lookupCycles = {LookupCycles}: must be in [0, 10000]");
     }

@@ -74,7 +74,7 @@ internal static class PlotKit
 
     private static readonly Dictionary<string, string> Percentiles = new(StringComparer.Ordinal)
     {
-        ["mean"] = "mean", ["p50"] = "median", ["p90"] = "90th percentile", ["p99"] = "99th percentile",
+        ["mean"] = "mean", ["p50"] = "median", ["p90"] = "90th percentile", ["p95"] = "95th percentile", ["p99"] = "99th percentile",
         ["p999"] = "99.9th percentile", ["max"] = "maximum", ["count"] = "samples",
     };
 

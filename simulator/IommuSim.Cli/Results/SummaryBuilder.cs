@@ -263,6 +263,7 @@ public static class SummaryBuilder
         ["mean"] = Round(h.Mean / 1000.0),
         ["p50"] = Round(h.Percentile(50) / 1000.0),
         ["p90"] = Round(h.Percentile(90) / 1000.0),
+        ["p95"] = Round(h.Percentile(95) / 1000.0),
         ["p99"] = Round(h.Percentile(99) / 1000.0),
         ["p999"] = Round(h.Percentile(99.9) / 1000.0),
         ["max"] = Round(h.Max / 1000.0),

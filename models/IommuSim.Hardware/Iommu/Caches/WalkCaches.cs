@@ -32,8 +32,9 @@ public sealed class WalkCaches : IResettable
         int n = options.Enabled ? options.EntriesPerLevel : 0;
         for (int l = 2; l <= 5; l++)
         {
-            _s1[l] = new LruCache<PscTag, ulong>($"s1.l{l}", n);
-            _s2[l] = new LruCache<PscTag, ulong>($"s2.l{l}", n);
+            int entries = l == 2 && options.Enabled ? options.PdeEntries : n;
+            _s1[l] = new LruCache<PscTag, ulong>($"s1.l{l}", entries);
+            _s2[l] = new LruCache<PscTag, ulong>($"s2.l{l}", entries);
         }
         _nestedTlb = new LruCache<NestedTlbTag, NestedTlbEntry>("nestedTlb", options.Enabled ? options.NestedTlbEntries ?? n : 0);
     }
