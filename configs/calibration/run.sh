@@ -9,7 +9,7 @@ OUT=results/reference/pcie-bench
 TMP=$(mktemp -d)
 MEAS=data/pcie-bench/broadwell-e5-2630v4/measured
 for s in bw-window lat-window size; do
-  $BIN sweep "configs/calibration/$s.json" --jobs "${JOBS:-1}" --out "$TMP/$s" --quiet
+  $BIN sweep "configs/sweeps/pcie-bench-$s.json" --jobs "${JOBS:-1}" --out "$TMP/$s" --quiet
   $BIN plot "$TMP/$s" --measured "$MEAS/$s.csv"
   rm -rf "$OUT/calibration/$s"; mkdir -p "$OUT/calibration/$s"
   cp "$TMP/$s"/sweep.csv "$TMP/$s"/sweep.json "$TMP/$s"/*.png "$TMP/$s"/*.residuals.* "$OUT/calibration/$s/"
