@@ -31,7 +31,7 @@ public class CalibrationTests
     {
         JsonNode? n = s;
         foreach (var part in dotted.Split('.')) n = n![part];
-        return n!.GetValue<double>();
+        return double.Parse(n!.ToJsonString(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>(window, design, values...) rows of a measured CSV.</summary>
