@@ -40,6 +40,12 @@ public sealed class WalkCaches : IResettable
     }
 
     public bool Enabled { get; }
+
+    // Misses per level (both stages): a lookup that hits at level L missed every level below it.
+    private readonly long[] _levelMisses = new long[6];
+
+    /// <summary>Lookups that missed the cache of <paramref name="level"/> (2 = PDE … 5 = PML5E), both stages.</summary>
+    public long LevelMisses(int level) => _levelMisses[level];
     public long Hits { get; private set; }
     public long Misses { get; private set; }
     public long NestedTlbHits => _nestedTlb.Hits;
@@ -62,6 +68,7 @@ public sealed class WalkCaches : IResettable
                 Hits++;
                 return (l - 1, table);
             }
+            _levelMisses[l]++;
         }
         Misses++;
         return (levels, root);
@@ -148,6 +155,7 @@ public sealed class WalkCaches : IResettable
     public void Reset()
     {
         Hits = Misses = 0;
+        Array.Clear(_levelMisses);
         _nestedTlb.Reset();
         for (int l = 2; l <= 5; l++) { _s1[l].Reset(); _s2[l].Reset(); }
     }
