@@ -122,7 +122,7 @@ public class PcieModelTests
         => Assert.Equal(expected, RootComplex.CompletionBytes(addr, left, mps, rcb));
 
     /// <summary>Payload Gbit/s of a closed-loop stream of <paramref name="size"/>-byte requests, IOMMU off.</summary>
-    internal static double StreamGbps(int size, bool isWrite, int requests = 4000)
+    internal static double StreamGbps(int size, bool isWrite, int requests = 2000)
     {
         var po = Broadwell();
         po.PostedCredits = po.NonPostedCredits = 1024;
