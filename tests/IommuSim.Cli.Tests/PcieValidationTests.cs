@@ -45,9 +45,9 @@ public class PcieValidationTests
     [Fact]
     public void Tlp_overheads_follow_the_framing_of_each_generation()
     {
-        Assert.Equal(256 + 16 + 2 + 6, LinkArithmetic.TlpWireBytes(2, 256, true));  // 8b/10b: STP+END
-        Assert.Equal(256 + 16 + 4 + 6, LinkArithmetic.TlpWireBytes(3, 256, true));  // 128b/130b: 4-B STP token
-        Assert.Equal(256 + 12 + 4 + 6, LinkArithmetic.TlpWireBytes(4, 256, false)); // 3-DW header
+        Assert.Equal(256 + 16 + 8, LinkArithmetic.TlpWireBytes(2, 256, true));  // 8b/10b: STP + seq + LCRC + END
+        Assert.Equal(256 + 16 + 8, LinkArithmetic.TlpWireBytes(3, 256, true));  // 128b/130b: 4-B STP token (carries the seq) + LCRC
+        Assert.Equal(256 + 12 + 8, LinkArithmetic.TlpWireBytes(4, 256, false)); // 3-DW header
         Assert.Equal(256 + 16, LinkArithmetic.TlpWireBytes(6, 256, true));          // FLIT: no per-TLP seq/LCRC
     }
 }

@@ -4,88 +4,96 @@ using IommuSim.Hardware.Observers;
 
 namespace IommuSim.Hardware.Pcie;
 
-/// <summary>One direction of a link: a serializer that sends one TLP or DLLP at a time.</summary>
+/// <summary>
+/// One direction of a link: a serializer that sends one TLP at a time. ACK and UpdateFC DLLPs and
+/// SKP ordered sets share the direction (<see cref="LinkOverheads"/>): each is sent after a fixed
+/// number of TLP bytes, chosen so that they take exactly their share of the link's time while it is
+/// busy (pcie-model's <c>TLP_bw</c>); one that falls due goes out ahead of the next TLP.
+/// </summary>
 public sealed class LinkDirection : IResettable
 {
     private readonly double _psPerByte;
+    private readonly double _ackEvery, _fcEvery, _skpEvery;
     private double _busyUntil;
+    private double _sinceAck, _sinceFc, _sinceSkp;
 
-    public LinkDirection(string name, double bytesPerNs)
+    public LinkDirection(string name, double bytesPerNs) : this(name, bytesPerNs, 0, 0) { }
+
+    /// <param name="ackInterval">Ack latency limit and UpdateFC interval (<see cref="LinkOverheads.AckInterval"/>); 0: none (FLIT mode).</param>
+    /// <param name="overheadFraction">Share of the raw rate taken by DLLPs and SKPs (<see cref="LinkOverheads.Fraction"/>).</param>
+    public LinkDirection(string name, double bytesPerNs, int ackInterval, double overheadFraction)
     {
         Name = name;
         _psPerByte = 1000.0 / bytesPerNs;
+        // Per L bytes of link time one 8-B DLLP: so one per L·(1 − F) bytes of TLPs, F the total share.
+        double tlpShare = 1 - overheadFraction;
+        _ackEvery = ackInterval > 0 ? ackInterval * tlpShare : double.PositiveInfinity;
+        _fcEvery = _ackEvery;
+        _skpEvery = ackInterval > 0 ? LinkOverheads.SkpInterval * tlpShare : double.PositiveInfinity;
     }
 
     public string Name { get; }
     /// <summary>Hooks (tracing); null when nobody listens.</summary>
     public HardwareObserver? Observer { get; internal set; }
     public long Tlps { get; private set; }
+    /// <summary>ACK and UpdateFC DLLPs sent.</summary>
     public long Dllps { get; private set; }
+    public long SkpOrderedSets { get; private set; }
     public long WireBytes { get; private set; }
     public long PayloadBytes { get; private set; }
     public double BusyPs { get; private set; }
 
     /// <summary>Queues a TLP of <paramref name="wireBytes"/> at <paramref name="now"/>; returns when its last byte has left.
-    /// DLLPs queued since the previous TLP go out first.</summary>
+    /// DLLPs and SKPs that fell due go out first.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long Send(long now, int wireBytes, int payload)
     {
+        int extra = 0;
+        _sinceAck += wireBytes;
+        _sinceFc += wireBytes;
+        _sinceSkp += wireBytes;
+        while (_sinceAck >= _ackEvery) { _sinceAck -= _ackEvery; extra += LinkArithmetic.DllpBytes; Dllps++; }
+        while (_sinceFc >= _fcEvery) { _sinceFc -= _fcEvery; extra += LinkArithmetic.DllpBytes; Dllps++; }
+        while (_sinceSkp >= _skpEvery) { _sinceSkp -= _skpEvery; extra += LinkOverheads.SkpBytes; SkpOrderedSets++; }
         double start = Math.Max(now, _busyUntil);
-        double dur = (wireBytes + _pendingDllpBytes) * _psPerByte;
-        _pendingDllpBytes = 0;
+        double dur = (wireBytes + extra) * _psPerByte;
         _busyUntil = start + dur;
-        BusyPs += wireBytes * _psPerByte;
-        WireBytes += wireBytes;
+        BusyPs += dur;
+        WireBytes += wireBytes + extra;
         PayloadBytes += payload;
         Tlps++;
         Observer?.OnLinkTransfer(this, (long)Math.Ceiling(start), (long)Math.Ceiling(_busyUntil), wireBytes, payload);
         return (long)Math.Ceiling(_busyUntil);
     }
 
-    /// <summary>
-    /// A DLLP (ACK or UpdateFC) to send in this direction. DLLPs are generated in reaction to TLPs
-    /// in the other direction, possibly "in the future" of this serializer's callers, so instead of
-    /// reserving a slot at that time they are charged to the next TLP sent here (or cost nothing
-    /// if the direction stays idle).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void QueueDllp()
-    {
-        _pendingDllpBytes += LinkArithmetic.DllpBytes;
-        Dllps++;
-        WireBytes += LinkArithmetic.DllpBytes;
-        BusyPs += LinkArithmetic.DllpBytes * _psPerByte;
-    }
-
-    private int _pendingDllpBytes;
-
     /// <summary>Time the serializer becomes free.</summary>
     public long FreeAt => (long)Math.Ceiling(_busyUntil);
 
     public void Reset()
     {
-        Tlps = Dllps = WireBytes = PayloadBytes = 0;
+        Tlps = Dllps = SkpOrderedSets = WireBytes = PayloadBytes = 0;
         BusyPs = 0;
     }
 }
 
 /// <summary>
 /// A PCIe link between a device and its root port: separate upstream (device → host) and
-/// downstream directions, each serializing TLPs at the configured generation and width, and
-/// DLLPs (ACKs, flow-control updates) flowing opposite to the TLPs they acknowledge.
+/// downstream directions, each serializing TLPs at the configured generation and width and paying
+/// its share of DLLPs and SKP ordered sets.
 /// </summary>
 public sealed class PcieLink : IResettable
 {
     private readonly PcieOptions _o;
-    private int _upAckCount, _downAckCount, _upFcCount, _downFcCount;
 
     public PcieLink(string name, PcieOptions options)
     {
         _o = options;
         Name = name;
         double bpn = LinkArithmetic.BytesPerNs(options.Generation, options.Lanes);
-        Upstream = new LinkDirection(name + ".up", bpn);
-        Downstream = new LinkDirection(name + ".down", bpn);
+        int ack = LinkOverheads.AckInterval(options.Generation, options.Lanes, options.MaxPayloadBytes);
+        double f = LinkOverheads.Fraction(options.Generation, options.Lanes, options.MaxPayloadBytes);
+        Upstream = new LinkDirection(name + ".up", bpn, ack, f);
+        Downstream = new LinkDirection(name + ".down", bpn, ack, f);
     }
 
     public string Name { get; }
@@ -96,23 +104,12 @@ public sealed class PcieLink : IResettable
     /// <summary>Sends a memory-request TLP upstream; returns its arrival time at the root port.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long SendUpstream(long now, int payload)
-    {
-        long t = Upstream.Send(now, LinkArithmetic.TlpWireBytes(_o.Generation, payload, _o.Addressing64), payload);
-        // The root port acknowledges and returns credits with DLLPs on the downstream direction.
-        if (++_upAckCount >= _o.TlpsPerAck) { _upAckCount = 0; Downstream.QueueDllp(); }
-        if (++_upFcCount >= _o.TlpsPerFcUpdate) { _upFcCount = 0; Downstream.QueueDllp(); }
-        return t;
-    }
+        => Upstream.Send(now, LinkArithmetic.TlpWireBytes(_o.Generation, payload, _o.Addressing64), payload);
 
     /// <summary>Sends a completion TLP (3-DW header) downstream; returns its arrival time at the device.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public long SendDownstream(long now, int payload)
-    {
-        long t = Downstream.Send(now, LinkArithmetic.TlpWireBytes(_o.Generation, payload, false), payload);
-        if (++_downAckCount >= _o.TlpsPerAck) { _downAckCount = 0; Upstream.QueueDllp(); }
-        if (++_downFcCount >= _o.TlpsPerFcUpdate) { _downFcCount = 0; Upstream.QueueDllp(); }
-        return t;
-    }
+        => Downstream.Send(now, LinkArithmetic.TlpWireBytes(_o.Generation, payload, false), payload);
 
     public void Reset()
     {

@@ -17,10 +17,6 @@ public sealed class PcieOptions
     public double RootComplexLatencyNs { get; set; } = 150;
     /// <summary>Memory requests use 64-bit addresses (4-DW header) rather than 32-bit (3-DW).</summary>
     public bool Addressing64 { get; set; } = true;
-    /// <summary>TLPs acknowledged per ACK DLLP (DLLPs flow the other way).</summary>
-    public int TlpsPerAck { get; set; } = 4;
-    /// <summary>TLPs per flow-control update DLLP.</summary>
-    public int TlpsPerFcUpdate { get; set; } = 4;
     /// <summary>
     /// PCIe ordering: a posted write may not pass an earlier posted write of the same device, so a
     /// write whose translation misses holds back the writes behind it (head-of-line blocking at the
@@ -47,8 +43,6 @@ public sealed class PcieOptions
         if (!IsPow2(MaxReadRequestBytes) || MaxReadRequestBytes is < 128 or > 4096) errors.Add($"{path}:maxReadRequestBytes = {MaxReadRequestBytes}: allowed values are 128, 256, 512, 1024, 2048, 4096");
         if (ReadCompletionBoundary is not (64 or 128)) errors.Add($"{path}:readCompletionBoundary = {ReadCompletionBoundary}: allowed values are 64, 128");
         if (!(RootComplexLatencyNs >= 0 && RootComplexLatencyNs <= 1e6)) errors.Add($"{path}:rootComplexLatencyNs = {RootComplexLatencyNs}: must be in [0, 1e6]");
-        if (TlpsPerAck is < 1 or > 256) errors.Add($"{path}:tlpsPerAck = {TlpsPerAck}: must be in [1, 256]");
-        if (TlpsPerFcUpdate is < 1 or > 256) errors.Add($"{path}:tlpsPerFcUpdate = {TlpsPerFcUpdate}: must be in [1, 256]");
         if (PostedCredits is < 1 or > 4096) errors.Add($"{path}:postedCredits = {PostedCredits}: must be in [1, 4096]");
         if (NonPostedCredits is < 1 or > 4096) errors.Add($"{path}:nonPostedCredits = {NonPostedCredits}: must be in [1, 4096]");
     }

@@ -12,7 +12,7 @@ namespace IommuSim.Hardware.Pcie;
 /// The root complex: takes TLPs off the root ports, hands them to the IOMMU (holding them in the
 /// port's receive buffer while the IOMMU input queue is full — which withholds flow-control
 /// credits and so stalls the device), sends translated requests to memory and returns read data
-/// as completions split at the read completion boundary and MPS. Traversal costs
+/// as completions of at most MPS, split only at read-completion-boundary (RCB) addresses. Traversal costs
 /// <c>rootComplexLatencyNs</c> each way. With the IOMMU off, addresses go to memory unchanged.
 /// </summary>
 public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
@@ -187,24 +187,33 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
             tlp.Source.OnTlpDone(tlp);
             return;
         }
-        // Read data returns as completions: split at the RCB, each at most MPS.
         var link = tlp.Source.Link;
-        int mps = link.Options.MaxPayloadBytes, rcb = link.Options.ReadCompletionBoundary;
+        long start = _sched.Now + _latencyPs, arrival = start;
         ulong addr = tlp.PhysicalAddress;
         int left = tlp.Bytes;
-        long start = _sched.Now + _latencyPs, arrival = start;
         while (left > 0)
         {
-            int toBoundary = rcb - (int)(addr % (ulong)rcb);
-            int chunk = left <= toBoundary ? left : toBoundary + ((Math.Min(left, mps) - toBoundary) / rcb) * rcb;
-            if (chunk <= 0) chunk = Math.Min(left, toBoundary);
-            chunk = Math.Min(chunk, left);
+            int chunk = CompletionBytes(addr, left, link.Options.MaxPayloadBytes, link.Options.ReadCompletionBoundary);
             arrival = link.SendDownstream(start, chunk);
             addr += (ulong)chunk;
             left -= chunk;
         }
         Observer?.OnCompletionSent(tlp, start, arrival);
         _sched.ScheduleAt(arrival, this, KindCompletionArrived, 0, tlp);
+    }
+
+    /// <summary>
+    /// Size of the next completion for <paramref name="left"/> bytes of read data at
+    /// <paramref name="addr"/>: as few completions as the rules allow (PCIe Base Spec §2.3.1.1):
+    /// at most MPS each, and every completion but the last ends on an RCB-aligned address. So a
+    /// read that fits in MPS returns in one completion, and an aligned one in ⌈size/MPS⌉
+    /// (pcie-model's count).
+    /// </summary>
+    public static int CompletionBytes(ulong addr, int left, int mps, int rcb)
+    {
+        if (left <= mps) return left;
+        ulong end = (addr + (ulong)mps) / (ulong)rcb * (ulong)rcb;
+        return end > addr ? (int)(end - addr) : Math.Min(left, rcb - (int)(addr % (ulong)rcb));
     }
 
     public void Reset() => Tlps = BlockedTlps = FaultedTlps = AtsCompletions = OrderedWaits = 0;

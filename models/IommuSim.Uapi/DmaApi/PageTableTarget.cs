@@ -21,7 +21,8 @@ public sealed class PageTableTarget(
     ulong iovaBytes,
     long mapOverheadPs = 0,
     long unmapOverheadPs = 0,
-    long invalidateOverheadPs = 0) : IMappingTarget
+    long invalidateOverheadPs = 0,
+    bool leafOnlyInvalidation = false) : IMappingTarget
 {
     public PageTable Table { get; } = table;
     public bool IdentityMapped => false;
@@ -43,9 +44,11 @@ public sealed class PageTableTarget(
     public void AddRangeInvalidation(List<InvalidationDescriptor> into, ulong iova, ulong bytes)
     {
         var (addr, am) = InvalidationDescriptor.CoveringMask(iova, bytes);
+        // IH (leaf only): the paging-structure caches are kept. Linux sets it when the unmap freed no
+        // page-table page (intel_iommu_tlb_sync: ih = list_empty(&gather->freelist)).
         into.Add(FirstStage
-            ? InvalidationDescriptor.PasidIotlbPages(DomainId, pasid, addr, am)
-            : InvalidationDescriptor.IotlbPages(DomainId, addr, am));
+            ? InvalidationDescriptor.PasidIotlbPages(DomainId, pasid, addr, am, leafOnlyInvalidation)
+            : InvalidationDescriptor.IotlbPages(DomainId, addr, am, leafOnlyInvalidation));
         if (ats)
             into.Add(FirstStage
                 ? new InvalidationDescriptor(InvalidationType.PasidDeviceTlb, InvalidationGranularity.Page, Pasid: pasid, RequesterId: requesterId, Address: addr, AddressMask: am)

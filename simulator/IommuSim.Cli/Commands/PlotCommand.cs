@@ -11,14 +11,31 @@ internal static class PlotCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var dir = new Argument<string>("dir") { Description = "A run folder (latency.csv, timeseries.csv) or a sweep folder (sweep.json, sweep.csv)" };
-        var cmd = new Command("plot", "Redraw the plots of a run or sweep folder") { dir };
+        var measured = new Option<string?>("--measured") { Description = "A measured CSV (docs/calibration.md) to draw over a sweep's lines, with a residual table" };
+        var cmd = new Command("plot", "Redraw the plots of a run or sweep folder") { dir, measured };
         cmd.SetAction(pr => CliApp.Guard(stderr, () =>
         {
             string d = pr.GetValue(dir)!;
+            if (pr.GetValue(measured) is string m)
+            {
+                stdout.WriteLine(DrawMeasured(d, m));
+                return CliApp.Ok;
+            }
             stdout.WriteLine(Redraw(d));
             return CliApp.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>Measured points over a sweep's simulated lines, plus NAME.residuals.csv/.md (<see cref="MeasuredOverlay"/>).</summary>
+    internal static string DrawMeasured(string d, string measured)
+    {
+        string sweepJson = Path.Combine(d, SweepRunner.SweepJson), csv = Path.Combine(d, SweepRunner.SweepCsv);
+        if (!File.Exists(sweepJson) || !File.Exists(csv)) throw new ConfigError($"plot error: {d}: --measured needs a sweep folder with sweep.json and sweep.csv");
+        var spec = SweepSpec.Parse(sweepJson, File.ReadAllText(sweepJson), resolved: true);
+        var r = MeasuredOverlay.Draw(d, spec, SweepTable.ParseCsv(File.ReadAllText(csv)), measured);
+        var summary = r.Rows.GroupBy(x => x.Y).Select(g => $"{g.Key} median |residual| {MeasuredOverlay.MedianAbs(g):0.0} % over {g.Count()} points");
+        return $"{string.Join("; ", summary)}; {string.Join(", ", r.Files)} -> {d}";
     }
 
     internal static string Redraw(string d)

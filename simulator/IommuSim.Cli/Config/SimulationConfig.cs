@@ -75,6 +75,9 @@ public sealed class DmaApiOptions
     public double IopfHandlingNs { get; set; } = 5000;
     /// <summary>Cost of one ioctl round trip into the kernel (VFIO / iommufd map and unmap) (ns).</summary>
     public double IoctlNs { get; set; } = 400;
+    /// <summary>Unmap invalidations carry the leaf-only hint (IH = 1), keeping the paging-structure caches.
+    /// Default false: every unmap invalidation also flushes them (the model's behaviour before this option).</summary>
+    public bool LeafOnlyInvalidation { get; set; }
 
     public static readonly string[] Modes = ["strict", "lazy", "none"];
 }

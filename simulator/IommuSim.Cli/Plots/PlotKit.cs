@@ -55,6 +55,12 @@ internal static class PlotKit
     private static readonly Dictionary<string, string> Names = new(StringComparer.OrdinalIgnoreCase)
     {
         ["iotlb.missRate"] = "IOTLB miss rate (fraction of lookups)",
+        ["per4KiB.iotlbMisses"] = "IOTLB misses per 4 KiB of data",
+        ["per4KiB.walks"] = "Page walks per 4 KiB of data",
+        ["per4KiB.pdeCacheMisses"] = "PDE-cache misses per 4 KiB of data",
+        ["per4KiB.pdpteCacheMisses"] = "PDPTE-cache misses per 4 KiB of data",
+        ["per4KiB.pml4eCacheMisses"] = "PML4E-cache misses per 4 KiB of data",
+        ["per4KiB.iommuMemoryReads"] = "IOMMU memory reads per 4 KiB of data",
         ["iotlb.entries"] = "IOTLB entries",
         ["iotlb.misses"] = "IOTLB misses",
         ["iotlb.lookups"] = "IOTLB lookups",
@@ -74,7 +80,7 @@ internal static class PlotKit
 
     private static readonly Dictionary<string, string> Percentiles = new(StringComparer.Ordinal)
     {
-        ["mean"] = "mean", ["p50"] = "median", ["p90"] = "90th percentile", ["p99"] = "99th percentile",
+        ["mean"] = "mean", ["p50"] = "median", ["p90"] = "90th percentile", ["p95"] = "95th percentile", ["p99"] = "99th percentile",
         ["p999"] = "99.9th percentile", ["max"] = "maximum", ["count"] = "samples",
     };
 
@@ -100,6 +106,9 @@ internal static class PlotKit
         ["translation:stage1:levels"] = ("Stage-1 levels", "stage-1 levels"),
         ["translation:stage2:levels"] = ("Stage-2 levels", "stage-2 levels"),
         ["translation:dmaApi:mode"] = ("DMA API mode", "DMA API"),
+        ["translation:dmaApi:leafOnlyInvalidation"] = ("Leaf-only (IH) unmap invalidations", "leaf-only IH"),
+        ["workloads:N:nic:queues"] = ("NIC queues (flows, one driver CPU each)", "queues"),
+        ["iommu:walkCaches:pdeEntries"] = ("PDE-cache entries", "PDE entries"),
         ["memory:latencyNs"] = ("Memory latency (ns)", "memory latency"),
         ["pcie:generation"] = ("PCIe generation", "PCIe gen"),
         ["pcie:lanes"] = ("PCIe lanes", "lanes"),

@@ -14,7 +14,7 @@ namespace IommuSim.Cli.Sweeps;
 /// </summary>
 public static class SummaryKeys
 {
-    private static readonly string[] LatencyFields = ["mean", "p50", "p90", "p99", "p999", "max"];
+    private static readonly string[] LatencyFields = ["mean", "p50", "p90", "p95", "p99", "p999", "max"];
 
     /// <summary>The required keys of spec/results.md (flattened), without the per-device ones.</summary>
     public static readonly IReadOnlyList<string> Contract =

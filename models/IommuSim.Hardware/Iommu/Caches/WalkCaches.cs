@@ -32,13 +32,20 @@ public sealed class WalkCaches : IResettable
         int n = options.Enabled ? options.EntriesPerLevel : 0;
         for (int l = 2; l <= 5; l++)
         {
-            _s1[l] = new LruCache<PscTag, ulong>($"s1.l{l}", n);
-            _s2[l] = new LruCache<PscTag, ulong>($"s2.l{l}", n);
+            int entries = l == 2 && options.Enabled ? options.PdeEntries : n;
+            _s1[l] = new LruCache<PscTag, ulong>($"s1.l{l}", entries);
+            _s2[l] = new LruCache<PscTag, ulong>($"s2.l{l}", entries);
         }
         _nestedTlb = new LruCache<NestedTlbTag, NestedTlbEntry>("nestedTlb", options.Enabled ? options.NestedTlbEntries ?? n : 0);
     }
 
     public bool Enabled { get; }
+
+    // Misses per level (both stages): a lookup that hits at level L missed every level below it.
+    private readonly long[] _levelMisses = new long[6];
+
+    /// <summary>Lookups that missed the cache of <paramref name="level"/> (2 = PDE … 5 = PML5E), both stages.</summary>
+    public long LevelMisses(int level) => _levelMisses[level];
     public long Hits { get; private set; }
     public long Misses { get; private set; }
     public long NestedTlbHits => _nestedTlb.Hits;
@@ -61,6 +68,7 @@ public sealed class WalkCaches : IResettable
                 Hits++;
                 return (l - 1, table);
             }
+            _levelMisses[l]++;
         }
         Misses++;
         return (levels, root);
@@ -147,6 +155,7 @@ public sealed class WalkCaches : IResettable
     public void Reset()
     {
         Hits = Misses = 0;
+        Array.Clear(_levelMisses);
         _nestedTlb.Reset();
         for (int l = 2; l <= 5; l++) { _s1[l].Reset(); _s2[l].Reset(); }
     }

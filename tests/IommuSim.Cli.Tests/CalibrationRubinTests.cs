@@ -1,0 +1,61 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using IommuSim.Cli.Config;
+using IommuSim.Cli.Results;
+using IommuSim.Cli.Running;
+
+namespace IommuSim.Cli.Tests;
+
+/// <summary>The per-4-KiB IOMMU figures of Rubin et al. (SOSP'24) and the leaf-only (IH) unmap invalidation.</summary>
+public class CalibrationRubinTests
+{
+    private static JsonObject Run(params string[] sets)
+    {
+        string path = Path.Combine(CliHarness.RepoRoot, "configs", "reference", "rubin-sosp24.json");
+        var loaded = ConfigLoader.Load(path, ["simulation:warmupRequests=1000", "simulation:maxRequests=6000", .. sets], useEnvironment: false);
+        return SummaryBuilder.Build(SimulationRunner.Run(loaded));
+    }
+
+    private static double Num(JsonObject s, string dotted)
+    {
+        JsonNode? n = s;
+        foreach (var part in dotted.Split('.')) n = n![part];
+        return double.Parse(n!.ToJsonString(), CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public void Per_4KiB_figures_are_the_counters_over_the_data_moved()
+    {
+        var s = Run("workloads:0:nic:queues=5");
+        double units = Num(s, "requests.bytes") / 4096;
+        Assert.Equal(Num(s, "walks.memoryReads") / units, Num(s, "per4KiB.iommuMemoryReads"), 4);
+        Assert.Equal(Num(s, "walks.count") / units, Num(s, "per4KiB.walks"), 4);
+        Assert.Equal(Num(s, "iotlb.misses") / units, Num(s, "per4KiB.iotlbMisses"), 4);
+        Assert.Equal(Num(s, "walkCaches.pdeMisses") / units, Num(s, "per4KiB.pdeCacheMisses"), 4);
+        // A lookup that misses the PDE cache goes on to the PDPTE cache: per-level misses never grow upwards.
+        Assert.True(Num(s, "walkCaches.pdeMisses") >= Num(s, "walkCaches.pdpteMisses"));
+        Assert.True(Num(s, "walkCaches.pdpteMisses") >= Num(s, "walkCaches.pml4eMisses"));
+        Assert.True(Num(s, "per4KiB.pdeCacheMisses") > 0, "strict unmaps with IH = 0 flush the PDE cache");
+    }
+
+    [Fact]
+    public void Leaf_only_unmap_invalidations_keep_the_paging_structure_caches()
+    {
+        // VT-d: with IH = 1 a page-selective IOTLB invalidation leaves the paging-structure caches alone.
+        var flush = Run("workloads:0:nic:queues=5", "translation:dmaApi:leafOnlyInvalidation=false");
+        var keep = Run("workloads:0:nic:queues=5", "translation:dmaApi:leafOnlyInvalidation=true");
+        Assert.True(Num(flush, "walkCaches.pdeMisses") > 100);
+        Assert.Equal(0, Num(keep, "walkCaches.pdeMisses"));
+        // One leaf read per walk (± a walk that straddles the end of warm-up).
+        Assert.InRange(Num(keep, "walks.memoryReads") - Num(keep, "walks.count"), -2, 2);
+        Assert.True(Num(keep, "walks.memoryReads") < Num(flush, "walks.memoryReads"));
+    }
+
+    [Fact]
+    public void Iommu_off_does_no_iommu_work()
+    {
+        var s = Run("translation:design=off");
+        Assert.Equal(0, Num(s, "per4KiB.iotlbMisses"));
+        Assert.Equal(0, Num(s, "per4KiB.iommuMemoryReads"));
+    }
+}
