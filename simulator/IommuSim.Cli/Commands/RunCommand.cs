@@ -29,8 +29,10 @@ internal static class RunCommand
             var loaded = ConfigLoader.Load(pr.GetValue(config)!, pr.GetValue(set), pr.GetValue(seed));
             Preflight(loaded);
             string dir = pr.GetValue(outDir) ?? Path.Combine("results", loaded.Config.Name);
-            bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
+            OutputGuard.CheckTarget(dir, pr.GetValue(outDir) is null ? $"name = {loaded.Config.Name} (results folder)" : "--out", OutputGuard.RunMarker);
             string? tracePath = pr.GetValue(recordTrace);
+            if (tracePath is not null) TraceRecorder.CheckPath(tracePath, dir);
+            bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
             using var recorder = tracePath is null ? null : new TraceRecorder(tracePath);
             RunOutput run = interactive ? RunWithProgress(loaded, recorder) : SimulationRunner.Run(loaded, observer: recorder);
             recorder?.Complete();

@@ -6,12 +6,9 @@ namespace IommuSim.Cli.Config;
 /// <summary>Range and consistency checks across sections; messages name the key path and what is allowed.</summary>
 public static partial class ConfigValidator
 {
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
-    private static partial Regex SafeName();
-
     public static void Validate(SimulationConfig c, string baseDir, List<string> errors)
     {
-        if (!SafeName().IsMatch(c.Name)) errors.Add($"name = {c.Name}: must be non-empty and use only letters, digits, '.', '_' and '-' (it names the results folder)");
+        if (Results.OutputGuard.NameProblem(c.Name) is string nameProblem) errors.Add($"name = {c.Name}: {nameProblem}");
 
         var s = c.Simulation;
         if (s.WarmupRequests < 0) errors.Add($"simulation:warmupRequests = {s.WarmupRequests}: must be >= 0");

@@ -44,9 +44,6 @@ public sealed partial class SweepSpec
 
     public int PointCount => Vary.Aggregate(1, (n, v) => checked(n * v.Value.Count)) * Seeds.Count;
 
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
-    private static partial Regex SafeName();
-
     private static readonly string[] TopKeys = ["name", "base", "vary", "seeds", "plots"];
     private static readonly string[] PlotKeys = ["x", "y", "series", "logX", "logY", "title"];
 
@@ -104,7 +101,7 @@ public sealed partial class SweepSpec
                 Err($"{kv.Key}: unknown key (allowed: {string.Join(", ", TopKeys)})");
 
         string name = obj["name"] is JsonValue nv && nv.TryGetValue(out string? n) ? n : "";
-        if (!SafeName().IsMatch(name)) Err($"name = {name}: must be non-empty and use only letters, digits, '.', '_' and '-' (it names the results folder)");
+        if (Results.OutputGuard.NameProblem(name) is string nameProblem) Err($"name = {name}: {nameProblem}");
         string basePath = obj["base"] is JsonValue bv && bv.TryGetValue(out string? b) ? b : "";
         if (basePath.Length == 0) Err("base: the path of the base config is required (relative to the sweep file or the current folder)");
 
