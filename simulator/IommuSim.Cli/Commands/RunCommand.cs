@@ -49,7 +49,15 @@ internal static class RunCommand
     {
         var devices = loaded.Config.Devices.Select(d => d.Name).ToHashSet();
         foreach (var w in loaded.Config.Workloads.Where(w => w.Type == "trace"))
-            TraceReader.Validate(ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!), devices);
+        {
+            // Reads the whole trace once (constant memory); issue times must leave room for the run (docs/limits.md).
+            string path = ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!);
+            using var reader = TraceReader.Open(path, devices);
+            long maxPs = (long)(RunLimits.MaxSimulatedUs * 1e6);
+            while (reader.Next() is TraceRecord r)
+                if (r.TimePs > maxPs)
+                    throw new TraceFormatException(path, r.Line, $"time {r.TimePs / 1000} ns: issue times must be at most {maxPs / 1000} ns (simulated time is a 64-bit count of picoseconds; docs/limits.md)");
+        }
     }
 
     private static RunOutput RunWithProgress(LoadedConfig loaded, TraceRecorder? recorder)

@@ -35,13 +35,20 @@ public static class ConfigLoader
         CheckJsonSyntax(path, text);
 
         var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        // Where each overridden key came from, so that an error blames what the user wrote.
+        var sources = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (useEnvironment)
+            foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+                if (e.Key is string k && k.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+                    sources[k[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal)] = $"environment variable {k}";
         if (extraOverrides is not null)
             foreach (var kv in extraOverrides) overrides[kv.Key] = kv.Value;
         foreach (string s in sets ?? [])
         {
             int eq = s.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0) throw new ConfigError($"config error: --set {s}: expected KEY=VALUE (for example iommu:iotlb:ways=8)");
+            if (eq <= 0 || s[..eq].Trim().Length == 0) throw new ConfigError($"config error: --set {s}: expected KEY=VALUE (for example iommu:iotlb:ways=8)");
             overrides[s[..eq].Trim()] = s[(eq + 1)..].Trim();
+            sources[s[..eq].Trim()] = $"--set {s}";
         }
         if (seed is ulong sd) overrides["simulation:seed"] = sd.ToString(CultureInfo.InvariantCulture);
 
@@ -59,7 +66,7 @@ public static class ConfigLoader
 
         var errors = new List<string>();
         CheckSection(root, typeof(SimulationConfig), "", errors);
-        if (errors.Count > 0) throw new ConfigError(errors.Select(e => $"config error: {path}: {e}").ToList());
+        if (errors.Count > 0) throw new ConfigError(errors.Select(e => Blame(path, sources, e)).ToList());
 
         SimulationConfig cfg;
         try
@@ -72,10 +79,29 @@ public static class ConfigLoader
         }
 
         ConfigValidator.Validate(cfg, Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", errors);
-        if (errors.Count > 0) throw new ConfigError(errors.Select(e => $"config error: {path}: {e}").ToList());
+        if (errors.Count > 0) throw new ConfigError(errors.Select(e => Blame(path, sources, e)).ToList());
 
         string json = ToJson(cfg);
         return new LoadedConfig(cfg, path, json, HashOf(json));
+    }
+
+    /// <summary>
+    /// "config error: WHERE: message", WHERE being the --set argument or environment variable that
+    /// set the key the message is about (the message starts with its key path), else the file.
+    /// </summary>
+    internal static string Blame(string file, IReadOnlyDictionary<string, string> sources, string message)
+    {
+        int end = message.IndexOfAny([' ', '=']);
+        string key = (end < 0 ? message : message[..end]).TrimEnd(':');
+        string? best = null;
+        foreach (var kv in sources)
+        {
+            bool related = string.Equals(kv.Key, key, StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith(kv.Key + ":", StringComparison.OrdinalIgnoreCase)
+                || kv.Key.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase);
+            if (related && (best is null || kv.Key.Length > best.Length)) best = kv.Key;
+        }
+        return best is null ? $"config error: {file}: {message}" : $"config error: {sources[best]}: {message} (config {file})";
     }
 
     public static string HashOf(string resolvedJson)
@@ -102,7 +128,7 @@ public static class ConfigLoader
     {
         try
         {
-            using var _ = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            using var _ = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -154,23 +180,34 @@ public static class ConfigLoader
                 if (!string.IsNullOrEmpty(node.Value)) errors.Add($"{path} = {node.Value}: expected a list");
                 return;
             }
+            if (!string.IsNullOrEmpty(node.Value)) errors.Add($"{path} = {node.Value}: expected a list, not a single value");
+            var indices = new List<int>();
             foreach (var el in node.GetChildren())
             {
-                if (!int.TryParse(el.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                if (!int.TryParse(el.Key, NumberStyles.None, CultureInfo.InvariantCulture, out int idx) || idx > 1_000_000)
                 {
                     errors.Add($"{path}:{el.Key}: expected a list index");
                     continue;
                 }
+                indices.Add(idx);
                 CheckValue(el, item, $"{path}:{el.Key}", errors);
             }
+            // The binder would renumber a gap (devices:7 becoming devices:1): refuse it, naming the index as written.
+            indices.Sort();
+            for (int k = 0; k < indices.Count; k++)
+                if (indices[k] != k)
+                {
+                    errors.Add($"{path}:{indices[k]}: no such element; {path} has {k} (indices 0 to {k - 1}), and a new one must be {path}:{k}");
+                    break;
+                }
             return;
         }
-        if (!hasChildren)
+        if (!string.IsNullOrEmpty(node.Value))
         {
-            if (!string.IsNullOrEmpty(node.Value)) errors.Add($"{path} = {node.Value}: expected an object");
+            errors.Add($"{path} = {node.Value}: expected an object (this key is a section{(hasChildren ? "; set its keys, for example " + path + ":" + node.GetChildren().First().Key : "")})");
             return;
         }
-        CheckSection(node, t, path, errors);
+        if (hasChildren) CheckSection(node, t, path, errors);
     }
 
     private static bool IsLeafType(Type t)

@@ -42,6 +42,9 @@ public sealed partial class SweepSpec
 
     public IEnumerable<string> VaryKeys => Vary.Select(v => v.Key);
 
+    /// <summary>Most points one sweep may have: every point's config is loaded and checked before any runs (about 1 ms each).</summary>
+    public const int MaxPoints = 100_000;
+
     public int PointCount => Vary.Aggregate(1, (n, v) => checked(n * v.Value.Count)) * Seeds.Count;
 
     private static readonly string[] TopKeys = ["name", "base", "vary", "seeds", "plots"];
@@ -86,7 +89,8 @@ public sealed partial class SweepSpec
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            // Duplicate keys are an error (the second would silently win, or JsonObject would throw later).
+            root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -185,8 +189,8 @@ public sealed partial class SweepSpec
 
         if (errors.Count > 0) throw new ConfigError(errors);
         var spec = new SweepSpec { Name = name, Base = basePath, Vary = vary, Seeds = seeds, Plots = plots };
-        try { _ = spec.PointCount; }
-        catch (OverflowException) { throw new ConfigError($"sweep error: {path}: vary × seeds gives more than {int.MaxValue} points"); }
+        long count = vary.Aggregate(1L, (n, v) => Math.Min(n * v.Value.Count, MaxPoints + 1L)) * Math.Max(1, seeds.Count);
+        if (count > MaxPoints) throw new ConfigError($"sweep error: {path}: vary × seeds gives more than {MaxPoints} points; split the sweep (each point is checked and run as its own simulation; docs/limits.md)");
         return spec;
     }
 
