@@ -78,6 +78,7 @@ public static class ConfigLoader
             throw new ConfigError($"config error: {path}: {e.Message}");
         }
 
+        NullStringsToEmpty(cfg, new System.Reflection.NullabilityInfoContext());
         ConfigValidator.Validate(cfg, Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", errors);
         if (errors.Count > 0) throw new ConfigError(errors.Select(e => Blame(path, sources, e)).ToList());
 
@@ -104,6 +105,30 @@ public static class ConfigLoader
         return best is null ? $"config error: {file}: {message}" : $"config error: {sources[best]}: {message} (config {file})";
     }
 
+    /// <summary>
+    /// A key set to null or nothing ("name": null, --set workloads:0:device=) binds null even where
+    /// the options declare a non-nullable string; make it "" so the range checks report it.
+    /// </summary>
+    private static void NullStringsToEmpty(object? o, System.Reflection.NullabilityInfoContext nullability)
+    {
+        if (o is null || o is string || o.GetType().IsPrimitive) return;
+        if (o is System.Collections.IList list)
+        {
+            foreach (var el in list) NullStringsToEmpty(el, nullability);
+            return;
+        }
+        if (!(o.GetType().Namespace ?? "").StartsWith("IommuSim", StringComparison.Ordinal) || o.GetType().IsValueType) return;
+        foreach (var p in o.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (!p.CanWrite || p.GetIndexParameters().Length > 0 || p.GetSetMethod() is null) continue;
+            if (p.PropertyType == typeof(string))
+            {
+                if (p.GetValue(o) is null && nullability.Create(p).WriteState == System.Reflection.NullabilityState.NotNull) p.SetValue(o, "");
+            }
+            else if (!p.PropertyType.IsValueType) NullStringsToEmpty(p.GetValue(o), nullability);
+        }
+    }
+
     public static string HashOf(string resolvedJson)
         => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(resolvedJson)))[..16];
 
@@ -115,6 +140,16 @@ public static class ConfigLoader
         {
             WriteIndented = true,
             PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+            // Only keys a config can set: derived, get-only properties (a device's requesterId) are left out.
+            TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver
+            {
+                Modifiers = { ti =>
+                {
+                    if (ti.Kind != System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object) return;
+                    for (int i = ti.Properties.Count - 1; i >= 0; i--)
+                        if (ti.Properties[i].Set is null) ti.Properties.RemoveAt(i);
+                } },
+            },
         };
         o.Converters.Add(new ByteSizeJsonConverter());
         o.Converters.Add(new AddressJsonConverter());
@@ -247,7 +282,13 @@ internal sealed class ByteSizeJsonConverter : System.Text.Json.Serialization.Jso
     public override ByteSize Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         => reader.TokenType == JsonTokenType.Number ? new ByteSize(reader.GetInt64()) : ByteSize.Parse(reader.GetString() ?? "");
 
-    public override void Write(Utf8JsonWriter writer, ByteSize value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+    /// <summary>A size that is a plain byte count is written as a number, others with their suffix ("16MiB").</summary>
+    public override void Write(Utf8JsonWriter writer, ByteSize value, JsonSerializerOptions options)
+    {
+        string text = value.ToString();
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long n)) writer.WriteNumberValue(n);
+        else writer.WriteStringValue(text);
+    }
 }
 
 internal sealed class AddressJsonConverter : System.Text.Json.Serialization.JsonConverter<Address>
