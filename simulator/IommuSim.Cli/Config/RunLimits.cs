@@ -88,6 +88,46 @@ public static class RunLimits
             errors.Add($"{(vmDesign && c.Vms.Count > 0 ? "vms:0:memoryMiB" : "devices:0:dmaRegions")}: the config maps {mapped / (1 << 20):0} MiB (VM memory and DMA regions); at most {MaxMappedBytes >> 20} MiB (64 GiB): setup pins and maps every page before the first event (docs/limits.md)");
 
         for (int i = 0; i < c.Devices.Count; i++) CheckRegions(c, c.Devices[i], $"devices:{i}", errors);
+        if (vmDesign) CheckGuestLayout(c, errors);
+    }
+
+    /// <summary>
+    /// Nested and shadow: the guest driver places each device's DMA buffers in its VM's RAM as
+    /// SystemProvisioner does (from GPA 1 MiB, aligned to the stage-1 page size, skipping the MSI
+    /// window, keeping the top 64 MiB for the guest's page tables). A VM too small for them is an
+    /// error naming the VM and the region, instead of a failed build.
+    /// </summary>
+    private static void CheckGuestLayout(SimulationConfig c, List<string> errors)
+    {
+        const ulong guestBufferBase = 0x10_0000, reservedTop = 64UL << 20;
+        const ulong msiStart = Uapi.Iommufd.IommufdContext.MsiWindowStart, msiLast = Uapi.Iommufd.IommufdContext.MsiWindowLast;
+        ulong align = Math.Max(4096UL, c.Translation.Stage1.PageSize switch { "2M" => 2UL << 20, "1G" => 1UL << 30, _ => 4096UL });
+        var next = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        for (int di = 0; di < c.Devices.Count; di++)
+        {
+            var d = c.Devices[di];
+            if (d.Attach.DemandPaging) continue; // its pages arrive through PRI, nothing is placed up front
+            string? vmName = string.IsNullOrEmpty(d.Attach.Vm) ? c.Vms.FirstOrDefault()?.Name : d.Attach.Vm;
+            int vi = c.Vms.FindIndex(v => v.Name == vmName);
+            if (vi < 0) continue; // reported by ConfigValidator
+            decimal memory = (decimal)c.Vms[vi].MemoryMiB * (1 << 20);
+            ulong cursor = next.GetValueOrDefault(vmName!, guestBufferBase);
+            for (int ri = 0; ri < d.DmaRegions.Count; ri++)
+            {
+                long bytes = d.DmaRegions[ri].Bytes.Bytes;
+                if (bytes <= 0 || cursor > ulong.MaxValue / 2) break;
+                ulong gpa = (cursor + align - 1) & ~(align - 1);
+                if (gpa < msiStart && gpa + (ulong)bytes > msiStart) gpa = (msiLast + 1 + align - 1) & ~(align - 1);
+                if (gpa + (decimal)bytes > memory - reservedTop)
+                {
+                    decimal need = Math.Ceiling((gpa + (decimal)bytes + reservedTop) / (1 << 20));
+                    errors.Add($"vms:{vi}:memoryMiB = {c.Vms[vi].MemoryMiB}: too small for the DMA buffers the guest places in it (devices:{di}:dmaRegions:{ri} needs at least {need} MiB: buffers from GPA 1 MiB, the top 64 MiB for guest page tables)");
+                    return;
+                }
+                cursor = gpa + (ulong)bytes;
+            }
+            next[vmName!] = cursor;
+        }
     }
 
     /// <summary>Mean gap between arrival batches, in ps, must be at most <see cref="MaxDelayPs"/>.</summary>

@@ -157,4 +157,22 @@ public class InputLimitsTests
         Assert.Equal(2, code);
         Assert.Contains("more than 100000 points", err, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("nested", "64", false)]
+    [InlineData("shadow", "64", false)]
+    [InlineData("nested", "82", true)]
+    public void A_vm_too_small_for_its_dma_buffers_names_the_vm_and_the_region(string design, string memoryMiB, bool fits)
+    {
+        // Buffers start at GPA 1 MiB and the top 64 MiB hold the guest's tables: 16 MiB needs 1 + 16 + 64 = 81 MiB.
+        using var h = new CliHarness();
+        var (code, _, err) = h.Run("run", Cfg(h, design), "--no-plots", "--quiet", "--out", Path.Combine(h.Dir, "o"), "--set", $"vms:0:memoryMiB={memoryMiB}");
+        if (fits)
+        {
+            Assert.True(code == 0, err);
+            return;
+        }
+        Assert.Equal(2, code);
+        Assert.Contains($"config error: --set vms:0:memoryMiB={memoryMiB}: vms:0:memoryMiB = {memoryMiB}: too small for the DMA buffers the guest places in it (devices:0:dmaRegions:0 needs at least 81 MiB", err, StringComparison.Ordinal);
+    }
 }
