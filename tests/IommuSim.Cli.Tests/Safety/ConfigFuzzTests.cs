@@ -129,7 +129,9 @@ public class ConfigFuzzTests
         // --set wins over the caps, so the run-length keys (already validated above) are left out of the capped load.
         var runSets = sets.Where(x => !x.StartsWith("simulation:maxRequests=", StringComparison.OrdinalIgnoreCase) && !x.StartsWith("simulation:warmupRequests=", StringComparison.OrdinalIgnoreCase)).ToList();
         var capped = ConfigLoader.Load(path, runSets, extraOverrides: caps, useEnvironment: false);
-        var run = SimulationRunner.Run(capped);
+        RunOutput run;
+        try { run = SimulationRunner.Run(capped); }
+        catch (Exception e) { throw new InvalidOperationException($"accepted config failed to run: {e.Message}\n--set {string.Join(" --set ", sets)}\n{root.ToJsonString()}", e); }
         Assert.True(run.EndPs >= 0);
         return Outcome.Ran;
     }
