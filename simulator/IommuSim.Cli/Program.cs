@@ -4,5 +4,10 @@ namespace IommuSim.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => CliApp.Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        // An interrupt removes the temporary folders of the results being written (docs/limits.md).
+        Results.OutputGuard.InstallInterruptHandlers();
+        return CliApp.Run(args, Console.Out, Console.Error);
+    }
 }

@@ -320,14 +320,5 @@ public sealed class TraceReader : IDisposable
         255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255, 255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,255,
     ];
 
-    /// <summary>Reads a whole trace once to validate it (constant memory); returns the line count.</summary>
-    public static long Validate(string path, IReadOnlySet<string>? devices)
-    {
-        using var r = Open(path, devices);
-        long n = 0;
-        while (r.Next() is not null) n++;
-        return n;
-    }
-
     public void Dispose() => _src.Dispose();
 }

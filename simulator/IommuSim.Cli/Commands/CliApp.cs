@@ -28,12 +28,25 @@ public static class CliApp
         var parse = root.Parse(args, new ParserConfiguration());
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) stderr.WriteLine($"error: {e.Message}");
+            foreach (var e in parse.Errors) stderr.WriteLine($"error: {Humanize(e.Message)}");
             stderr.WriteLine($"usage: iommusim <{string.Join("|", root.Subcommands.Select(c => c.Name))}> [options]   (iommusim --help for details)");
             return BadInput;
         }
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         return parse.Invoke(invocation);
+    }
+
+    /// <summary>System.CommandLine names .NET types in its conversion errors ("System.Nullable`1[System.Int32]"); say what is expected instead.</summary>
+    internal static string Humanize(string message)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(message, @"^Cannot parse argument '(?<v>.*)' for (?<what>option|command|argument) '(?<o>[^']*)' as expected type '(?<t>[^']*)'");
+        if (!m.Success) return message;
+        string t = m.Groups["t"].Value;
+        string expected = t.Contains("Int32", StringComparison.Ordinal) || t.Contains("Int64", StringComparison.Ordinal)
+            ? (t.Contains("UInt", StringComparison.Ordinal) ? "a non-negative integer" : "an integer")
+            : t.Contains("Double", StringComparison.Ordinal) ? "a number"
+            : t.Contains("Boolean", StringComparison.Ordinal) ? "true or false" : "a value of another form";
+        return $"{m.Groups["o"].Value} {m.Groups["v"].Value}: expected {expected}";
     }
 
     /// <summary>Verbs contributed by other parts of the CLI (sweep, merge, plot, uapi).</summary>

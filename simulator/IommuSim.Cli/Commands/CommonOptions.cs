@@ -10,6 +10,7 @@ internal static class CommonOptions
     {
         Description = "Override a config key: --set iommu:iotlb:ways=8 (repeatable)",
         AllowMultipleArgumentsPerToken = false,
-        Arity = ArgumentArity.ZeroOrMore,
+        // Each --set needs its KEY=VALUE: a trailing --set with nothing after it is a usage error.
+        Arity = ArgumentArity.OneOrMore,
     };
 }

@@ -33,8 +33,10 @@ internal static class RunCommand
             Preflight(loaded);
             using var session = timeline.Parse(pr);
             string dir = pr.GetValue(outDir) ?? Path.Combine("results", loaded.Config.Name);
-            bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
+            OutputGuard.CheckTarget(dir, pr.GetValue(outDir) is null ? $"name = {loaded.Config.Name} (results folder)" : "--out", OutputGuard.RunMarker);
             string? tracePath = pr.GetValue(recordTrace);
+            if (tracePath is not null) TraceRecorder.CheckPath(tracePath, dir);
+            bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
             using var recorder = tracePath is null ? null : new TraceRecorder(tracePath);
             RunOutput run = interactive ? RunWithProgress(loaded, recorder, session) : SimulationRunner.Run(loaded, observer: recorder, instrument: session is null ? null : session.Attach);
             recorder?.Complete();
@@ -53,7 +55,15 @@ internal static class RunCommand
     {
         var devices = loaded.Config.Devices.Select(d => d.Name).ToHashSet();
         foreach (var w in loaded.Config.Workloads.Where(w => w.Type == "trace"))
-            TraceReader.Validate(ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!), devices);
+        {
+            // Reads the whole trace once (constant memory); issue times must leave room for the run (docs/limits.md).
+            string path = ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!);
+            using var reader = TraceReader.Open(path, devices);
+            long maxPs = (long)(RunLimits.MaxSimulatedUs * 1e6);
+            while (reader.Next() is TraceRecord r)
+                if (r.TimePs > maxPs)
+                    throw new TraceFormatException(path, r.Line, $"time {r.TimePs / 1000} ns: issue times must be at most {maxPs / 1000} ns (simulated time is a 64-bit count of picoseconds; docs/limits.md)");
+        }
         KernelTracePreflight.Check(loaded);
     }
 

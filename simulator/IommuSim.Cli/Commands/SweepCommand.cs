@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using IommuSim.Cli.Config;
+using IommuSim.Cli.Results;
 using IommuSim.Cli.Sweeps;
 
 namespace IommuSim.Cli.Commands;
@@ -34,6 +35,7 @@ internal static class SweepCommand
                 return CliApp.Ok;
             }
             string dir = pr.GetValue(outDir) ?? Path.Combine("results", plan.Spec.Name);
+            OutputGuard.CheckTarget(dir, pr.GetValue(outDir) is null ? $"name = {plan.Spec.Name} (sweep folder)" : "--out", OutputGuard.SweepMarker);
             bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
             var r = SweepRunner.Run(plan, new SweepOptions(dir, j, s, pr.GetValue(resume), interactive, pr.GetValue(pointPlots), !pr.GetValue(noPlots)));
             string shardText = s.Count > 1 ? $" shard {s}:" : "";

@@ -16,12 +16,25 @@ internal sealed class TraceRecorder : IRequestObserver, IDisposable
     private readonly StreamWriter _w;
     private bool _done;
 
+    /// <summary>Before anything runs: the trace path must be a file (new or replaced) outside the results folder the run replaces.</summary>
+    public static void CheckPath(string path, string resultsDir)
+    {
+        string full = Path.GetFullPath(path);
+        if (path.Length == 0 || Directory.Exists(full) || path.EndsWith('/') || path.EndsWith(Path.DirectorySeparatorChar))
+            throw new Cli.Config.ConfigError($"output error: --record-trace {path}: is a folder; give a file name");
+        if (Results.OutputGuard.IsSameOrAncestor(Path.TrimEndingDirectorySeparator(Path.GetFullPath(resultsDir)), full))
+            throw new Cli.Config.ConfigError($"output error: --record-trace {path}: lies inside the results folder {resultsDir}, which the run replaces; write the trace elsewhere");
+        for (string? d = Path.GetDirectoryName(full); d is not null; d = Path.GetDirectoryName(d))
+            if (File.Exists(d)) throw new Cli.Config.ConfigError($"output error: --record-trace {path}: {d} is a file, not a folder");
+    }
+
     public TraceRecorder(string path)
     {
         _path = path;
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        _tmp = path + $".tmp-{Environment.ProcessId}";
+        _tmp = Results.OutputGuard.TempSibling(Path.GetFullPath(path));
+        Results.OutputGuard.Track(_tmp);
         _w = new StreamWriter(_tmp) { NewLine = "\n" };
         _w.WriteLine(TraceReader.Header);
     }
@@ -46,7 +59,8 @@ internal sealed class TraceRecorder : IRequestObserver, IDisposable
     {
         _w.Flush();
         _w.Dispose();
-        File.Move(_tmp, _path, overwrite: true);
+        Results.OutputGuard.Critical(() => File.Move(_tmp, _path, overwrite: true));
+        Results.OutputGuard.Forget(_tmp);
         _done = true;
     }
 
@@ -54,6 +68,7 @@ internal sealed class TraceRecorder : IRequestObserver, IDisposable
     {
         if (_done) return;
         _w.Dispose();
-        if (File.Exists(_tmp)) File.Delete(_tmp);
+        Results.OutputGuard.Delete(_tmp);
+        Results.OutputGuard.Forget(_tmp);
     }
 }

@@ -35,13 +35,20 @@ public static class ConfigLoader
         CheckJsonSyntax(path, text);
 
         var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        // Where each overridden key came from, so that an error blames what the user wrote.
+        var sources = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (useEnvironment)
+            foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+                if (e.Key is string k && k.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase))
+                    sources[k[EnvironmentPrefix.Length..].Replace("__", ":", StringComparison.Ordinal)] = $"environment variable {k}";
         if (extraOverrides is not null)
             foreach (var kv in extraOverrides) overrides[kv.Key] = kv.Value;
         foreach (string s in sets ?? [])
         {
             int eq = s.IndexOf('=', StringComparison.Ordinal);
-            if (eq <= 0) throw new ConfigError($"config error: --set {s}: expected KEY=VALUE (for example iommu:iotlb:ways=8)");
+            if (eq <= 0 || s[..eq].Trim().Length == 0) throw new ConfigError($"config error: --set {s}: expected KEY=VALUE (for example iommu:iotlb:ways=8)");
             overrides[s[..eq].Trim()] = s[(eq + 1)..].Trim();
+            sources[s[..eq].Trim()] = $"--set {s}";
         }
         if (seed is ulong sd) overrides["simulation:seed"] = sd.ToString(CultureInfo.InvariantCulture);
 
@@ -59,7 +66,7 @@ public static class ConfigLoader
 
         var errors = new List<string>();
         CheckSection(root, typeof(SimulationConfig), "", errors);
-        if (errors.Count > 0) throw new ConfigError(errors.Select(e => $"config error: {path}: {e}").ToList());
+        if (errors.Count > 0) throw new ConfigError(errors.Select(e => Blame(path, sources, e)).ToList());
 
         SimulationConfig cfg;
         try
@@ -71,11 +78,55 @@ public static class ConfigLoader
             throw new ConfigError($"config error: {path}: {e.Message}");
         }
 
+        NullStringsToEmpty(cfg, new System.Reflection.NullabilityInfoContext());
         ConfigValidator.Validate(cfg, Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", errors);
-        if (errors.Count > 0) throw new ConfigError(errors.Select(e => $"config error: {path}: {e}").ToList());
+        if (errors.Count > 0) throw new ConfigError(errors.Select(e => Blame(path, sources, e)).ToList());
 
         string json = ToJson(cfg);
         return new LoadedConfig(cfg, path, json, HashOf(json));
+    }
+
+    /// <summary>
+    /// "config error: WHERE: message", WHERE being the --set argument or environment variable that
+    /// set the key the message is about (the message starts with its key path), else the file.
+    /// </summary>
+    internal static string Blame(string file, IReadOnlyDictionary<string, string> sources, string message)
+    {
+        int end = message.IndexOfAny([' ', '=']);
+        string key = (end < 0 ? message : message[..end]).TrimEnd(':');
+        string? best = null;
+        foreach (var kv in sources)
+        {
+            bool related = string.Equals(kv.Key, key, StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith(kv.Key + ":", StringComparison.OrdinalIgnoreCase)
+                || kv.Key.StartsWith(key + ":", StringComparison.OrdinalIgnoreCase);
+            if (related && (best is null || kv.Key.Length > best.Length)) best = kv.Key;
+        }
+        return best is null ? $"config error: {file}: {message}" : $"config error: {sources[best]}: {message} (config {file})";
+    }
+
+    /// <summary>
+    /// A key set to null or nothing ("name": null, --set workloads:0:device=) binds null even where
+    /// the options declare a non-nullable string; make it "" so the range checks report it.
+    /// </summary>
+    private static void NullStringsToEmpty(object? o, System.Reflection.NullabilityInfoContext nullability)
+    {
+        if (o is null || o is string || o.GetType().IsPrimitive) return;
+        if (o is System.Collections.IList list)
+        {
+            foreach (var el in list) NullStringsToEmpty(el, nullability);
+            return;
+        }
+        if (!(o.GetType().Namespace ?? "").StartsWith("IommuSim", StringComparison.Ordinal) || o.GetType().IsValueType) return;
+        foreach (var p in o.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (!p.CanWrite || p.GetIndexParameters().Length > 0 || p.GetSetMethod() is null) continue;
+            if (p.PropertyType == typeof(string))
+            {
+                if (p.GetValue(o) is null && nullability.Create(p).WriteState == System.Reflection.NullabilityState.NotNull) p.SetValue(o, "");
+            }
+            else if (!p.PropertyType.IsValueType) NullStringsToEmpty(p.GetValue(o), nullability);
+        }
     }
 
     public static string HashOf(string resolvedJson)
@@ -89,6 +140,16 @@ public static class ConfigLoader
         {
             WriteIndented = true,
             PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+            // Only keys a config can set: derived, get-only properties (a device's requesterId) are left out.
+            TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver
+            {
+                Modifiers = { ti =>
+                {
+                    if (ti.Kind != System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Object) return;
+                    for (int i = ti.Properties.Count - 1; i >= 0; i--)
+                        if (ti.Properties[i].Set is null) ti.Properties.RemoveAt(i);
+                } },
+            },
         };
         o.Converters.Add(new ByteSizeJsonConverter());
         o.Converters.Add(new AddressJsonConverter());
@@ -102,7 +163,7 @@ public static class ConfigLoader
     {
         try
         {
-            using var _ = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            using var _ = JsonDocument.Parse(text, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -154,23 +215,34 @@ public static class ConfigLoader
                 if (!string.IsNullOrEmpty(node.Value)) errors.Add($"{path} = {node.Value}: expected a list");
                 return;
             }
+            if (!string.IsNullOrEmpty(node.Value)) errors.Add($"{path} = {node.Value}: expected a list, not a single value");
+            var indices = new List<int>();
             foreach (var el in node.GetChildren())
             {
-                if (!int.TryParse(el.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                if (!int.TryParse(el.Key, NumberStyles.None, CultureInfo.InvariantCulture, out int idx) || idx > 1_000_000)
                 {
                     errors.Add($"{path}:{el.Key}: expected a list index");
                     continue;
                 }
+                indices.Add(idx);
                 CheckValue(el, item, $"{path}:{el.Key}", errors);
             }
+            // The binder would renumber a gap (devices:7 becoming devices:1): refuse it, naming the index as written.
+            indices.Sort();
+            for (int k = 0; k < indices.Count; k++)
+                if (indices[k] != k)
+                {
+                    errors.Add($"{path}:{indices[k]}: no such element; {path} has {k} (indices 0 to {k - 1}), and a new one must be {path}:{k}");
+                    break;
+                }
             return;
         }
-        if (!hasChildren)
+        if (!string.IsNullOrEmpty(node.Value))
         {
-            if (!string.IsNullOrEmpty(node.Value)) errors.Add($"{path} = {node.Value}: expected an object");
+            errors.Add($"{path} = {node.Value}: expected an object (this key is a section{(hasChildren ? "; set its keys, for example " + path + ":" + node.GetChildren().First().Key : "")})");
             return;
         }
-        CheckSection(node, t, path, errors);
+        if (hasChildren) CheckSection(node, t, path, errors);
     }
 
     private static bool IsLeafType(Type t)
@@ -210,7 +282,13 @@ internal sealed class ByteSizeJsonConverter : System.Text.Json.Serialization.Jso
     public override ByteSize Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
         => reader.TokenType == JsonTokenType.Number ? new ByteSize(reader.GetInt64()) : ByteSize.Parse(reader.GetString() ?? "");
 
-    public override void Write(Utf8JsonWriter writer, ByteSize value, JsonSerializerOptions options) => writer.WriteStringValue(value.ToString());
+    /// <summary>A size that is a plain byte count is written as a number, others with their suffix ("16MiB").</summary>
+    public override void Write(Utf8JsonWriter writer, ByteSize value, JsonSerializerOptions options)
+    {
+        string text = value.ToString();
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long n)) writer.WriteNumberValue(n);
+        else writer.WriteStringValue(text);
+    }
 }
 
 internal sealed class AddressJsonConverter : System.Text.Json.Serialization.JsonConverter<Address>

@@ -6,12 +6,9 @@ namespace IommuSim.Cli.Config;
 /// <summary>Range and consistency checks across sections; messages name the key path and what is allowed.</summary>
 public static partial class ConfigValidator
 {
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
-    private static partial Regex SafeName();
-
     public static void Validate(SimulationConfig c, string baseDir, List<string> errors)
     {
-        if (!SafeName().IsMatch(c.Name)) errors.Add($"name = {c.Name}: must be non-empty and use only letters, digits, '.', '_' and '-' (it names the results folder)");
+        if (Results.OutputGuard.NameProblem(c.Name) is string nameProblem) errors.Add($"name = {c.Name}: {nameProblem}");
 
         var s = c.Simulation;
         if (s.WarmupRequests < 0) errors.Add($"simulation:warmupRequests = {s.WarmupRequests}: must be >= 0");
@@ -63,6 +60,7 @@ public static partial class ConfigValidator
             if (t.Design is "nested" or "shadow" && d.Attach.Via == "kernel")
                 errors.Add($"devices:{i}:attach:via = kernel: design '{t.Design}' assigns the device to a VM through VFIO; use iommufd or vfio-container");
         }
+        RunLimits.Validate(c, errors);
         if (t.Design is "nested" or "shadow" && c.Vms.Count == 0) errors.Add($"translation:design = {t.Design}: needs a VM in 'vms'");
 
         for (int i = 0; i < c.Workloads.Count; i++)
@@ -97,6 +95,7 @@ public static partial class ConfigValidator
             }
             ulong start = w.Iova?.Value ?? dev.DmaRegions[0].Iova.Value;
             ulong end = start + (ulong)w.WorkingSetBytes.Bytes;
+            if (end < start) { errors.Add($"{p}:{(w.Iova is null ? "workingSetBytes" : "iova")} = {(w.Iova is null ? w.WorkingSetBytes.ToString() : w.Iova.ToString())}: the window [0x{start:x}, +{w.WorkingSetBytes}) wraps past 2^64"); continue; }
             if (!dev.DmaRegions.Any(r => start >= r.Iova.Value && end <= r.Iova.Value + (ulong)r.Bytes.Bytes))
                 errors.Add($"{p}:workingSetBytes = {w.WorkingSetBytes}: the window [0x{start:x}, 0x{end:x}) must lie inside one of {dev.Name}'s dmaRegions");
         }

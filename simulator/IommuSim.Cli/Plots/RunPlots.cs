@@ -82,9 +82,18 @@ public static class RunPlots
             p.Axes.Bottom.TickGenerator = PlotKit.LogTicks(min, max, sizes: false);
             var (lo, hi) = PlotKit.LogLimits(min, max);
             p.Axes.SetLimits(lo, hi, -0.02, 1.02);
-            p.ShowLegend(Alignment.LowerRight);
+            // Outside the data area: inside it, the long series names covered the rising part of the curves.
+            p.ShowLegend(Edge.Bottom);
         }
         PlotKit.Save(p, path);
+    }
+
+    /// <summary>The walk-reads plot's title: walks are the histogram's counts, reads its values times counts.</summary>
+    internal static string WalkReadsTitle(IReadOnlyList<Bucket> walkReads)
+    {
+        long walks = walkReads.Sum(x => x.Count);
+        long reads = walkReads.Sum(x => (long)x.Low * x.Count);
+        return string.Create(CultureInfo.InvariantCulture, $"Page-table reads per page walk ({walks:N0} walks, {reads:N0} reads, mean {(walks > 0 ? reads / (double)walks : 0):0.##} per walk)");
     }
 
     private static void DrawWalkReads(List<Bucket> lat, string path)
@@ -101,8 +110,7 @@ public static class RunPlots
         {
             var bars = b.Select(x => new Bar { Position = x.Low, Value = x.Count, FillColor = PlotKit.ColorOf(0), Size = 0.6 }).ToList();
             p.Add.Bars(bars);
-            double mean = b.Sum(x => x.Low * x.Count) / walks;
-            p.Title(string.Create(CultureInfo.InvariantCulture, $"Page-table reads per page walk ({walks:N0} walks, mean {mean:0.##})"));
+            p.Title(WalkReadsTitle(b));
             var ticks = new ScottPlot.TickGenerators.NumericManual();
             int lo = 0, hi = (int)b[^1].Low;
             int step = Math.Max(1, (hi - lo + 1) / 25 + 1);

@@ -11,15 +11,19 @@ namespace IommuSim.Cli.Results;
 /// </summary>
 public static class RunFolderWriter
 {
-    public static void Write(string dir, RunOutput run, Action<string>? extra = null)
+    /// <param name="cleanLeftovers">Remove what interrupted runs of the same name left next to it (a sweep cleans its points folder once instead).</param>
+    public static void Write(string dir, RunOutput run, Action<string>? extra = null, bool cleanLeftovers = true)
     {
-        string full = Path.GetFullPath(dir);
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
+        OutputGuard.CheckTarget(dir, "--out", OutputGuard.RunMarker);
         string parent = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(parent);
-        string tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
+        if (cleanLeftovers) OutputGuard.CleanLeftovers(parent, Path.GetFileName(full));
+        string tmp = OutputGuard.TempSibling(full);
+        OutputGuard.Track(tmp);
         try
         {
+            Directory.CreateDirectory(tmp);
             var summary = SummaryBuilder.Build(run);
             File.WriteAllText(Path.Combine(tmp, "summary.json"), SummaryBuilder.ToJson(summary));
             File.WriteAllText(Path.Combine(tmp, "config.resolved.json"), run.Config.ResolvedJson);
@@ -30,30 +34,30 @@ public static class RunFolderWriter
         }
         catch
         {
-            TryDelete(tmp);
+            OutputGuard.Delete(tmp);
             throw;
+        }
+        finally
+        {
+            OutputGuard.Forget(tmp);
         }
     }
 
-    /// <summary>Moves a finished temporary folder to <paramref name="final"/>, replacing an older one.</summary>
-    public static void Replace(string tmp, string final)
+    /// <summary>
+    /// Moves a finished temporary folder to <paramref name="final"/>, replacing an older one. Under
+    /// the interrupt lock, so Ctrl-C never leaves the old result moved away and the new one not in place.
+    /// </summary>
+    public static void Replace(string tmp, string final) => OutputGuard.Critical(() =>
     {
         if (Directory.Exists(final))
         {
-            string old = final + $".old-{Environment.ProcessId}-{Guid.NewGuid():N}";
+            string old = OutputGuard.OldSibling(final);
             Directory.Move(final, old);
             Directory.Move(tmp, final);
-            TryDelete(old);
+            OutputGuard.Delete(old);
         }
         else Directory.Move(tmp, final);
-    }
-
-    private static void TryDelete(string dir)
-    {
-        try { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
+    });
 
     public static string LatencyCsv(RunOutput run)
     {

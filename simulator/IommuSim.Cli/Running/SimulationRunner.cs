@@ -80,7 +80,8 @@ public static class SimulationRunner
             foreach (var w in workloads) w.Start();
 
             long alloc0 = GC.GetAllocatedBytesForCurrentThread();
-            long limit = cfg.Simulation.MaxSimulatedUs > 0 ? SimTime.FromUs(cfg.Simulation.MaxSimulatedUs) : long.MaxValue;
+            // Without a time limit a run still ends at the ceiling the input limits are derived from (docs/limits.md).
+            long limit = cfg.Simulation.MaxSimulatedUs > 0 ? Math.Min(SimTime.FromUs(cfg.Simulation.MaxSimulatedUs), Config.RunLimits.TimeCeilingPs) : Config.RunLimits.TimeCeilingPs;
             long checkEvery = 1 << 16, nextCheck = checkEvery;
             long lastReport = 0;
             var sched = platform.Scheduler;

@@ -5,10 +5,12 @@ using IommuSim.Cli.Results;
 namespace IommuSim.Cli.Sweeps;
 
 /// <summary>
-/// <c>merge DIR...</c>: the shard folders of one sweep (same sweep.json) are joined into the target
-/// folder (<c>--out</c>, else the first DIR): point folders the target lacks are copied in
-/// (atomically), then sweep.csv and the plots are written from the target's points — the same code
-/// path as an unsharded sweep, so the files are identical apart from the wall-clock columns.
+/// <c>merge DIR... --out OUT</c>: the shard folders of one sweep (same sweep.json) are joined into
+/// OUT, a new folder (or a previous merge of a sweep, which is replaced): every input is checked
+/// first (sweep.json identical, every point present in some input, every point's summary.json a
+/// JSON object), then the merged folder is built in a temporary sibling and renamed into place.
+/// Inputs are only read. sweep.csv and the plots come from the same code path as an unsharded
+/// sweep, so the files are identical apart from the wall-clock columns.
 /// </summary>
 public static class SweepMerge
 {
@@ -17,10 +19,17 @@ public static class SweepMerge
     public static MergeResult Merge(IReadOnlyList<string> dirs, string? outDir, bool plots = true)
     {
         if (dirs.Count == 0) throw new ConfigError("merge error: name at least one sweep folder");
+        if (string.IsNullOrEmpty(outDir))
+            throw new ConfigError("merge error: --out DIR is required: merge writes a new sweep folder and never writes into one of its inputs");
         string? json = null, first = null;
         var errors = new List<string>();
-        foreach (var d in dirs)
+        string target = Path.TrimEndingDirectorySeparator(Path.GetFullPath(outDir));
+        var inputs = dirs.Select(d => Path.TrimEndingDirectorySeparator(Path.GetFullPath(d))).ToList();
+        for (int i = 0; i < dirs.Count; i++)
         {
+            string d = dirs[i];
+            if (OutputGuard.IsSameOrAncestor(target, inputs[i]) || OutputGuard.IsSameOrAncestor(inputs[i], target))
+                errors.Add($"merge error: --out {outDir}: is, contains or lies inside the input {d}; merge never writes into its inputs");
             string p = Path.Combine(d, SweepRunner.SweepJson);
             if (!File.Exists(p) || !Directory.Exists(Path.Combine(d, SweepRunner.PointsFolder)))
             {
@@ -32,50 +41,68 @@ public static class SweepMerge
             else if (text != json) errors.Add($"merge error: {d}: its {SweepRunner.SweepJson} differs from {first}'s; these are not shards of the same sweep");
         }
         if (errors.Count > 0) throw new ConfigError(errors);
+        OutputGuard.CheckTarget(outDir, "--out", OutputGuard.SweepMarker);
         var spec = SweepSpec.Parse(Path.Combine(first!, SweepRunner.SweepJson), json!, resolved: true);
         var points = spec.Points();
 
-        string target = Path.GetFullPath(outDir ?? dirs[0]);
-        var sources = new List<string> { target };
-        sources.AddRange(dirs.Select(Path.GetFullPath).Where(d => d != target));
         var from = new string?[points.Count];
         var missing = new List<int>();
         foreach (var p in points)
         {
-            from[p.Index] = sources.FirstOrDefault(s => File.Exists(SweepRunner.SummaryPath(s, p.Index)));
+            from[p.Index] = inputs.FirstOrDefault(s => File.Exists(SweepRunner.SummaryPath(s, p.Index)));
             if (from[p.Index] is null) missing.Add(p.Index);
         }
         if (missing.Count > 0)
             throw new ConfigError($"merge error: {missing.Count} of {points.Count} points are in none of the folders: {Ranges(missing)} (run the missing shards, or sweep --resume into one of the folders)");
-
-        Directory.CreateDirectory(Path.Combine(target, SweepRunner.PointsFolder));
-        AtomicFile.WriteAllText(Path.Combine(target, SweepRunner.SweepJson), json!);
-        int copied = 0;
         foreach (var p in points)
         {
-            if (from[p.Index] == target) continue;
-            CopyPointAtomically(SweepRunner.PointDir(from[p.Index]!, p.Index), SweepRunner.PointDir(target, p.Index));
-            copied++;
+            string summary = SweepRunner.SummaryPath(from[p.Index]!, p.Index);
+            if (SummaryProblem(summary) is string why) errors.Add($"merge error: {summary}: {why}");
+            if (errors.Count >= 20) break;
         }
-        SweepRunner.WriteResults(target, spec, points, plots);
-        return new MergeResult(target, points.Count, copied);
-    }
+        if (errors.Count > 0) throw new ConfigError(errors);
 
-    private static void CopyPointAtomically(string src, string dst)
-    {
-        string parent = Path.GetDirectoryName(dst)!;
-        string tmp = Path.Combine(parent, $".{Path.GetFileName(dst)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
+        // Everything checked: build the merged folder beside the target, then rename it into place.
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        OutputGuard.CleanLeftovers(Path.GetDirectoryName(target)!, Path.GetFileName(target));
+        string tmp = OutputGuard.TempSibling(target);
+        OutputGuard.Track(tmp);
         try
         {
-            foreach (var f in Directory.GetFiles(src)) File.Copy(f, Path.Combine(tmp, Path.GetFileName(f)));
-            RunFolderWriter.Replace(tmp, dst);
+            Directory.CreateDirectory(Path.Combine(tmp, SweepRunner.PointsFolder));
+            File.WriteAllText(Path.Combine(tmp, SweepRunner.SweepJson), json!);
+            foreach (var p in points)
+            {
+                string dst = SweepRunner.PointDir(tmp, p.Index);
+                Directory.CreateDirectory(dst);
+                foreach (var f in Directory.GetFiles(SweepRunner.PointDir(from[p.Index]!, p.Index))) File.Copy(f, Path.Combine(dst, Path.GetFileName(f)));
+            }
+            SweepRunner.WriteResults(tmp, spec, points, plots);
+            RunFolderWriter.Replace(tmp, target);
         }
         catch
         {
-            try { Directory.Delete(tmp, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            OutputGuard.Delete(tmp);
             throw;
         }
+        finally
+        {
+            OutputGuard.Forget(tmp);
+        }
+        return new MergeResult(target, points.Count, points.Count);
+    }
+
+    /// <summary>Null if the file is a summary.json a run could have written (a JSON object), else why not.</summary>
+    private static string? SummaryProblem(string path)
+    {
+        try
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path));
+            return node is System.Text.Json.Nodes.JsonObject ? null : "not a run summary (expected a JSON object)";
+        }
+        catch (System.Text.Json.JsonException e) { return $"malformed JSON: {e.Message}"; }
+        catch (IOException e) { return $"cannot read: {e.Message}"; }
+        catch (UnauthorizedAccessException e) { return $"cannot read: {e.Message}"; }
     }
 
     /// <summary>"1, 3-5, 9" (at most 20 ranges).</summary>

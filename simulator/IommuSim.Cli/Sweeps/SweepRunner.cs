@@ -70,7 +70,7 @@ public static class SweepRunner
                 try
                 {
                     var run = SimulationRunner.Run(plan.ConfigFor(p));
-                    RunFolderWriter.Write(PointDir(dir, p.Index), run, pointPlots);
+                    RunFolderWriter.Write(PointDir(dir, p.Index), run, pointPlots, cleanLeftovers: false);
                 }
                 catch (ConfigError e)
                 {
@@ -112,7 +112,9 @@ public static class SweepRunner
     /// --resume (its points would not match) and is cleared of its points without.</summary>
     private static void PrepareFolder(string dir, string json, bool resume)
     {
-        if (File.Exists(dir)) throw new ConfigError($"sweep error: --out {dir}: is a file; give a folder");
+        OutputGuard.CheckTarget(dir, "--out", OutputGuard.SweepMarker);
+        OutputGuard.CleanLeftovers(dir);
+        OutputGuard.CleanLeftovers(Path.Combine(dir, PointsFolder));
         string path = Path.Combine(dir, SweepJson);
         if (File.Exists(path) && File.ReadAllText(path) != json)
         {
@@ -167,16 +169,21 @@ public static class AtomicFile
     {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileNameWithoutExtension(full)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}{Path.GetExtension(full)}");
+        string tmp = OutputGuard.TempSibling(full, keepExtension: true);
+        OutputGuard.Track(tmp);
         try
         {
             writeTo(tmp);
-            File.Move(tmp, full, overwrite: true);
+            OutputGuard.Critical(() => File.Move(tmp, full, overwrite: true));
         }
         catch
         {
-            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            OutputGuard.Delete(tmp);
             throw;
+        }
+        finally
+        {
+            OutputGuard.Forget(tmp);
         }
     }
 }

@@ -42,10 +42,10 @@ public sealed partial class SweepSpec
 
     public IEnumerable<string> VaryKeys => Vary.Select(v => v.Key);
 
-    public int PointCount => Vary.Aggregate(1, (n, v) => checked(n * v.Value.Count)) * Seeds.Count;
+    /// <summary>Most points one sweep may have: every point's config is loaded and checked before any runs (about 1 ms each).</summary>
+    public const int MaxPoints = 100_000;
 
-    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
-    private static partial Regex SafeName();
+    public int PointCount => Vary.Aggregate(1, (n, v) => checked(n * v.Value.Count)) * Seeds.Count;
 
     private static readonly string[] TopKeys = ["name", "base", "vary", "seeds", "plots"];
     private static readonly string[] PlotKeys = ["x", "y", "series", "logX", "logY", "title"];
@@ -89,7 +89,8 @@ public sealed partial class SweepSpec
         JsonNode? root;
         try
         {
-            root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            // Duplicate keys are an error (the second would silently win, or JsonObject would throw later).
+            root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {
@@ -104,7 +105,7 @@ public sealed partial class SweepSpec
                 Err($"{kv.Key}: unknown key (allowed: {string.Join(", ", TopKeys)})");
 
         string name = obj["name"] is JsonValue nv && nv.TryGetValue(out string? n) ? n : "";
-        if (!SafeName().IsMatch(name)) Err($"name = {name}: must be non-empty and use only letters, digits, '.', '_' and '-' (it names the results folder)");
+        if (Results.OutputGuard.NameProblem(name) is string nameProblem) Err($"name = {name}: {nameProblem}");
         string basePath = obj["base"] is JsonValue bv && bv.TryGetValue(out string? b) ? b : "";
         if (basePath.Length == 0) Err("base: the path of the base config is required (relative to the sweep file or the current folder)");
 
@@ -188,8 +189,8 @@ public sealed partial class SweepSpec
 
         if (errors.Count > 0) throw new ConfigError(errors);
         var spec = new SweepSpec { Name = name, Base = basePath, Vary = vary, Seeds = seeds, Plots = plots };
-        try { _ = spec.PointCount; }
-        catch (OverflowException) { throw new ConfigError($"sweep error: {path}: vary × seeds gives more than {int.MaxValue} points"); }
+        long count = vary.Aggregate(1L, (n, v) => Math.Min(n * v.Value.Count, MaxPoints + 1L)) * Math.Max(1, seeds.Count);
+        if (count > MaxPoints) throw new ConfigError($"sweep error: {path}: vary × seeds gives more than {MaxPoints} points; split the sweep (each point is checked and run as its own simulation; docs/limits.md)");
         return spec;
     }
 

@@ -52,7 +52,7 @@ public class SweepCliTests
     public void Merge_of_a_folder_that_is_not_a_sweep_is_bad_input()
     {
         using var t = new TempSweep();
-        var (rc, _, err) = Cli("merge", t.Dir);
+        var (rc, _, err) = Cli("merge", t.Dir, "--out", t.Sub("m"));
         Assert.Equal(CliApp.BadInput, rc);
         Assert.Contains("not a sweep folder", err, StringComparison.Ordinal);
     }

@@ -32,10 +32,10 @@ public class SweepRunTests
         Assert.False(File.Exists(Path.Combine(t.Sub("s0"), SweepRunner.SweepCsv)));
         Assert.False(Directory.Exists(SweepRunner.PointDir(t.Sub("s0"), 1)));
 
-        var m = SweepMerge.Merge([t.Sub("s0"), t.Sub("s1")], null, plots: false);
-        Assert.Equal(6, m.Copied);
+        var m = SweepMerge.Merge([t.Sub("s0"), t.Sub("s1")], t.Sub("merged"), plots: false);
+        Assert.Equal(12, m.Copied);
 
-        string a = Csv(t.Sub("whole")), b = Csv(t.Sub("s0"));
+        string a = Csv(t.Sub("whole")), b = Csv(t.Sub("merged"));
         Assert.Equal(WithoutWallClock(a), WithoutWallClock(b));
         Assert.Equal(13, a.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
         // The comparison must be able to fail: a different seed changes rows.
@@ -129,7 +129,7 @@ public class SweepRunTests
         RunSweep(t, "a", shard: new ShardSpec(0, 6));
         File.WriteAllText(t.SweepPath, TempSweep.DefaultSweep.Replace("tiny-sweep", "other", StringComparison.Ordinal));
         RunSweep(t, "b", shard: new ShardSpec(1, 6));
-        var e = Assert.Throws<ConfigError>(() => SweepMerge.Merge([t.Sub("a"), t.Sub("b")], null, plots: false));
+        var e = Assert.Throws<ConfigError>(() => SweepMerge.Merge([t.Sub("a"), t.Sub("b")], t.Sub("m"), plots: false));
         Assert.Contains("not shards of the same sweep", e.Message, StringComparison.Ordinal);
     }
 
