@@ -22,11 +22,14 @@ internal interface IWalkCompletion
 }
 
 /// <summary>
-/// The page-walk unit: a fixed number of walkers, each running one 1-D or 2-D walk as a chain of
+/// The page walker (VT-d spec §3.6 first-stage, §3.7 second-stage and §3.8 nested translation): a fixed number of walkers, each running one 1-D or 2-D walk as a chain of
 /// memory reads (one event per table-entry read, latency from the memory model). Misses for a page
 /// already being walked join that walk when coalescing is on; misses beyond the walker count wait
 /// in FIFO order. Uses the paging-structure caches and the nested TLB to skip reads.
 /// A cold walk with caches off reads n entries (n-level single stage) or (n+1)(m+1)−1 (nested).
+/// A finished walk fills the paging-structure caches on the way down and the IOTLB itself
+/// (setting the second-stage D bit for a write, <see cref="AccessedDirtyFlags"/>) before it hands
+/// each waiting request back to the pipeline.
 /// </summary>
 internal sealed class PageWalker : IEventHandler, IResettable
 {
@@ -34,7 +37,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
     private const int KindStage2Read = 2;
 
     private readonly WalkerOptions _options;
-    private readonly WalkCaches _caches;
+    private readonly PagingStructureCaches _caches;
     private readonly Iotlb _iotlb;
     private readonly PhysicalMemory _mem;
     private readonly MemoryTimingModel _timing;
@@ -47,7 +50,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
     private Tlp? _queueHead, _queueTail;
     private int _activeCount;
 
-    public PageWalker(WalkerOptions options, WalkCaches caches, Iotlb iotlb, PhysicalMemory mem, MemoryTimingModel timing,
+    public PageWalker(WalkerOptions options, PagingStructureCaches caches, Iotlb iotlb, PhysicalMemory mem, MemoryTimingModel timing,
         Scheduler sched, ClockDomain clock, int walkCacheLookupCycles, IWalkCompletion owner)
     {
         _options = options;
@@ -88,9 +91,9 @@ internal sealed class PageWalker : IEventHandler, IResettable
         else
         {
             Queued++;
-            tlp.Next = null;
+            tlp.Vtd.Next = null;
             if (_queueTail is null) _queueHead = _queueTail = tlp;
-            else { _queueTail.Next = tlp; _queueTail = tlp; }
+            else { _queueTail.Vtd.Next = tlp; _queueTail = tlp; }
         }
     }
 
@@ -100,7 +103,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         for (int i = 0; i < _active.Length; i++)
         {
             var w = _active[i];
-            if (w is not null && w.Covers(tlp.Context.DomainId, tlp.EffectivePasid, tlp.Address))
+            if (w is not null && w.Covers(tlp.Vtd.Context.DomainId, tlp.Vtd.EffectivePasid, tlp.Address))
             {
                 Coalesced++;
                 w.AddWaiter(tlp);
@@ -298,8 +301,7 @@ internal sealed class PageWalker : IEventHandler, IResettable
         bool dirty = false;
         if (w.Context.DirtyTracking && w.HasS2Leaf && w.AnyWrite && (rights & Access.Write) != 0)
         {
-            ulong le = _mem.ReadU64(w.S2LeafEntryAddress);
-            _mem.WriteU64(w.S2LeafEntryAddress, le | PageTableFormat.S2Dirty | PageTableFormat.S2Accessed);
+            AccessedDirtyFlags.SetSecondStageDirty(_mem, w.S2LeafEntryAddress);
             dirty = true;
         }
         _iotlb.Insert(w.Did, w.Pasid, w.Iova, size, outBase, rights, w.HasS2Leaf ? w.S2LeafEntryAddress : 0, dirty);
@@ -330,8 +332,8 @@ internal sealed class PageWalker : IEventHandler, IResettable
         bool first = true;
         while (t is not null)
         {
-            Tlp? next = t.Next;
-            t.Next = null;
+            Tlp? next = t.Vtd.Next;
+            t.Vtd.Next = null;
             if (first) { t.WalkReads = reads; first = false; }
             if (w.Faulted)
             {
@@ -358,9 +360,9 @@ internal sealed class PageWalker : IEventHandler, IResettable
         while (_queueHead is not null && _activeCount < _active.Length)
         {
             Tlp t = _queueHead;
-            _queueHead = t.Next;
+            _queueHead = t.Vtd.Next;
             if (_queueHead is null) _queueTail = null;
-            t.Next = null;
+            t.Vtd.Next = null;
             if (_owner.TryCompleteFromIotlb(t)) continue;
             if (_options.Coalesce && TryJoin(t)) continue;
             Start(t);
