@@ -41,9 +41,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
     private readonly StaleTranslationTracker _stale = new();
     private bool _staleAttached;
     private HardwareObserver? _external;
-    private long _nextLookupEdge;
-    private readonly int _lookupCycles;
-    private bool _sinkWaiting;
+    private readonly InputQueue _input;
 
     public IommuUnit(IommuOptions options, Scheduler sched, PhysicalMemory mem, FrameAllocator frames,
         MemoryTimingModel timing, SimRandom rng)
@@ -65,7 +63,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
         Faults = new FaultLog();
         PageRequests = new PageRequestQueue();
         TranslationLatency = new LatencyHistogram("translation");
-        _lookupCycles = options.ContextLookupCycles + options.Iotlb.LookupCycles;
+        _input = new InputQueue(options.InputQueueDepth, options.ContextLookupCycles + options.Iotlb.LookupCycles, Clock);
     }
 
     public IommuOptions Options => _options;
@@ -97,10 +95,10 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
     public long TableFetchReads => ContextCache.FetchReads + PasidCache.FetchReads;
     public long Translations { get; private set; }
     public long PassThroughTranslations { get; private set; }
-    public long InputQueueFullRefusals { get; private set; }
+    public long InputQueueFullRefusals => _input.FullRefusals;
     /// <summary>Translations served from a cached entry of a page unmapped but not yet invalidated (lazy mode).</summary>
     public long StaleTranslationsUsed => _stale.Used;
-    public int InFlight { get; private set; }
+    public int InFlight => _input.InFlight;
     public long DeviceTlbInvalidations => _executor.DeviceTlbInvalidations;
 
     /// <summary>Hooks of the pipeline, walkers and invalidation queue (tracing and the stale-translation tracker); null when nobody listens.</summary>
@@ -124,21 +122,9 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryAccept(Tlp tlp)
     {
-        if (InFlight >= _options.InputQueueDepth)
-        {
-            InputQueueFullRefusals++;
-            _sinkWaiting = true;
-            return false;
-        }
-        InFlight++;
+        if (!_input.TryEnter(_sched.Now, out long lookupDone)) return false;
         tlp.Vtd.ArrivalPs = _sched.Now;
         if (tlp.IsTranslationRequest) AtsTranslationRequests++;
-        // One lookup starts per cycle (edge index arithmetic: one division per TLP); each takes the
-        // context + IOTLB lookup latency.
-        long start = Clock.EdgeIndexAtOrAfter(_sched.Now);
-        if (start < _nextLookupEdge) start = _nextLookupEdge;
-        _nextLookupEdge = start + 1;
-        long lookupDone = Clock.EdgeTime(start + _lookupCycles);
         Observer?.OnIommuAccepted(tlp, lookupDone);
         _sched.ScheduleAt(lookupDone, this, KindLookup, 0, tlp);
         return true;
@@ -225,29 +211,29 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
         else Finish(tlp);
     }
 
-    /// <summary>Records the fault (taking <c>faultRecordCycles</c>) and then completes the request as failed.</summary>
+    /// <summary>Records the fault (taking <c>faultRecordCycles</c>) and then completes the request as
+    /// failed. A failed ATS translation request is not a fault: the completion says "no access" and the
+    /// device may ask for the page with PRI.</summary>
     private void Fault(Tlp tlp, FaultReason reason)
     {
         tlp.Faulted = true;
         tlp.FaultReason = reason;
-        RecordFault(tlp, reason);
-        if (_options.FaultRecordCycles == 0 || tlp.IsTranslationRequest) Finish(tlp);
-        else _sched.ScheduleAt(Clock.EdgeAfter(_sched.Now, _options.FaultRecordCycles), this, KindFaultRecorded, 0, tlp);
-    }
-
-    private void RecordFault(Tlp tlp, FaultReason reason)
-    {
-        // A failed ATS translation request is not a fault: the completion says "no access" and the
-        // device may ask for the page with PRI.
-        if (tlp.IsTranslationRequest) { AtsTranslationFailures++; return; }
+        if (tlp.IsTranslationRequest)
+        {
+            AtsTranslationFailures++;
+            Finish(tlp);
+            return;
+        }
         Observer?.OnFault(tlp, reason);
-        Faults.Record(new FaultRecord(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, reason));
+        Faults.Record(tlp, reason, _sched.Now);
+        if (_options.FaultRecordCycles == 0) Finish(tlp);
+        else _sched.ScheduleAt(Clock.EdgeAfter(_sched.Now, _options.FaultRecordCycles), this, KindFaultRecorded, 0, tlp);
     }
 
     /// <summary>A PRI page request arrived: queue it for software (the uAPI fault queue reads it).</summary>
     public void RecordPageRequest(Tlp tlp)
     {
-        PageRequests.Record(new PageRequest(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, tlp.PageGroupIndex, true));
+        PageRequests.Receive(tlp, _sched.Now);
         Observer?.OnPageRequest(tlp);
         PageRequestArrived?.Invoke();
     }
@@ -264,13 +250,9 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
         Translations++;
         TranslationLatency.Record(_sched.Now - tlp.Vtd.ArrivalPs);
         Observer?.OnTranslated(tlp);
-        InFlight--;
+        _input.Leave();
         Sink?.OnTranslated(tlp);
-        if (_sinkWaiting && InFlight < _options.InputQueueDepth)
-        {
-            _sinkWaiting = false;
-            Sink?.OnInputQueueSpace();
-        }
+        if (_input.TakeSpaceSignal()) Sink?.OnInputQueueSpace();
     }
 
     // ---- software-visible helpers ---------------------------------------------------------
@@ -303,7 +285,8 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
         PageRequests.ResetCounters();
         TranslationLatency.Reset();
         _stale.Reset();
-        Translations = PassThroughTranslations = InputQueueFullRefusals = 0;
+        _input.Reset();
+        Translations = PassThroughTranslations = 0;
         AtsTranslationFailures = AtsTranslationRequests = 0;
     }
 }

@@ -17,6 +17,10 @@ public sealed class FaultLog(int capacity = 256)
 
     public long CountOf(FaultReason r) => _byReason[(int)r];
 
+    /// <summary>Records a fault of <paramref name="request"/>: source id, PASID, address, access and reason.</summary>
+    public void Record(Pcie.Tlp request, FaultReason reason, long nowPs)
+        => Record(new FaultRecord(nowPs, request.RequesterId, request.Pasid, request.HasPasid, request.Address, request.Access, reason));
+
     public void Record(in FaultRecord f)
     {
         Count++;

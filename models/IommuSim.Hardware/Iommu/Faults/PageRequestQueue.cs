@@ -14,6 +14,11 @@ public sealed class PageRequestQueue
     /// <summary>Descriptors software has not read yet.</summary>
     public int Pending => _requests.Count;
 
+    /// <summary>A page request message arrived: its page request descriptor is written to the queue.</summary>
+    public void Receive(Pcie.Tlp message, long nowPs)
+        => Record(new PageRequest(nowPs, message.RequesterId, message.Pasid, message.HasPasid, message.Address, message.Access,
+            message.PageGroupIndex, LastInGroup: true));
+
     public void Record(in PageRequest pr)
     {
         Count++;
