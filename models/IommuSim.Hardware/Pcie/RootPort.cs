@@ -63,7 +63,7 @@ public sealed class RootPort
     // ---- posted-write ordering ----------------------------------------------------------
 
     /// <summary>A posted write arrived: it joins the port's write order.</summary>
-    internal void AppendWrite(Tlp t)
+    public void AppendWrite(Tlp t)
     {
         t.NextWrite = null;
         t.OrderReady = false;
@@ -73,7 +73,7 @@ public sealed class RootPort
 
     /// <summary>The write is translated (or faulted); false when an earlier write is still pending, so it must wait.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal bool MarkWriteReady(Tlp t)
+    public bool MarkWriteReady(Tlp t)
     {
         t.OrderReady = true;
         return ReferenceEquals(_writeHead, t);
@@ -81,7 +81,7 @@ public sealed class RootPort
 
     /// <summary>Takes the oldest write if it is ready to leave (to memory, or dropped when faulted).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal bool TryTakeReadyWrite(out Tlp write)
+    public bool TryTakeReadyWrite(out Tlp write)
     {
         if (_writeHead is not { OrderReady: true } head)
         {
