@@ -62,7 +62,7 @@ public sealed class Platform
         var rid = options.RequesterId;
         if (_byRid.ContainsKey(rid.Value)) throw new ArgumentException($"two devices at {rid}");
         var link = Stats.Register(new PcieLink(options.Name, _pcie));
-        var dev = new DmaEngine(options, link, RootComplex, Scheduler);
+        var dev = new DmaEngine(options, RootComplex.AddPort(link), RootComplex, Scheduler);
         Stats.Register(dev.Stats);
         Stats.Register(dev.Ats);
         Iommu.RegisterEndpoint(rid.Value, dev);

@@ -75,7 +75,7 @@ public sealed class IommuKernel
     /// </summary>
     public void HandlePageRequests()
     {
-        while (Port.Faults.TryReadPageRequest(out var pr))
+        while (Port.PageRequests.TryRead(out var pr))
         {
             var spec = FindDevice(new RequesterId(pr.RequesterId));
             uint pasid = pr.HasPasid ? pr.Pasid : IommufdContext.NoPasid;

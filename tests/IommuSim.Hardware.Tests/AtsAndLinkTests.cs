@@ -82,7 +82,7 @@ public class AtsAndLinkTests
         // Software: on a page request, map the page, then answer SUCCESS through the invalidation queue.
         p.Iommu.PageRequestArrived += () =>
         {
-            Assert.True(p.Iommu.Faults.TryReadPageRequest(out var pr));
+            Assert.True(p.Iommu.PageRequests.TryRead(out var pr));
             tp.Stage2!.Map(pr.Address & ~0xFFFUL, Pa + 0x10_0000, 0x1000, Access.ReadWrite);
             p.Iommu.Invalidation.Submit(new InvalidationDescriptor(InvalidationType.PageGroupResponse,
                 RequesterId: pr.RequesterId, PageGroupIndex: pr.PageGroupIndex, ResponseCode: PageResponseCode.Success));
@@ -103,7 +103,7 @@ public class AtsAndLinkTests
         var p = tp.Platform;
         p.Iommu.PageRequestArrived += () =>
         {
-            p.Iommu.Faults.TryReadPageRequest(out var pr);
+            p.Iommu.PageRequests.TryRead(out var pr);
             p.Iommu.Invalidation.Submit(new InvalidationDescriptor(InvalidationType.PageGroupResponse,
                 RequesterId: pr.RequesterId, PageGroupIndex: pr.PageGroupIndex, ResponseCode: PageResponseCode.Invalid));
         };

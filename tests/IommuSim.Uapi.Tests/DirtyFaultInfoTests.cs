@@ -107,7 +107,7 @@ public class DirtyFaultInfoTests
 
     /// <summary>What the IOMMU's page-request queue receives from the device (the hardware does not raise PRQs yet).</summary>
     private static void PageRequest(Sim s, ulong addr, int group, bool last, Access access = Access.Read)
-        => s.Port.Faults.RecordPageRequest(new PageRequest(0, Sim.Dev3.Value, 0, false, addr, access, group, last));
+        => s.Port.PageRequests.Record(new PageRequest(0, Sim.Dev3.Value, 0, false, addr, access, group, last));
 
     [Fact]
     public void FaultQueue_DeliversWholeGroups_WithCookies_AndValidatesResponses()

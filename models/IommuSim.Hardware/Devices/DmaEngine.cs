@@ -36,19 +36,18 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     private readonly Stack<DmaRequest> _requestPool = new();
     private readonly Stack<Tlp> _tlpPool = new();
     private readonly Queue<DmaRequest> _sendQueue = new();
-    private int _postedCredits, _nonPostedCredits;
 
-    public DmaEngine(DeviceOptions options, PcieLink link, RootComplex rc, Scheduler sched)
+    /// <summary>A device on <paramref name="port"/>'s link, sending its TLPs to <paramref name="rc"/>.</summary>
+    public DmaEngine(DeviceOptions options, RootPort port, RootComplex rc, Scheduler sched)
     {
         Options = options;
         Name = options.Name;
         RequesterId = options.RequesterId;
         MaxOutstanding = options.MaxOutstanding;
-        Link = link;
+        Port = port;
+        port.Connect(this);
         _rc = rc;
         _sched = sched;
-        _postedCredits = link.Options.PostedCredits;
-        _nonPostedCredits = link.Options.NonPostedCredits;
         if (options.Ats.Enabled) _atc = new LruCache<AtcTag, AtcEntry>("atc", options.Ats.Entries);
     }
 
@@ -59,8 +58,9 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     public string Name { get; }
     public RequesterId RequesterId { get; }
     public int MaxOutstanding { get; }
-    public PcieLink Link { get; }
-    public PostedWriteOrder WriteOrder { get; } = new();
+    public PcieLink Link => Port.Link;
+    /// <summary>The root port at the other end of the link: its credits limit what the device may send.</summary>
+    public RootPort Port { get; }
     public DeviceStats Stats { get; } = new();
     public IDmaClient? Client { get; set; }
     /// <summary>Hooks (tracing); null when nobody listens. Set through <see cref="Platform.AddObserver"/>.</summary>
@@ -103,7 +103,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         {
             var r = _sendQueue.Peek();
             bool write = r.IsWrite;
-            if (write ? _postedCredits == 0 : _nonPostedCredits == 0)
+            if (!Port.HasCredit(posted: write))
             {
                 Stats.CreditStalls++;
                 return;
@@ -131,7 +131,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
                     return;
                 }
             }
-            if (write) _postedCredits--; else _nonPostedCredits--;
+            Port.ConsumeCredit(posted: write);
             var t = RentTlp(r, addr, write);
             t.Bytes = size;
             if (_atc is not null)
@@ -152,7 +152,6 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnCreditReturned(bool posted)
     {
-        if (posted) _postedCredits++; else _nonPostedCredits++;
         if (_sendQueue.Count > 0) Pump();
     }
 
@@ -182,7 +181,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         var t = NewControlTlp(r, _pendingPage);
         t.IsTranslationRequest = true;
         t.Bytes = 0;
-        _nonPostedCredits--;
+        Port.ConsumeCredit(posted: false);
         Ats.TranslationRequests++;
         _trSentPs = _sched.Now;
         long arrival = Link.SendUpstream(_sched.Now, 0);
@@ -196,7 +195,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
         t.IsPageRequest = true;
         t.PageGroupIndex = _pendingPageGroup = _nextPageGroup++ & 0x1FF;
         Ats.PageRequests++;
-        _postedCredits--;
+        Port.ConsumeCredit(posted: true);
         // A page request message is a header-only posted TLP.
         long arrival = Link.SendUpstream(_sched.Now, 0);
         Observer?.OnTlpSent(this, t, arrival);

@@ -15,17 +15,19 @@ using IommuSim.Hardware.Pcie;
 
 namespace IommuSim.Hardware.Iommu;
 
-/// <summary>Tag of the PASID cache: requester and PASID (the DID lives in the entry).</summary>
-public readonly record struct PasidCacheTag(ushort Rid, uint Pasid);
-
 /// <summary>
-/// The IOMMU translation pipeline, in its own clock: a bounded input queue (back-pressure to the
-/// root complex), context- and PASID-cache lookup (table fetches through the memory model on a
-/// miss), IOTLB lookup in <c>lookupCycles</c>, misses handed to the page walkers, permission
-/// checks and fault recording; plus the invalidation queue that edits all those caches.
-/// The table contents it reads live in simulated memory (<see cref="Tables"/>).
+/// The VT-d remapping unit (VT-d spec §3, scalable mode): composes the translation pipeline, in its
+/// own clock, out of the spec's blocks: a bounded input queue (back-pressure to the root complex),
+/// the <see cref="Caches.ContextCache"/> and <see cref="Caches.PasidCache"/> (table fetches through the
+/// memory model on a miss), the <see cref="Caches.Iotlb"/> looked up in <c>lookupCycles</c>, misses
+/// handed to the <see cref="PageWalker"/> (which uses the <see cref="PagingStructureCaches"/> and fills
+/// the IOTLB), permission checks, fault recording (<see cref="FaultLog"/>) and the
+/// <see cref="PageRequestQueue"/>; the <see cref="InvalidationQueue"/> with its
+/// <see cref="InvalidationExecutor"/> edits those caches. Statistics-only observers hang off
+/// <see cref="Observer"/>. The tables it reads live in simulated memory (<see cref="Tables"/>).
+/// See docs/vtd.md for the block map.
 /// </summary>
-public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTarget, IResettable
+public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgent, IResettable
 {
     private const int KindLookup = 1;
     private const int KindIotlbStage = 2;
@@ -34,16 +36,12 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     private readonly IommuOptions _options;
     private readonly Scheduler _sched;
     private readonly PhysicalMemory _mem;
-    private readonly MemoryTimingModel _timing;
     private readonly PageWalker _walker;
-    private readonly Dictionary<ushort, IAtsEndpoint> _endpoints = [];
+    private readonly InvalidationExecutor _executor;
     private readonly StaleTranslationTracker _stale = new();
     private bool _staleAttached;
     private HardwareObserver? _external;
-    private readonly long _deviceTlbRoundTripPs;
-    private long _nextLookupEdge;
-    private readonly int _lookupCycles;
-    private bool _sinkWaiting;
+    private readonly InputQueue _input;
 
     public IommuUnit(IommuOptions options, Scheduler sched, PhysicalMemory mem, FrameAllocator frames,
         MemoryTimingModel timing, SimRandom rng)
@@ -51,32 +49,36 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         _options = options;
         _sched = sched;
         _mem = mem;
-        _timing = timing;
         Clock = new ClockDomain("iommu", options.ClockMHz);
         Tables = new TranslationTables(mem, frames);
         Iotlb = new Iotlb(options.Iotlb, rng.Fork("iotlb"));
-        ContextCache = new LruCache<ushort, ContextEntry>("contextCache", options.ContextCache.Entries);
-        PasidCache = new LruCache<PasidCacheTag, PasidTableEntry>("pasidCache", options.PasidCache.Entries);
-        WalkCaches = new WalkCaches(options.WalkCaches);
+        ContextCache = new ContextCache(options.ContextCache.Entries, mem, timing, Tables);
+        PasidCache = new PasidCache(options.PasidCache.Entries, mem, timing);
+        WalkCaches = new PagingStructureCaches(options.WalkCaches);
         _walker = new PageWalker(options.Walkers, WalkCaches, Iotlb, mem, timing, sched, Clock,
             options.WalkCaches.Enabled ? options.WalkCaches.LookupCycles : 0, this);
         Invalidation = new InvalidationQueue(options.Invalidation, sched, Clock);
-        Invalidation.Attach(this);
+        _executor = new InvalidationExecutor(options.Invalidation, ContextCache, PasidCache, Iotlb, WalkCaches);
+        Invalidation.Attach(_executor);
         Faults = new FaultLog();
+        PageRequests = new PageRequestQueue();
         TranslationLatency = new LatencyHistogram("translation");
-        _deviceTlbRoundTripPs = SimTime.FromNs(options.Invalidation.DeviceTlbRoundTripNs);
-        _lookupCycles = options.ContextLookupCycles + options.Iotlb.LookupCycles;
+        _input = new InputQueue(options.InputQueueDepth, options.ContextLookupCycles + options.Iotlb.LookupCycles, Clock);
     }
 
     public IommuOptions Options => _options;
     public ClockDomain Clock { get; }
     public TranslationTables Tables { get; }
     public Iotlb Iotlb { get; }
-    public LruCache<ushort, ContextEntry> ContextCache { get; }
-    public LruCache<PasidCacheTag, PasidTableEntry> PasidCache { get; }
-    public WalkCaches WalkCaches { get; }
+    public ContextCache ContextCache { get; }
+    public PasidCache PasidCache { get; }
+    /// <summary>The paging-structure caches (config key <c>walkCaches</c>).</summary>
+    public PagingStructureCaches WalkCaches { get; }
     public InvalidationQueue Invalidation { get; }
+    /// <summary>Fault recording (non-recoverable faults).</summary>
     public FaultLog Faults { get; }
+    /// <summary>The page request queue (PRI page requests for software).</summary>
+    public PageRequestQueue PageRequests { get; }
     public LatencyHistogram TranslationLatency { get; }
     public LatencyHistogram WalkReadsPerWalk => _walker.WalkReads;
     public LatencyHistogram WalkLatency => _walker.WalkLatency;
@@ -90,14 +92,14 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     public long WalkStage2Reads => _walker.Stage2Reads;
     public long WalksQueued => _walker.Queued;
     /// <summary>Root/context/PASID-directory/PASID-entry reads on context- and PASID-cache misses.</summary>
-    public long TableFetchReads { get; private set; }
+    public long TableFetchReads => ContextCache.FetchReads + PasidCache.FetchReads;
     public long Translations { get; private set; }
     public long PassThroughTranslations { get; private set; }
-    public long InputQueueFullRefusals { get; private set; }
+    public long InputQueueFullRefusals => _input.FullRefusals;
     /// <summary>Translations served from a cached entry of a page unmapped but not yet invalidated (lazy mode).</summary>
     public long StaleTranslationsUsed => _stale.Used;
-    public int InFlight { get; private set; }
-    public long DeviceTlbInvalidations { get; private set; }
+    public int InFlight => _input.InFlight;
+    public long DeviceTlbInvalidations => _executor.DeviceTlbInvalidations;
 
     /// <summary>Hooks of the pipeline, walkers and invalidation queue (tracing and the stale-translation tracker); null when nobody listens.</summary>
     public HardwareObserver? Observer { get; private set; }
@@ -111,7 +113,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         Invalidation.Observer = Observer;
     }
 
-    public void RegisterEndpoint(ushort rid, IAtsEndpoint endpoint) => _endpoints[rid] = endpoint;
+    public void RegisterEndpoint(ushort rid, IAtsEndpoint endpoint) => _executor.RegisterEndpoint(rid, endpoint);
 
     // ---- request path -------------------------------------------------------------------
 
@@ -120,21 +122,9 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryAccept(Tlp tlp)
     {
-        if (InFlight >= _options.InputQueueDepth)
-        {
-            InputQueueFullRefusals++;
-            _sinkWaiting = true;
-            return false;
-        }
-        InFlight++;
-        tlp.IommuArrivalPs = _sched.Now;
+        if (!_input.TryEnter(_sched.Now, out long lookupDone)) return false;
+        tlp.Vtd.ArrivalPs = _sched.Now;
         if (tlp.IsTranslationRequest) AtsTranslationRequests++;
-        // One lookup starts per cycle (edge index arithmetic: one division per TLP); each takes the
-        // context + IOTLB lookup latency.
-        long start = Clock.EdgeIndexAtOrAfter(_sched.Now);
-        if (start < _nextLookupEdge) start = _nextLookupEdge;
-        _nextLookupEdge = start + 1;
-        long lookupDone = Clock.EdgeTime(start + _lookupCycles);
         Observer?.OnIommuAccepted(tlp, lookupDone);
         _sched.ScheduleAt(lookupDone, this, KindLookup, 0, tlp);
         return true;
@@ -157,57 +147,22 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     {
         long fetchDone = _sched.Now;
         bool fetched = false;
-        if (!ContextCache.TryGet(tlp.RequesterId, out var ctx))
-        {
-            fetched = true;
-            ctx = FetchContext(new RequesterId(tlp.RequesterId), ref fetchDone);
-            if (ctx.Present) ContextCache.Insert(tlp.RequesterId, ctx);
-        }
+        var ctx = ContextCache.Lookup(tlp.RequesterId, ref fetchDone, ref fetched);
         if (!ctx.Present) { Fault(tlp, FaultReason.ContextNotPresent); return; }
         if (tlp.HasPasid && !ctx.PasidEnable) { Fault(tlp, FaultReason.PasidNotSupported); return; }
         uint pasid = tlp.HasPasid ? tlp.Pasid : ctx.RidPasid;
-        tlp.EffectivePasid = pasid;
-        var tag = new PasidCacheTag(tlp.RequesterId, pasid);
-        if (!PasidCache.TryGet(tag, out var pte))
-        {
-            fetched = true;
-            pte = FetchPasidEntry(ctx, pasid, ref fetchDone);
-            if (pte.Present) PasidCache.Insert(tag, pte);
-        }
+        tlp.Vtd.EffectivePasid = pasid;
+        var pte = PasidCache.Lookup(tlp.RequesterId, pasid, ctx, ref fetchDone, ref fetched);
         if (!pte.Present) { Fault(tlp, FaultReason.PasidNotValid); return; }
-        tlp.Context = pte;
+        tlp.Vtd.Context = pte;
         if (fetched) _sched.ScheduleAt(Clock.EdgeAfter(fetchDone, _options.Iotlb.LookupCycles), this, KindIotlbStage, 0, tlp);
         else IotlbStage(tlp);
-    }
-
-    private ContextEntry FetchContext(RequesterId rid, ref long t)
-    {
-        // Root entry, then the context entry: two dependent reads.
-        t = _timing.WalkRead(t);
-        TableFetchReads++;
-        var addr = TranslationTables.LocateContextEntry(_mem, Tables.RootTableAddress, rid);
-        if (addr is not ulong a) return default;
-        t = _timing.WalkRead(t);
-        TableFetchReads++;
-        return ContextEntry.Decode(_mem.ReadU64(a), _mem.ReadU64(a + 8));
-    }
-
-    private PasidTableEntry FetchPasidEntry(in ContextEntry ctx, uint pasid, ref long t)
-    {
-        // PASID-directory entry, then the PASID-table entry.
-        t = _timing.WalkRead(t);
-        TableFetchReads++;
-        var addr = TranslationTables.LocatePasidEntry(_mem, ctx, pasid);
-        if (addr is not ulong a) return default;
-        t = _timing.WalkRead(t);
-        TableFetchReads++;
-        return PasidTableEntry.Decode(_mem.ReadU64(a), _mem.ReadU64(a + 8), _mem.ReadU64(a + 16));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void IotlbStage(Tlp tlp)
     {
-        ref readonly var pte = ref tlp.Context;
+        ref readonly var pte = ref tlp.Vtd.Context;
         if (pte.Pgtt == Pgtt.PassThrough)
         {
             PassThroughTranslations++;
@@ -215,7 +170,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
             Finish(tlp);
             return;
         }
-        if (Iotlb.Lookup(pte.DomainId, tlp.EffectivePasid, tlp.Address, out var hit))
+        if (Iotlb.Lookup(pte.DomainId, tlp.Vtd.EffectivePasid, tlp.Address, out var hit))
         {
             tlp.IotlbHit = true;
             CompleteFromHit(tlp, hit);
@@ -230,10 +185,10 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     {
         if ((tlp.Access & ~hit.Access) != 0) { Fault(tlp, FaultReason.Permission); return; }
         Observer?.OnTranslationFromIotlb(tlp);
-        if (tlp.IsWrite && !hit.Dirty && tlp.Context.DirtyTracking && hit.LeafEntryAddress != 0)
+        if (tlp.IsWrite && !hit.Dirty && tlp.Vtd.Context.DirtyTracking && hit.LeafEntryAddress != 0)
         {
             // Hardware sets the D bit on the first write through a clean cached translation.
-            _mem.WriteU64(hit.LeafEntryAddress, _mem.ReadU64(hit.LeafEntryAddress) | PageTableFormat.S2Dirty | PageTableFormat.S2Accessed);
+            AccessedDirtyFlags.SetSecondStageDirty(_mem, hit.LeafEntryAddress);
             Iotlb.MarkDirty(hit.Index);
         }
         tlp.PhysicalAddress = hit.PhysicalAddress;
@@ -244,7 +199,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     bool IWalkCompletion.TryCompleteFromIotlb(Tlp tlp)
     {
         // Filled while this miss waited for a walker: served without a walk (already counted as a miss).
-        if (!Iotlb.Refetch(tlp.Context.DomainId, tlp.EffectivePasid, tlp.Address, out var hit)) return false;
+        if (!Iotlb.Refetch(tlp.Vtd.Context.DomainId, tlp.Vtd.EffectivePasid, tlp.Address, out var hit)) return false;
         CompleteFromHit(tlp, hit);
         return true;
     }
@@ -256,29 +211,29 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         else Finish(tlp);
     }
 
-    /// <summary>Records the fault (taking <c>faultRecordCycles</c>) and then completes the request as failed.</summary>
+    /// <summary>Records the fault (taking <c>faultRecordCycles</c>) and then completes the request as
+    /// failed. A failed ATS translation request is not a fault: the completion says "no access" and the
+    /// device may ask for the page with PRI.</summary>
     private void Fault(Tlp tlp, FaultReason reason)
     {
         tlp.Faulted = true;
         tlp.FaultReason = reason;
-        RecordFault(tlp, reason);
-        if (_options.FaultRecordCycles == 0 || tlp.IsTranslationRequest) Finish(tlp);
-        else _sched.ScheduleAt(Clock.EdgeAfter(_sched.Now, _options.FaultRecordCycles), this, KindFaultRecorded, 0, tlp);
-    }
-
-    private void RecordFault(Tlp tlp, FaultReason reason)
-    {
-        // A failed ATS translation request is not a fault: the completion says "no access" and the
-        // device may ask for the page with PRI.
-        if (tlp.IsTranslationRequest) { AtsTranslationFailures++; return; }
+        if (tlp.IsTranslationRequest)
+        {
+            AtsTranslationFailures++;
+            Finish(tlp);
+            return;
+        }
         Observer?.OnFault(tlp, reason);
-        Faults.Record(new FaultRecord(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, reason));
+        Faults.Record(tlp, reason, _sched.Now);
+        if (_options.FaultRecordCycles == 0) Finish(tlp);
+        else _sched.ScheduleAt(Clock.EdgeAfter(_sched.Now, _options.FaultRecordCycles), this, KindFaultRecorded, 0, tlp);
     }
 
     /// <summary>A PRI page request arrived: queue it for software (the uAPI fault queue reads it).</summary>
     public void RecordPageRequest(Tlp tlp)
     {
-        Faults.RecordPageRequest(new PageRequest(_sched.Now, tlp.RequesterId, tlp.Pasid, tlp.HasPasid, tlp.Address, tlp.Access, tlp.PageGroupIndex, true));
+        PageRequests.Receive(tlp, _sched.Now);
         Observer?.OnPageRequest(tlp);
         PageRequestArrived?.Invoke();
     }
@@ -293,15 +248,11 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
     private void Finish(Tlp tlp)
     {
         Translations++;
-        TranslationLatency.Record(_sched.Now - tlp.IommuArrivalPs);
+        TranslationLatency.Record(_sched.Now - tlp.Vtd.ArrivalPs);
         Observer?.OnTranslated(tlp);
-        InFlight--;
+        _input.Leave();
         Sink?.OnTranslated(tlp);
-        if (_sinkWaiting && InFlight < _options.InputQueueDepth)
-        {
-            _sinkWaiting = false;
-            Sink?.OnInputQueueSpace();
-        }
+        if (_input.TakeSpaceSignal()) Sink?.OnInputQueueSpace();
     }
 
     // ---- software-visible helpers ---------------------------------------------------------
@@ -321,80 +272,6 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         _stale.Note(did, iova, bytes);
     }
 
-    // ---- invalidation ---------------------------------------------------------------------
-
-    long IInvalidationTarget.ExtraLatencyPs(in InvalidationDescriptor d)
-        => d.Type is InvalidationType.DeviceTlb or InvalidationType.PasidDeviceTlb ? _deviceTlbRoundTripPs : 0;
-
-    void IInvalidationTarget.Apply(in InvalidationDescriptor d)
-    {
-        switch (d.Type)
-        {
-            case InvalidationType.ContextCache:
-                // Scalable-mode context entries carry no DID: domain-selective acts globally.
-                if (d.Granularity == InvalidationGranularity.Device)
-                    ContextCache.InvalidateWhere(d.RequesterId, static (k, _, rid) => k == rid);
-                else ContextCache.InvalidateAll();
-                break;
-            case InvalidationType.PasidCache:
-                if (d.Granularity == InvalidationGranularity.Global) PasidCache.InvalidateAll();
-                else if (d.Granularity == InvalidationGranularity.Domain)
-                    PasidCache.InvalidateWhere(d.DomainId, static (_, v, did) => v.DomainId == did);
-                else PasidCache.InvalidateWhere((d.DomainId, d.Pasid), static (k, v, s) => v.DomainId == s.DomainId && k.Pasid == s.Pasid);
-                break;
-            case InvalidationType.Iotlb:
-                switch (d.Granularity)
-                {
-                    case InvalidationGranularity.Global:
-                        Iotlb.InvalidateAll();
-                        WalkCaches.InvalidateAll();
-                        break;
-                    case InvalidationGranularity.Domain:
-                        Iotlb.InvalidateDomain(d.DomainId);
-                        WalkCaches.InvalidateDomain(d.DomainId);
-                        break;
-                    default:
-                    {
-                        var (first, last) = Range(d);
-                        Iotlb.InvalidateRange(d.DomainId, null, first, last);
-                        if (!d.LeafOnly) WalkCaches.InvalidateSecondStage(d.DomainId, first, last);
-                        break;
-                    }
-                }
-                break;
-            case InvalidationType.PasidIotlb:
-                if (d.Granularity == InvalidationGranularity.Page)
-                {
-                    var (first, last) = Range(d);
-                    Iotlb.InvalidateRange(d.DomainId, d.Pasid, first, last);
-                    if (!d.LeafOnly) WalkCaches.InvalidateFirstStage(d.DomainId, d.Pasid, first, last);
-                }
-                else
-                {
-                    Iotlb.InvalidatePasid(d.DomainId, d.Pasid);
-                    WalkCaches.InvalidateFirstStage(d.DomainId, d.Pasid);
-                }
-                break;
-            case InvalidationType.DeviceTlb:
-            case InvalidationType.PasidDeviceTlb:
-                DeviceTlbInvalidations++;
-                if (_endpoints.TryGetValue(d.RequesterId, out var ep)) ep.InvalidateDeviceTlb(d);
-                break;
-            case InvalidationType.PageGroupResponse:
-                if (_endpoints.TryGetValue(d.RequesterId, out var ep2)) ep2.OnPageResponse(d);
-                break;
-            case InvalidationType.Wait:
-                break;
-        }
-    }
-
-    private static (ulong First, ulong Last) Range(in InvalidationDescriptor d)
-    {
-        ulong size = 1UL << (12 + d.AddressMask);
-        ulong first = d.Address & ~(size - 1);
-        return (first, first + size - 1);
-    }
-
     public void Reset()
     {
         Iotlb.Reset();
@@ -403,10 +280,13 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, IInvalidationTar
         WalkCaches.Reset();
         _walker.Reset();
         Invalidation.Reset();
+        _executor.Reset();
         Faults.ResetCounters();
+        PageRequests.ResetCounters();
         TranslationLatency.Reset();
         _stale.Reset();
-        TableFetchReads = Translations = PassThroughTranslations = InputQueueFullRefusals = 0;
-        DeviceTlbInvalidations = AtsTranslationFailures = AtsTranslationRequests = 0;
+        _input.Reset();
+        Translations = PassThroughTranslations = 0;
+        AtsTranslationFailures = AtsTranslationRequests = 0;
     }
 }

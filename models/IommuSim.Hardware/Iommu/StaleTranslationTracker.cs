@@ -24,7 +24,7 @@ internal sealed class StaleTranslationTracker : HardwareObserver, IResettable
 
     public override void OnTranslationFromIotlb(Tlp tlp)
     {
-        if (_stale.Count > 0 && _stale.Contains((tlp.Context.DomainId, tlp.Address >> 12))) Used++;
+        if (_stale.Count > 0 && _stale.Contains((tlp.Vtd.Context.DomainId, tlp.Address >> 12))) Used++;
     }
 
     /// <summary>An IOTLB invalidation covers the pages it names: they are no longer stale.</summary>
@@ -52,8 +52,8 @@ internal sealed class StaleTranslationTracker : HardwareObserver, IResettable
 
     private void RemoveRange(in InvalidationDescriptor d)
     {
-        ulong size = 1UL << (12 + d.AddressMask);
-        ulong first = (d.Address & ~(size - 1)) >> 12, last = first + (size >> 12) - 1;
+        var (firstByte, lastByte) = d.AddressRange();
+        ulong first = firstByte >> 12, last = lastByte >> 12;
         ushort did = d.DomainId;
         _stale.RemoveWhere(s => s.Did == did && s.Page >= first && s.Page <= last);
     }

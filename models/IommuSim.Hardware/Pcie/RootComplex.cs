@@ -9,10 +9,11 @@ using IommuSim.Hardware.Observers;
 namespace IommuSim.Hardware.Pcie;
 
 /// <summary>
-/// The root complex: takes TLPs off the root ports, hands them to the IOMMU (holding them in the
-/// port's receive buffer while the IOMMU input queue is full — which withholds flow-control
-/// credits and so stalls the device), sends translated requests to memory and returns read data
-/// as completions of at most MPS, split only at read-completion-boundary (RCB) addresses. Traversal costs
+/// The root complex: takes TLPs off the root ports (<see cref="RootPort"/>), hands them to the IOMMU
+/// (holding them in the port's receive buffer while the IOMMU input queue is full — which withholds
+/// flow-control credits and so stalls the device), releases posted writes in the port's order, sends
+/// translated requests to memory and returns read data as completions of at most MPS, split only at
+/// read-completion-boundary (RCB) addresses. Traversal costs
 /// <c>rootComplexLatencyNs</c> each way. With the IOMMU off, addresses go to memory unchanged.
 /// </summary>
 public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
@@ -37,6 +38,17 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
     }
 
     public bool IommuOnPath => _iommu is not null;
+    /// <summary>One root port per device link, in the order devices were added.</summary>
+    public IReadOnlyList<RootPort> Ports => _ports;
+    private readonly List<RootPort> _ports = [];
+
+    /// <summary>Adds the root port for a device's link.</summary>
+    public RootPort AddPort(PcieLink link)
+    {
+        var port = new RootPort(link);
+        _ports.Add(port);
+        return port;
+    }
     /// <summary>Hooks (tracing); null when nobody listens.</summary>
     public HardwareObserver? Observer { get; internal set; }
     public long Tlps { get; private set; }
@@ -69,34 +81,32 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         if (tlp.IsPageRequest)
         {
             // PRI page request message: logged for software; the device waits for the page response.
-            tlp.Source.OnCreditReturned(true);
+            tlp.Source.Port.ReturnCredit(posted: true);
             _iommu?.RecordPageRequest(tlp);
             tlp.Source.OnTlpDone(tlp);
             return;
         }
-        bool ordered = tlp.IsWrite && !tlp.IsTranslationRequest && tlp.Source.Link.Options.OrderedPostedWrites;
-        if (ordered) tlp.Source.WriteOrder.Append(tlp);
+        var port = tlp.Source.Port;
+        bool ordered = tlp.IsWrite && !tlp.IsTranslationRequest && port.OrderedPostedWrites;
+        if (ordered) port.AppendWrite(tlp);
         if (_iommu is null || tlp.Translated)
         {
             if (!tlp.Translated) tlp.PhysicalAddress = tlp.Address;
-            tlp.Source.OnCreditReturned(Posted(tlp));
+            port.ReturnCredit(tlp);
             if (ordered) Commit(tlp);
             else ToMemory(tlp);
             return;
         }
         if (_blockedHead is null && _iommu.TryAccept(tlp))
         {
-            tlp.Source.OnCreditReturned(Posted(tlp));
+            port.ReturnCredit(tlp);
             return;
         }
         BlockedTlps++;
-        tlp.Next = null;
+        tlp.NextBlocked = null;
         if (_blockedTail is null) _blockedHead = _blockedTail = tlp;
-        else { _blockedTail.Next = tlp; _blockedTail = tlp; }
+        else { _blockedTail.NextBlocked = tlp; _blockedTail = tlp; }
     }
-
-    /// <summary>Writes and messages use posted credits; reads and translation requests non-posted ones.</summary>
-    private static bool Posted(Tlp t) => t.IsWrite && !t.IsTranslationRequest;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnInputQueueSpace()
@@ -105,10 +115,10 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
         {
             var t = _blockedHead;
             if (!_iommu!.TryAccept(t)) return;
-            _blockedHead = t.Next;
+            _blockedHead = t.NextBlocked;
             if (_blockedHead is null) _blockedTail = null;
-            t.Next = null;
-            t.Source.OnCreditReturned(Posted(t));
+            t.NextBlocked = null;
+            t.Source.Port.ReturnCredit(t);
         }
     }
 
@@ -124,7 +134,7 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
             _sched.ScheduleAt(at, this, KindCompletionArrived, 0, tlp);
             return;
         }
-        if (tlp.IsWrite && tlp.Source.Link.Options.OrderedPostedWrites)
+        if (tlp.IsWrite && tlp.Source.Port.OrderedPostedWrites)
         {
             Commit(tlp);
             return;
@@ -147,18 +157,14 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
 
     /// <summary>
     /// A posted write is translated (or faulted): it goes to memory once every earlier write of its
-    /// device has, so a translation miss holds back the writes behind it.
+    /// root port has, so a translation miss holds back the writes behind it.
     /// </summary>
     private void Commit(Tlp tlp)
     {
-        tlp.OrderReady = true;
-        var order = tlp.Source.WriteOrder;
-        if (!ReferenceEquals(order.Head, tlp)) { OrderedWaits++; return; }
-        while (order.Head is { OrderReady: true } head)
+        var port = tlp.Source.Port;
+        if (!port.MarkWriteReady(tlp)) { OrderedWaits++; return; }
+        while (port.TryTakeReadyWrite(out var head))
         {
-            order.Head = head.NextWrite;
-            if (order.Head is null) order.Tail = null;
-            head.NextWrite = null;
             if (head.Faulted)
             {
                 FaultedTlps++;

@@ -1,26 +1,30 @@
+using IommuSim.Hardware.Iommu;
 using IommuSim.Hardware.Iommu.Faults;
-using IommuSim.Hardware.Iommu.Tables;
 using IommuSim.Hardware.PageTables;
 
 namespace IommuSim.Hardware.Pcie;
 
 /// <summary>
-/// One memory-request TLP (MWr or MRd) of a DMA request, from the device through the link, the
-/// root complex and the IOMMU to memory. Pooled by its device: no allocation per TLP.
-/// It also carries the translation state the IOMMU fills in.
+/// One memory-request TLP (MWr or MRd), ATS translation request or PRI page-request message of a
+/// DMA request, from the device through the link, the root port and the IOMMU to memory. Pooled by
+/// its device: no allocation per TLP. It carries the PCIe header fields, the translation outcome the
+/// root complex acts on, and (apart) the VT-d unit's per-request state <see cref="Vtd"/>.
 /// </summary>
 public sealed class Tlp
 {
+    /// <summary>The device-level request this TLP belongs to.</summary>
     public DmaRequest Request = null!;
     /// <summary>The device that sent it (where completions and credits go back to).</summary>
     public ITlpSource Source = null!;
+
+    // ---- PCIe header (and the PASID TLP prefix) ----
     public ushort RequesterId;
     public uint Pasid;
     public bool HasPasid;
     public ulong Address;
     public int Bytes;
     public bool IsWrite;
-    /// <summary>ATS "translated" request: <see cref="Address"/> is already physical.</summary>
+    /// <summary>AT = "translated" (ATS): <see cref="Address"/> is already physical.</summary>
     public bool Translated;
     /// <summary>An ATS translation request: the IOMMU translates <see cref="Address"/> and answers with a completion, no memory access.</summary>
     public bool IsTranslationRequest;
@@ -29,31 +33,29 @@ public sealed class Tlp
     /// <summary>Page request group index of a page request.</summary>
     public int PageGroupIndex;
 
-    // Filled by the IOMMU.
-    public long IommuArrivalPs;
+    // ---- translation outcome (set by whichever IOMMU translates it) ----
     public ulong PhysicalAddress;
     public bool Faulted;
     public FaultReason FaultReason;
+    /// <summary>Table-entry reads of the walk this TLP started (0 for hits and joiners).</summary>
     public int WalkReads;
     public bool IotlbHit;
-    /// <summary>The PASID-table entry that governs this request (from the PASID cache or a fetch).</summary>
-    public PasidTableEntry Context;
-    /// <summary>The PASID actually used (the request's, or the context's RID_PASID).</summary>
-    public uint EffectivePasid;
 
+    /// <summary>The VT-d remapping unit's per-request state (not part of the packet).</summary>
+    public readonly VtdRequestState Vtd = new();
+
+    // ---- root port bookkeeping (not part of the packet) ----
     /// <summary>Posted-write ordering at the root port: translated (or faulted) and waiting for earlier writes.</summary>
-    public bool OrderReady;
-    /// <summary>Intrusive link of <see cref="PostedWriteOrder"/>.</summary>
-    public Tlp? NextWrite;
-
-    /// <summary>Intrusive link for the IOMMU's wait lists (walk waiters, blocked queue).</summary>
-    public Tlp? Next;
+    internal bool OrderReady;
+    /// <summary>Intrusive link of the root port's posted-write order.</summary>
+    internal Tlp? NextWrite;
+    /// <summary>Intrusive link of the root complex's queue of TLPs held while the IOMMU input queue is full.</summary>
+    internal Tlp? NextBlocked;
 
     public Access Access => IsWrite ? Access.Write : Access.Read;
 
     internal void ResetTranslation()
     {
-        IommuArrivalPs = 0;
         PhysicalAddress = 0;
         Faulted = false;
         FaultReason = default;
@@ -62,6 +64,7 @@ public sealed class Tlp
         Translated = false;
         IsTranslationRequest = false;
         IsPageRequest = false;
-        Next = null;
+        NextBlocked = null;
+        Vtd.Reset();
     }
 }

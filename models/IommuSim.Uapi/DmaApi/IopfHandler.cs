@@ -53,7 +53,7 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 
     private void OnPageRequest()
     {
-        while (_p.Iommu.Faults.TryReadPageRequest(out var pr)) _pending.Enqueue(pr);
+        while (_p.Iommu.PageRequests.TryRead(out var pr)) _pending.Enqueue(pr);
         if (!_busy && _pending.Count > 0) StartNext();
     }
 

@@ -21,6 +21,7 @@ public interface IHardwarePort
     FrameAllocator Frames { get; }
     TranslationTables Tables { get; }
     FaultLog Faults { get; }
+    PageRequestQueue PageRequests { get; }
 
     /// <summary>Simulated time now, in ps.</summary>
     long NowPs { get; }

@@ -22,6 +22,7 @@ public sealed class PlatformPort(Platform platform) : IHardwarePort
     public FrameAllocator Frames => Platform.Frames;
     public TranslationTables Tables => Platform.Iommu.Tables;
     public FaultLog Faults => Platform.Iommu.Faults;
+    public PageRequestQueue PageRequests => Platform.Iommu.PageRequests;
     public long NowPs => Platform.Scheduler.Now;
 
     public void SubmitAndWait(ReadOnlySpan<InvalidationDescriptor> descriptors)

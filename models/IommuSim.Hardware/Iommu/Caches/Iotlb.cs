@@ -6,7 +6,7 @@ using IommuSim.Hardware.PageTables;
 namespace IommuSim.Hardware.Iommu.Caches;
 
 /// <summary>
-/// The IOTLB: final translations tagged by (DID, PASID, page number), each with its leaf page
+/// The IOTLB (VT-d spec §6.2.4): final translations tagged by (DID, PASID, page number), each with its leaf page
 /// size (4K/2M/1G) and rights. Set-associative: the set index is the page number at the entry's
 /// page size modulo the number of sets, so a lookup probes one set per page size in use.
 /// Replacement: lru, plru (tree pseudo-LRU), fifo or random.

@@ -1,22 +1,25 @@
 namespace IommuSim.Hardware.Iommu.Faults;
 
 /// <summary>
-/// The IOMMU's fault recording: counts every fault by reason (for results) and keeps the most
-/// recent <see cref="Capacity"/> records for software (the uAPI layer) to read, like the VT-d
-/// fault recording registers; page requests go to their own queue.
+/// Fault recording (VT-d spec §7.4.1, primary fault logging): non-recoverable faults of untranslated
+/// requests are written to the fault recording registers, here the most recent <see cref="Capacity"/>
+/// records, for software (the uAPI layer) to read; older ones are lost (overflow, FSTS.PFO). Counts
+/// every fault by reason for results. Page requests go to the <see cref="PageRequestQueue"/>.
 /// </summary>
 public sealed class FaultLog(int capacity = 256)
 {
     private readonly Queue<FaultRecord> _records = new();
-    private readonly Queue<PageRequest> _pageRequests = new();
     private readonly long[] _byReason = new long[Enum.GetValues<FaultReason>().Length];
 
     public int Capacity { get; } = capacity;
     public long Count { get; private set; }
     public long Overflows { get; private set; }
-    public long PageRequestCount { get; private set; }
 
     public long CountOf(FaultReason r) => _byReason[(int)r];
+
+    /// <summary>Records a fault of <paramref name="request"/>: source id, PASID, address, access and reason.</summary>
+    public void Record(Pcie.Tlp request, FaultReason reason, long nowPs)
+        => Record(new FaultRecord(nowPs, request.RequesterId, request.Pasid, request.HasPasid, request.Address, request.Access, reason));
 
     public void Record(in FaultRecord f)
     {
@@ -30,22 +33,13 @@ public sealed class FaultLog(int capacity = 256)
         _records.Enqueue(f);
     }
 
-    public void RecordPageRequest(in PageRequest pr)
-    {
-        PageRequestCount++;
-        _pageRequests.Enqueue(pr);
-    }
-
     public bool TryReadFault(out FaultRecord f) => _records.TryDequeue(out f);
-    public bool TryReadPageRequest(out PageRequest pr) => _pageRequests.TryDequeue(out pr);
-    public int PendingPageRequests => _pageRequests.Count;
 
     /// <summary>Zero the counters (warm-up); pending records stay for software.</summary>
     public void ResetCounters()
     {
         Count = 0;
         Overflows = 0;
-        PageRequestCount = 0;
         Array.Clear(_byReason);
     }
 }

@@ -66,6 +66,14 @@ public readonly record struct InvalidationDescriptor(
     public static InvalidationDescriptor DeviceTlbAll(ushort rid) => new(InvalidationType.DeviceTlb, InvalidationGranularity.Global, RequesterId: rid);
     public static InvalidationDescriptor Wait(long tag = 0) => new(InvalidationType.Wait, Tag: tag);
 
+    /// <summary>First and last byte of the naturally aligned 2^<see cref="AddressMask"/>-page range a page-selective descriptor names.</summary>
+    public (ulong First, ulong Last) AddressRange()
+    {
+        ulong size = 1UL << (12 + AddressMask);
+        ulong first = Address & ~(size - 1);
+        return (first, first + size - 1);
+    }
+
     /// <summary>Smallest address mask (2^am pages, naturally aligned) covering [addr, addr+bytes).</summary>
     public static (ulong Address, int Mask) CoveringMask(ulong addr, ulong bytes)
     {

@@ -14,7 +14,7 @@ public interface IInvalidationTarget
 }
 
 /// <summary>
-/// Queued invalidation: software appends descriptors; hardware processes them strictly in order,
+/// The invalidation queue (VT-d spec §6.5.2, queued invalidation interface): software appends descriptors; hardware processes them strictly in order,
 /// each taking <c>descriptorCycles</c> IOMMU cycles (plus the device's answer for device-TLB
 /// invalidations), and applies its effect when done. A wait descriptor completes once every
 /// earlier descriptor has. Tickets let software wait for any descriptor.

@@ -65,13 +65,13 @@ internal sealed class PageWalk
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Init(Tlp first)
     {
-        Did = first.Context.DomainId;
-        Pasid = first.EffectivePasid;
+        Did = first.Vtd.Context.DomainId;
+        Pasid = first.Vtd.EffectivePasid;
         Iova = first.Address;
-        Context = first.Context;
+        Context = first.Vtd.Context;
         AnyWrite = first.IsWrite;
         Head = Tail = first;
-        first.Next = null;
+        first.Vtd.Next = null;
         S1Level = 0; S1TableGpa = S1TableHpa = 0; S1Rights = Access.ReadWrite; S1Size = PageSize.Size1G; HasS1Leaf = false;
         S2Input = 0; S2Level = 0; S2Table = 0; S2Rights = Access.ReadWrite; S2Size = PageSize.Size1G; HasS2Leaf = false;
         S2LeafEntryAddress = 0;
@@ -85,9 +85,9 @@ internal sealed class PageWalk
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddWaiter(Tlp t)
     {
-        t.Next = null;
+        t.Vtd.Next = null;
         if (Tail is null) Head = Tail = t;
-        else { Tail.Next = t; Tail = t; }
+        else { Tail.Vtd.Next = t; Tail = t; }
         AnyWrite |= t.IsWrite;
     }
 

@@ -15,18 +15,19 @@ public readonly record struct NestedTlbTag(ushort Did, ulong GpaPage);
 public readonly record struct NestedTlbEntry(ulong HpaPage, Access Access);
 
 /// <summary>
-/// The paging-structure caches of both stages: for each stage, one cache per non-leaf level
+/// The paging-structure caches (VT-d spec §6.2.5) of both stages: for each stage, one cache per non-leaf level
 /// (PDE = level 2 up to PML5E = level 5) mapping the entry's tag to the next table's address,
 /// and for nested walks the nested TLB of stage-2 translations of stage-1 table addresses.
-/// A hit at level L lets the walk start at level L−1.
+/// A hit at level L lets the walk start at level L−1. Invalidated by IOTLB and PASID-based IOTLB
+/// descriptors without the invalidation hint (§6.5.2.3, §6.5.2.4). Config key: <c>iommu.walkCaches</c>.
 /// </summary>
-public sealed class WalkCaches : IResettable
+public sealed class PagingStructureCaches : IResettable
 {
     private readonly LruCache<PscTag, ulong>[] _s1 = new LruCache<PscTag, ulong>[6];
     private readonly LruCache<PscTag, ulong>[] _s2 = new LruCache<PscTag, ulong>[6];
     private readonly LruCache<NestedTlbTag, NestedTlbEntry> _nestedTlb;
 
-    public WalkCaches(WalkCacheOptions options)
+    public PagingStructureCaches(WalkCacheOptions options)
     {
         Enabled = options.Enabled;
         int n = options.Enabled ? options.EntriesPerLevel : 0;
