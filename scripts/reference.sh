@@ -12,4 +12,10 @@ for s in iotlb-knee designs reach-knee mapping-cost nvme-qd nic-dma-api-modes io
   rm -f "results/reference/$s"/*.png
   cp "$TMP/$s/sweep.csv" "$TMP/$s/sweep.json" "$TMP/$s"/*.png "results/reference/$s/"
 done
+# Rubin et al. SOSP'24 Fig. 2 (partial reproduction): the sweep, its measured overlay and residuals.
+$BIN sweep configs/sweeps/rubin-sosp24.json --out "$TMP/rubin-sosp24" --quiet
+$BIN plot "$TMP/rubin-sosp24" --measured data/rubin-sosp24/fig2.csv
+mkdir -p results/reference/rubin-sosp24
+rm -f results/reference/rubin-sosp24/*.png results/reference/rubin-sosp24/*.residuals.*
+cp "$TMP/rubin-sosp24"/sweep.csv "$TMP/rubin-sosp24"/sweep.json "$TMP/rubin-sosp24"/*.png "$TMP/rubin-sosp24"/*.residuals.* results/reference/rubin-sosp24/
 echo "reference sweeps refreshed; point folders in $TMP"

@@ -31,13 +31,23 @@ public class PageTableTests
     }
 
     [Fact]
-    public void Unmap_frees_empty_tables_and_refuses_to_split_large_pages()
+    public void Unmap_frees_only_tables_it_covers_entirely_and_refuses_to_split_large_pages()
     {
+        // drivers/iommu/intel/iommu.c dma_pte_clear_level: "If range covers entire pagetable, free it";
+        // a table the range only empties stays in place (and in the paging-structure caches).
         var (t, frames) = New();
         long before = frames.TableFramesInUse;
         t.Map(0x4000_0000, 0x8000_0000, 0x20_0000, Access.ReadWrite, PageSize.Size4K);
-        Assert.True(t.TablePages > 1);
-        Assert.Equal(0x20_0000UL, t.Unmap(0x4000_0000, 0x20_0000));
+        Assert.Equal(4, t.TablePages); // PML4, PDPT, PD, PT
+        Assert.Equal(0x1000UL, t.Unmap(0x4000_0000, 0x1000));
+        Assert.Equal(0x1F_F000UL, t.Unmap(0x4000_1000, 0x1F_F000)); // empties the PT without covering it in one call
+        Assert.Equal(4, t.TablePages);
+        t.Map(0x4000_0000, 0x8000_0000, 0x20_0000, Access.ReadWrite, PageSize.Size4K);
+        Assert.Equal(0x20_0000UL, t.Unmap(0x4000_0000, 0x20_0000)); // covers the PT: freed
+        Assert.Equal(3, t.TablePages);
+        Assert.Equal(before + 2, frames.TableFramesInUse);
+        t.Map(0x4000_0000, 0x8000_0000, 0x20_0000, Access.ReadWrite, PageSize.Size4K);
+        Assert.Equal(0x20_0000UL, t.Unmap(0, 1UL << 39)); // covers the PDPT and all below it
         Assert.Equal(1, t.TablePages);
         Assert.Equal(before, frames.TableFramesInUse);
 
@@ -89,7 +99,7 @@ public class PageTableTests
             Assert.Equal(model.ContainsKey(p), mapped);
             if (mapped) Assert.Equal(model[p], pa);
         }
-        t.Unmap(0, 2056UL << 12);
+        t.Unmap(0, 1UL << 39); // covers everything below the root
         Assert.Equal(1, t.TablePages);
         Assert.Equal(1, frames.TableFramesInUse);
     }

@@ -4,7 +4,7 @@ namespace IommuSim.Hardware.PageTables;
 /// A multi-level page table written as real 8-byte entries into <see cref="ITableMemory"/>:
 /// the software side (what a kernel driver or guest driver does), used to build and edit tables
 /// that the hardware page walker then reads. Maps with the largest leaf that alignment and
-/// <c>maxPageSize</c> allow, and frees tables that become empty on unmap.
+/// <c>maxPageSize</c> allow, and on unmap frees the tables the range covers entirely (as the VT-d driver does).
 /// </summary>
 public sealed class PageTable
 {
@@ -76,7 +76,7 @@ public sealed class PageTable
     /// <summary>
     /// Removes every leaf in [iova, iova+length); a large leaf that straddles either end is an
     /// error (<see cref="InvalidOperationException"/>) and nothing is changed. Returns the bytes
-    /// that were mapped. Empty tables are freed.
+    /// that were mapped. Tables the range covers entirely are freed; a table it only empties stays.
     /// </summary>
     public ulong Unmap(ulong iova, ulong length)
     {
@@ -199,7 +199,7 @@ public sealed class PageTable
         _mem.WriteEntry(leaf, PageTableFormat.MakeLeafEntry(Stage, pa, access, leafLevel));
     }
 
-    /// <summary>Removes leaves in the range; returns bytes removed. Frees emptied tables.</summary>
+    /// <summary>Removes leaves in the range; returns bytes removed. Frees the tables it covers entirely.</summary>
     private ulong UnmapRange(ulong iova, ulong length) => UnmapIn(RootAddress, Levels, iova, iova + length - 1, 0);
 
     private ulong UnmapIn(ulong table, int level, ulong first, ulong last, ulong tableBase)
@@ -224,21 +224,42 @@ public sealed class PageTable
                 continue;
             }
             ulong child = e & PageTableFormat.AddressMask;
-            removed += UnmapIn(child, level - 1, first, last, entryBase);
-            if (IsEmpty(child))
+            // As the VT-d driver's dma_pte_clear_level: a lower-level table is freed only when the range
+            // covers all of it; a table that the range merely empties stays (and stays cached).
+            bool covered = first <= entryBase && last >= entryBase + span - 1;
+            removed += covered ? MappedIn(child, level - 1) : UnmapIn(child, level - 1, first, last, entryBase);
+            if (covered)
             {
                 _mem.WriteEntry(ea, 0);
-                _mem.FreeTablePage(child);
-                TablePages--;
+                FreeTree(child, level - 1);
             }
         }
         return removed;
     }
 
-    private bool IsEmpty(ulong table)
+    /// <summary>Bytes mapped under <paramref name="table"/> (a table of <paramref name="level"/>).</summary>
+    private ulong MappedIn(ulong table, int level)
     {
+        ulong bytes = 0, span = 1UL << PageTableFormat.IndexShift(level);
         for (int i = 0; i < 512; i++)
-            if (PageTableFormat.IsPresent(Stage, _mem.ReadEntry(table + 8UL * (ulong)i))) return false;
-        return true;
+        {
+            ulong e = _mem.ReadEntry(table + 8UL * (ulong)i);
+            if (!PageTableFormat.IsPresent(Stage, e)) continue;
+            bytes += PageTableFormat.IsLeaf(Stage, e, level) ? span : MappedIn(e & PageTableFormat.AddressMask, level - 1);
+        }
+        return bytes;
+    }
+
+    /// <summary>Frees <paramref name="table"/> and every table below it (dma_pte_list_pagetables).</summary>
+    private void FreeTree(ulong table, int level)
+    {
+        if (level > 1)
+            for (int i = 0; i < 512; i++)
+            {
+                ulong e = _mem.ReadEntry(table + 8UL * (ulong)i);
+                if (PageTableFormat.IsPresent(Stage, e) && !PageTableFormat.IsLeaf(Stage, e, level)) FreeTree(e & PageTableFormat.AddressMask, level - 1);
+            }
+        _mem.FreeTablePage(table);
+        TablePages--;
     }
 }
