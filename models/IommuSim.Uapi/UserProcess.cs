@@ -39,6 +39,7 @@ public sealed class UserProcess
     public int OpenIommufd(out IommufdContext ictx)
     {
         ictx = Kernel.OpenIommufd(Mm);
+        ictx.Fget = File;
         return Install(ictx);
     }
 

@@ -32,6 +32,41 @@ public class UapiVerbTests
         Assert.Equal(2, code2);
         Assert.Contains("broken.uapi:2", err2);
     }
+
+    /// <summary>`config FILE` builds the platform of that simulation config (its devices): a device it lacks is ENODEV.</summary>
+    [Fact]
+    public void Config_statement_builds_the_platform_of_the_config()
+    {
+        using var h = new CliHarness();
+        string cfg = Path.Combine(CliHarness.RepoRoot, "configs", "quickstart.json");
+        string script = h.Write("c.uapi", $"config {cfg}\ndev = DEVICE_BIND_IOMMUFD device=0000:03:00.0\nexpect ENODEV: DEVICE_BIND_IOMMUFD device=0000:04:00.0\n");
+        var (code, o, err) = h.Run("uapi", script);
+        Assert.True(code == 0, o + err);
+    }
+
+    [Fact]
+    public void Config_statement_with_a_bad_config_exits_2_naming_the_key()
+    {
+        using var h = new CliHarness();
+        h.Write("bad.json", "{ \"iommu\": { \"iotlb\": { \"ways\": 0 } } }");
+        string script = h.Write("s.uapi", "config bad.json\nIOAS_ALLOC\n");
+        var (code, o, err) = h.Run("uapi", script);
+        Assert.Equal(2, code);
+        Assert.Equal("", o);
+        Assert.Contains("iommu:iotlb:ways", err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Uapi_verb_of_UapiScriptCommand_runs_a_script()
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var root = new System.CommandLine.RootCommand { IommuSim.Cli.UapiScript.UapiScriptCommand.CreateCommand(o, e) };
+        string path = Path.Combine(CliHarness.RepoRoot, "configs", "uapi", "dpdk-map-per-buffer.uapi");
+        int rc = root.Parse(["uapi", path]).Invoke(new System.CommandLine.InvocationConfiguration { Output = o, Error = e });
+        Assert.True(rc == 0, o.ToString() + e.ToString());
+        Assert.Contains("IOAS_UNMAP -> OK length=0x1000", o.ToString(), StringComparison.Ordinal);
+    }
 }
 
 public class UapiStructSizeTests

@@ -1,4 +1,4 @@
-using IommuSim.Cli.UapiScript;
+using IommuSim.Uapi.Script;
 
 namespace IommuSim.Uapi.Tests;
 
@@ -16,7 +16,7 @@ public class ScriptHardeningTests
         {
             var o = new StringWriter();
             var e = new StringWriter();
-            int rc = UapiScriptCommand.Run(path, o, e);
+            int rc = ScriptRunner.Run(path, o, e);
             return (rc, o.ToString(), e.ToString(), path);
         }
         finally { File.Delete(path); }
@@ -36,7 +36,7 @@ public class ScriptHardeningTests
     public void ValueWiderThanItsField_IsAParseError(string line, string names, string width)
     {
         var (exit, output, err, path) = RunText("ioas = IOAS_ALLOC\n" + line + "\n");
-        Assert.Equal(UapiScriptCommand.BadInput, exit);
+        Assert.Equal(ScriptRunner.BadInput, exit);
         Assert.Equal("", output); // nothing ran
         Assert.StartsWith($"{path}:2: ", err, StringComparison.Ordinal);
         Assert.Contains(names, err, StringComparison.Ordinal);
@@ -48,7 +48,7 @@ public class ScriptHardeningTests
     public void VariableWiderThanItsField_StopsTheScriptWithExit2()
     {
         var (exit, output, err, path) = RunText("buf = MMAP length=0x200000\nDESTROY id=$buf\nIOAS_ALLOC\n");
-        Assert.Equal(UapiScriptCommand.BadInput, exit);
+        Assert.Equal(ScriptRunner.BadInput, exit);
         Assert.StartsWith($"{path}:2: id=$buf", err, StringComparison.Ordinal);
         Assert.Contains("u32", err, StringComparison.Ordinal);
         Assert.DoesNotContain("IOAS_ALLOC", output, StringComparison.Ordinal);

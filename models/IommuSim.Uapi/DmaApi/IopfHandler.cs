@@ -88,8 +88,9 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
         else Rejected++;
         if (Observer is { } o && _p.Device(new global::IommuSim.Hardware.Iommu.Tables.RequesterId(pr.RequesterId)) is { } dev)
             o.OnPageFaultHandled(dev, pr.Address, _startPs, d.DeliveryPs, code == PageResponseCode.Success);
-        _p.Iommu.Invalidation.Submit(new InvalidationDescriptor(InvalidationType.PageGroupResponse,
-            RequesterId: pr.RequesterId, Pasid: pr.Pasid, PageGroupIndex: pr.PageGroupIndex, ResponseCode: code));
+        // Granularity is Device now, as the driver's (it was Global here): the hardware reads only the requester id,
+        // PASID, group index and code of a page response, and the stale-translation tracker and trace skip it.
+        _p.Iommu.Invalidation.Submit(Driver.VtdDriver.PageGroupResponse(pr.RequesterId, pr.Pasid, pr.PageGroupIndex, code));
         _busy = false;
         if (_pending.Count > 0) StartNext();
     }

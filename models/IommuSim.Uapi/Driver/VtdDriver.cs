@@ -271,9 +271,17 @@ public sealed class VtdDriver
     public void PageResponse(DeviceSpec dev, uint pasid, int groupIndex, PageResponseCode code)
     {
         DescriptorCount++;
-        Port.Post([new InvalidationDescriptor(InvalidationType.PageGroupResponse, InvalidationGranularity.Device,
-            Pasid: pasid, RequesterId: dev.Rid.Value, ResponseCode: code, PageGroupIndex: groupIndex)]);
+        Port.Post([PageGroupResponse(dev.Rid.Value, pasid, groupIndex, code)]);
     }
+
+    /// <summary>
+    /// The page group response descriptor (VT-d 6.5.2.9; the kernel's intel_page_response builds QI_PGRP_RESP with the
+    /// requester id, PASID, response code and page-request group index). The one place it is built: the uAPI fault
+    /// path above and the run-time I/O page-fault handler (DmaApi/IopfHandler) both send it.
+    /// </summary>
+    public static InvalidationDescriptor PageGroupResponse(ushort requesterId, uint pasid, int groupIndex, PageResponseCode code)
+        => new(InvalidationType.PageGroupResponse, InvalidationGranularity.Device,
+            Pasid: pasid, RequesterId: requesterId, ResponseCode: code, PageGroupIndex: groupIndex);
 
     private void AddFlushAll(VtdDomain old, DeviceSpec dev, uint pasid)
     {

@@ -163,6 +163,7 @@ public static class IommuHwInfoType
     /// <summary>IOMMU_HW_INFO_TYPE_DEFAULT (= NONE): "whatever the driver reports".</summary>
     public const uint DEFAULT = 0;
     public const uint INTEL_VTD = 1;
+    public const uint ARM_SMMUV3 = 2;
 }
 
 /// <summary>enum iommufd_hw_info_flags.</summary>

@@ -1,5 +1,5 @@
 using CsCheck;
-using IommuSim.Cli.UapiScript;
+using IommuSim.Uapi.Script;
 
 namespace IommuSim.Uapi.Tests.Fuzz;
 
@@ -105,7 +105,7 @@ public class ScriptFuzzTests
                 File.WriteAllText(path, text);
                 var o = new StringWriter();
                 var e = new StringWriter();
-                int rc = UapiScriptCommand.Run(path, o, e);
+                int rc = ScriptRunner.Run(path, o, e);
                 File.Delete(path);
                 if (rc == 0) ran++;
                 if (rc is not (0 or 2 or 3)) throw new InvalidOperationException($"exit {rc}\n{e}");

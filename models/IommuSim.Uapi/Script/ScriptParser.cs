@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace IommuSim.Cli.UapiScript;
+namespace IommuSim.Uapi.Script;
 
 /// <summary>One argument value as written: resolved to a number (or text) when the statement runs.</summary>
 internal readonly record struct ArgValue(string Text)

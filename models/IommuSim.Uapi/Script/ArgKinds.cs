@@ -1,7 +1,8 @@
+using System.Reflection;
 using IommuSim.Hardware.Iommu.Tables;
 using IommuSim.Hardware.PageTables;
 
-namespace IommuSim.Cli.UapiScript;
+namespace IommuSim.Uapi.Script;
 
 /// <summary>How a key's value is written and checked at parse time.</summary>
 internal abstract record ArgKind
@@ -14,6 +15,25 @@ internal abstract record ArgKind
     public static readonly ArgKind Op = new OpKind();
 
     public static ArgKind Flags(params (string Name, ulong Value)[] names) => new FlagsKind(names.ToDictionary(n => n.Name, n => n.Value, StringComparer.Ordinal));
+
+    /// <summary>
+    /// The names and values of a uAPI constants class (its public constants in declaration order) or enum, with
+    /// <paramref name="prefix"/> taken off each name and the names in <paramref name="except"/> (aliases, None) left out:
+    /// the script spells a flag as the uAPI does, from one table.
+    /// </summary>
+    public static ArgKind FlagsOf(Type uapi, string prefix = "", params string[] except)
+    {
+        IEnumerable<(string Name, ulong Value)> all = uapi.IsEnum
+            ? Enum.GetNames(uapi).Select(n => (n, Convert.ToUInt64(Enum.Parse(uapi, n), System.Globalization.CultureInfo.InvariantCulture)))
+            : uapi.GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral)
+                .Select(f => (f.Name, Convert.ToUInt64(f.GetRawConstantValue(), System.Globalization.CultureInfo.InvariantCulture)));
+        var names = all.Where(n => n.Name.StartsWith(prefix, StringComparison.Ordinal))
+            .Select(n => (Name: n.Name[prefix.Length..], n.Value))
+            .Where(n => !except.Contains(n.Name, StringComparer.Ordinal))
+            .ToArray();
+        if (names.Length == 0) throw new ArgumentException($"{uapi.Name} has no constants named {prefix}*", nameof(uapi));
+        return Flags(names);
+    }
 }
 
 /// <summary>A number that fills a uAPI field of <paramref name="Bits"/> bits (signed: an fd, an int).</summary>

@@ -5,7 +5,7 @@ using IommuSim.Uapi.Hardware;
 using IommuSim.Uapi.Iommufd;
 using IommuSim.Uapi.Vm;
 
-namespace IommuSim.Cli.UapiScript;
+namespace IommuSim.Uapi.Script;
 
 /// <summary>The result of one call as the script prints and checks it.</summary>
 internal sealed class CallResult
