@@ -31,6 +31,21 @@ public class PageTableTests
     }
 
     [Fact]
+    public void A_large_leaf_replaces_an_emptied_lower_table_but_never_a_used_one()
+    {
+        // __domain_mapping: old small page tables are freed to make room for a superpage (then flushed).
+        var (t, _) = New();
+        t.Map(0x4000_0000, 0x8000_0000, 0x1000, Access.ReadWrite, PageSize.Size4K);
+        t.Unmap(0x4000_0000, 0x1000); // the PT under this PDE stays, empty
+        t.Map(0x4000_0000, 0x8000_0000, 0x20_0000, Access.ReadWrite, PageSize.Size2M);
+        Assert.Equal(1, t.TablesFreedByMap);
+        Assert.True(t.TryTranslate(0x4000_1234, out ulong pa, out _, out var size));
+        Assert.Equal((0x8000_1234UL, PageSize.Size2M), (pa, size));
+        t.Map(0x4020_0000, 0x9000_0000, 0x1000, Access.ReadWrite, PageSize.Size4K);
+        Assert.Throws<InvalidOperationException>(() => t.Map(0x4020_0000, 0x9000_0000, 0x20_0000, Access.ReadWrite, PageSize.Size2M));
+    }
+
+    [Fact]
     public void Unmap_frees_only_tables_it_covers_entirely_and_refuses_to_split_large_pages()
     {
         // drivers/iommu/intel/iommu.c dma_pte_clear_level: "If range covers entire pagetable, free it";

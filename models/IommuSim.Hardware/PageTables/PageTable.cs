@@ -31,6 +31,9 @@ public sealed class PageTable
     /// <summary>Table pages currently allocated (root included).</summary>
     public long TablePages { get; private set; }
 
+    /// <summary>Lower tables that maps of large leaves replaced (each needs an IOTLB and paging-structure flush).</summary>
+    public long TablesFreedByMap { get; private set; }
+
     /// <summary>Bytes currently mapped.</summary>
     public ulong MappedBytes { get; private set; }
 
@@ -195,7 +198,14 @@ public sealed class PageTable
         ulong leaf = table + 8UL * (ulong)PageTableFormat.IndexAt(va, leafLevel);
         ulong old = _mem.ReadEntry(leaf);
         if (PageTableFormat.IsPresent(Stage, old))
-            throw new InvalidOperationException($"0x{va:x} is already mapped");
+        {
+            // A large leaf over an emptied lower table replaces it, as __domain_mapping frees "old small
+            // page tables ... to make room for superpage(s)"; the caller must then flush (TablesFreedByMap).
+            if (leafLevel == 1 || PageTableFormat.IsLeaf(Stage, old, leafLevel) || MappedIn(old & PageTableFormat.AddressMask, leafLevel - 1) != 0)
+                throw new InvalidOperationException($"0x{va:x} is already mapped");
+            FreeTree(old & PageTableFormat.AddressMask, leafLevel - 1);
+            TablesFreedByMap++;
+        }
         _mem.WriteEntry(leaf, PageTableFormat.MakeLeafEntry(Stage, pa, access, leafLevel));
     }
 

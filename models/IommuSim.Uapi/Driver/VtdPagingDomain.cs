@@ -49,11 +49,17 @@ public sealed class VtdPagingDomain : VtdDomain
     internal void RemoveChild(VtdNestedDomain d) => _children.Remove(d);
 
     /// <summary>
-    /// iommu_map(): writes leaves for [iova, iova+length) → pa. No invalidation is needed: VT-d
-    /// without caching mode never caches not-present entries.
+    /// iommu_map(): writes leaves for [iova, iova+length) → pa. No invalidation is needed (VT-d without
+    /// caching mode never caches not-present entries) unless a large leaf replaced an emptied lower table,
+    /// which the paging-structure caches may still point to: then the range is flushed, as
+    /// __domain_mapping does after dma_pte_free_pagetable.
     /// </summary>
     public void Map(ulong iova, ulong pa, ulong length, Access prot, bool allowLargePages)
-        => Table.Map(iova, pa, length, prot, allowLargePages ? MaxPageSize : PageSize.Size4K);
+    {
+        long freed = Table.TablesFreedByMap;
+        Table.Map(iova, pa, length, prot, allowLargePages ? MaxPageSize : PageSize.Size4K);
+        if (Table.TablesFreedByMap != freed) _driver.FlushRange(this, iova, length);
+    }
 
     /// <summary>
     /// iommu_unmap() followed by iotlb_sync: clears the leaves, then flushes the IOTLB (and device
