@@ -175,6 +175,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
         r.HasPasid = op.Spec.Pasid.HasValue;
         r.Measured = op.Measured;
         r.Tag = tag;
+        r.Owner = this;
         Observer?.OnIssued(Scheduler.Now, Device.Name, op.Spec.Pasid, iova, op.Spec.Bytes, op.Spec.IsWrite);
         Device.Issue(r);
     }
@@ -201,6 +202,7 @@ public abstract class WorkloadDriver : IEventHandler, IDmaClient, IDmaApiClient
             r.HasPasid = op.Spec.Pasid.HasValue;
             r.Measured = false;
             r.Tag = StrayTag;
+            r.Owner = this;
             StrayDmas++;
             _inFlight++; // the stray holds a device tag like any request
             Device.Issue(r);

@@ -42,4 +42,22 @@ public class RequestSlotTests
         Assert.True(api.Unmaps > 4_000);
         Assert.Equal(api.Maps - api.Unmaps, api.Live);
     }
+
+    [Fact]
+    public void Two_workloads_on_one_device_each_get_their_own_completions()
+    {
+        // DmaRequest.Owner routes a completion to the workload that issued it (the device has one Client).
+        var h = new ModelHarness();
+        var dev = h.AddDevice("dev0", 3, maxOutstanding: 32);
+        var budget = new RequestBudget(0, 10_000);
+        // Each keeps 16 of the device's 32 tags in flight (a closed loop that asked for all 32 would starve the other).
+        var o = Options("none");
+        o.Outstanding = 16;
+        var a = new RandomWorkload(o, dev, h.Scheduler, budget, ModelHarness.Rng(1, 0), ModelHarness.RegionIova);
+        var b = new RandomWorkload(o, dev, h.Scheduler, budget, ModelHarness.Rng(1, 1), ModelHarness.RegionIova);
+        h.Run([a, b]);
+        Assert.True(a.RequestLatency.Count > 1_000);
+        Assert.True(b.RequestLatency.Count > 1_000);
+        Assert.Equal(10_000, a.RequestLatency.Count + b.RequestLatency.Count);
+    }
 }

@@ -73,7 +73,11 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
     public DmaRequest Rent() => _requestPool.Count > 0 ? _requestPool.Pop() : new DmaRequest();
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Return(DmaRequest r) => _requestPool.Push(r);
+    public void Return(DmaRequest r)
+    {
+        r.Owner = null;
+        _requestPool.Push(r);
+    }
 
     /// <summary>Starts a request now. Callers check <see cref="CanIssue"/> first.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -306,7 +310,7 @@ public sealed class DmaEngine : ITlpSource, IAtsEndpoint
             else Stats.Bytes += r.Bytes;
             Stats.DmaLatency.Record(r.LatencyPs);
         }
-        if (Client is { } c) c.OnDmaComplete(this, r);
+        if ((r.Owner ?? Client) is { } c) c.OnDmaComplete(this, r);
         else Return(r);
     }
 }

@@ -24,6 +24,8 @@ public sealed class DmaRequest
     public long Tag;
     /// <summary>Whether this request counts in the measured phase (issued after warm-up).</summary>
     public bool Measured;
+    /// <summary>Who gets the completion (several workloads may drive one device); null: the device's client.</summary>
+    public Devices.IDmaClient? Owner;
 
     public long LatencyPs => CompletePs - IssuePs;
 }

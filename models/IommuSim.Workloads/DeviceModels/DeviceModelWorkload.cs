@@ -137,6 +137,7 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
         r.HasPasid = Options.Pasid.HasValue;
         r.Measured = measured;
         r.Tag = tag;
+        r.Owner = this;
         Observer?.OnIssued(Scheduler.Now, Device.Name, Options.Pasid, iova, bytes, write);
         Device.Issue(r);
         return true;
