@@ -201,7 +201,10 @@ FAIL_POINT=${SHARD1[-1]}   # task 1 finishes its other points, then fails on thi
 ok "local reference: $POINTS points; shard 1 has points ${SHARD1[*]}, it will fail on $FAIL_POINT"
 
 # a. one task fails: its finished points stay, the merge names the missing point and writes nothing.
+# The shard folder must look like an earlier, interrupted run of this sweep (its sweep.json), or iommusim
+# refuses to write into it (docs/limits.md); the file stands where the point's folder would go.
 mkdir -p "$W/out/shard-1/points"
+cp "$W/local/sweep.json" "$W/out/shard-1/sweep.json"
 touch "$W/out/shard-1/points/$FAIL_POINT"
 submit
 wait_idle
