@@ -1,5 +1,5 @@
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Sweeps;
 
 namespace IommuSim.Cli.Tests.Sweeps;
 

@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using IommuSim.Hardware.PageTables;
 
-namespace IommuSim.Cli.Config;
+namespace IommuSim.Simulation.Config;
 
 /// <summary>Range and consistency checks across sections; messages name the key path and what is allowed.</summary>
 public static partial class ConfigValidator
