@@ -98,3 +98,28 @@ public class SimulatorTests
         Assert.Contains("IommuSim.Workloads", refs);
     }
 }
+
+/// <summary>Config checks the library owns (ConfigValidator), found by driving the library as a user would.</summary>
+public class ValidationTests
+{
+    // DmaEngine.Client holds one driver: a second workload on a device used to take the first one's
+    // completions over and crash the run (an internal error, found by ConfigFuzzTests). Refused up front now.
+    [Theory]
+    [InlineData("random", "random")]
+    [InlineData("stream", "zipf")]
+    public void Two_workloads_on_one_device_are_refused_naming_the_second(string first, string second)
+    {
+        using var t = new TempDir();
+        string path = t.Sub("two.json");
+        File.WriteAllText(path, $$"""
+        { "name": "two", "simulation": { "seed": 1, "warmupRequests": 0, "maxRequests": 100 },
+          "translation": { "design": "single-stage" },
+          "devices": [ { "name": "dev0", "bdf": "0000:03:00.0", "dmaRegions": [ { "iova": "0x100000000", "bytes": "16MiB" } ] } ],
+          "workloads": [ { "device": "dev0", "type": "{{first}}", "bytes": 64, "workingSetBytes": "512KiB" },
+                         { "device": "dev0", "type": "{{second}}", "bytes": 64, "workingSetBytes": "512KiB" } ] }
+        """);
+        var e = Assert.Throws<ConfigError>(() => Simulator.LoadConfig(path));
+        Assert.Contains(e.Messages, m => m.Contains("workloads:1:device = dev0: already driven by workloads:0", StringComparison.Ordinal));
+        Assert.DoesNotContain(e.Messages, m => m.Contains("workloads:0:device", StringComparison.Ordinal));
+    }
+}
