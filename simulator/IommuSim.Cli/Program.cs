@@ -7,7 +7,7 @@ public static class Program
     public static int Main(string[] args)
     {
         // An interrupt removes the temporary folders of the results being written (docs/limits.md).
-        Results.OutputGuard.InstallInterruptHandlers();
+        Simulation.Results.OutputGuard.InstallInterruptHandlers();
         return CliApp.Run(args, Console.Out, Console.Error);
     }
 }

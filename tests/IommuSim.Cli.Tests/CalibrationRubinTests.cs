@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Results;
-using IommuSim.Cli.Running;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Results;
+using IommuSim.Simulation.Running;
 
 namespace IommuSim.Cli.Tests;
 

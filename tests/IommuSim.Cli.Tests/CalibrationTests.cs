@@ -1,11 +1,11 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using IommuSim.Cli.Commands;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using IommuSim.Cli.Plots;
-using IommuSim.Cli.Results;
-using IommuSim.Cli.Running;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Results;
+using IommuSim.Simulation.Running;
+using IommuSim.Simulation.Sweeps;
 using IommuSim.Cli.Tests.Sweeps;
 
 namespace IommuSim.Cli.Tests;

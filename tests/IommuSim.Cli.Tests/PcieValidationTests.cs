@@ -1,5 +1,5 @@
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Running;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Running;
 using IommuSim.Hardware.Pcie;
 
 namespace IommuSim.Cli.Tests;

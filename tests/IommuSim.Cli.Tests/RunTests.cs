@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using IommuSim.Cli.Results;
+using IommuSim.Simulation.Results;
 
 namespace IommuSim.Cli.Tests;
 

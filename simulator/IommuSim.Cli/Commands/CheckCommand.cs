@@ -1,5 +1,6 @@
 using System.CommandLine;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Running;
 
 namespace IommuSim.Cli.Commands;
 
@@ -14,7 +15,7 @@ internal static class CheckCommand
         cmd.SetAction(pr => CliApp.Guard(stderr, () =>
         {
             var loaded = ConfigLoader.Load(pr.GetValue(config)!, pr.GetValue(set));
-            RunCommand.Preflight(loaded);
+            SimulationRunner.Preflight(loaded);
             stdout.Write(loaded.ResolvedJson);
             stdout.WriteLine($"# config ok: {loaded.SourcePath} (configHash {loaded.Hash})");
             return CliApp.Ok;

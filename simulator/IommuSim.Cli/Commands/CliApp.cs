@@ -1,5 +1,5 @@
 using System.CommandLine;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using IommuSim.Workloads.Trace;
 
 namespace IommuSim.Cli.Commands;

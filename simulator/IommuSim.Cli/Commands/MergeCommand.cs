@@ -1,5 +1,5 @@
 using System.CommandLine;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Sweeps;
 
 namespace IommuSim.Cli.Commands;
 
@@ -15,7 +15,7 @@ internal static class MergeCommand
         var cmd = new Command("merge", "Join sweep shards into one sweep.csv and plots") { dirs, outDir, noPlots, quiet };
         cmd.SetAction(pr => CliApp.Guard(stderr, () =>
         {
-            var r = SweepMerge.Merge(pr.GetValue(dirs)!, pr.GetValue(outDir), !pr.GetValue(noPlots));
+            var r = SweepMerge.Merge(pr.GetValue(dirs)!, pr.GetValue(outDir), pr.GetValue(noPlots) ? null : SweepCommand.DrawSweepPlots);
             stdout.WriteLine($"merged {r.Points} points ({r.Copied} copied from other folders): sweep.csv and plots -> {r.Target}");
             return CliApp.Ok;
         }));

@@ -1,7 +1,7 @@
 using System.CommandLine;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using IommuSim.Cli.Plots;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Sweeps;
 
 namespace IommuSim.Cli.Commands;
 
@@ -53,7 +53,7 @@ internal static class PlotCommand
                 var points = spec.Points();
                 var missing = points.Where(p => !File.Exists(SweepRunner.SummaryPath(d, p.Index))).Select(p => p.Index).ToList();
                 if (missing.Count > 0) throw new ConfigError($"plot error: {d}: no sweep.csv and {missing.Count} points missing ({SweepMerge.Ranges(missing)}); run iommusim merge first");
-                table = SweepRunner.WriteResults(d, spec, points, plots: false);
+                table = SweepRunner.WriteResults(d, spec, points);
             }
             foreach (var c in spec.VaryKeys.Concat(spec.Plots.Select(p => p.Y)))
                 if (!table.Has(c)) throw new ConfigError($"plot error: {csv}: no column {c}");

@@ -1,10 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Results;
-using IommuSim.Cli.Running;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Results;
+using IommuSim.Simulation.Running;
 using IommuSim.Cli.Timeline;
-using IommuSim.Workloads.Trace;
 using Spectre.Console;
 
 namespace IommuSim.Cli.Commands;
@@ -30,7 +29,7 @@ internal static class RunCommand
         cmd.SetAction(pr => CliApp.Guard(stderr, () =>
         {
             var loaded = ConfigLoader.Load(pr.GetValue(config)!, pr.GetValue(set), pr.GetValue(seed));
-            Preflight(loaded);
+            SimulationRunner.Preflight(loaded);
             using var session = timeline.Parse(pr);
             string dir = pr.GetValue(outDir) ?? Path.Combine("results", loaded.Config.Name);
             OutputGuard.CheckTarget(dir, pr.GetValue(outDir) is null ? $"name = {loaded.Config.Name} (results folder)" : "--out", OutputGuard.RunMarker);
@@ -48,23 +47,6 @@ internal static class RunCommand
             return CliApp.Ok;
         }));
         return cmd;
-    }
-
-    /// <summary>Input checks that need to read files (traces) — all before anything runs.</summary>
-    internal static void Preflight(LoadedConfig loaded)
-    {
-        var devices = loaded.Config.Devices.Select(d => d.Name).ToHashSet();
-        foreach (var w in loaded.Config.Workloads.Where(w => w.Type == "trace"))
-        {
-            // Reads the whole trace once (constant memory); issue times must leave room for the run (docs/limits.md).
-            string path = ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!);
-            using var reader = TraceReader.Open(path, devices);
-            long maxPs = (long)(RunLimits.MaxSimulatedUs * 1e6);
-            while (reader.Next() is TraceRecord r)
-                if (r.TimePs > maxPs)
-                    throw new TraceFormatException(path, r.Line, $"time {r.TimePs / 1000} ns: issue times must be at most {maxPs / 1000} ns (simulated time is a 64-bit count of picoseconds; docs/limits.md)");
-        }
-        KernelTracePreflight.Check(loaded);
     }
 
     private static RunOutput RunWithProgress(LoadedConfig loaded, TraceRecorder? recorder, TimelineSession? session)

@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Results;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Results;
+using IommuSim.Cli.Plots;
+using IommuSim.Simulation.Sweeps;
+using Spectre.Console;
 
 namespace IommuSim.Cli.Commands;
 
@@ -37,7 +39,12 @@ internal static class SweepCommand
             string dir = pr.GetValue(outDir) ?? Path.Combine("results", plan.Spec.Name);
             OutputGuard.CheckTarget(dir, pr.GetValue(outDir) is null ? $"name = {plan.Spec.Name} (sweep folder)" : "--out", OutputGuard.SweepMarker);
             bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
-            var r = SweepRunner.Run(plan, new SweepOptions(dir, j, s, pr.GetValue(resume), interactive, pr.GetValue(pointPlots), !pr.GetValue(noPlots)));
+            var r = SweepRunner.Run(plan, new SweepOptions(dir, j, s, pr.GetValue(resume))
+            {
+                PointExtra = pr.GetValue(pointPlots) ? RunPlots.Draw : null,
+                ResultsExtra = pr.GetValue(noPlots) ? null : DrawSweepPlots,
+                Progress = interactive ? ShowProgress : null,
+            });
             string shardText = s.Count > 1 ? $" shard {s}:" : "";
             string tail = r.Complete
                 ? (pr.GetValue(noPlots) ? $"sweep.csv -> {dir}" : $"sweep.csv and plots -> {dir}")
@@ -47,6 +54,33 @@ internal static class SweepCommand
             return CliApp.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>The sweep's PNG plots, drawn after sweep.csv (sweep and merge).</summary>
+    internal static void DrawSweepPlots(string dir, SweepSpec spec, SweepTable table) => SweepPlots.Draw(dir, spec, table);
+
+    /// <summary>A progress bar of the sweep's points while the library's workers run.</summary>
+    internal static void ShowProgress(SweepProgress p)
+    {
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask($"[green]{Markup.Escape(p.Name)}[/]", maxValue: p.Total);
+                void Update()
+                {
+                    int d = p.Done();
+                    task.Value = d;
+                    task.Description = string.Create(CultureInfo.InvariantCulture, $"[green]{Markup.Escape(p.Name)}[/] {d}/{p.Total} points, {p.Jobs} jobs");
+                }
+                while (p.Running())
+                {
+                    Update();
+                    Thread.Sleep(100);
+                }
+                Update();
+            });
     }
 
     private static void DryRun(TextWriter stdout, SweepPlan plan, ShardSpec shard, bool quiet)

@@ -21,11 +21,11 @@ internal sealed class TraceRecorder : IRequestObserver, IDisposable
     {
         string full = Path.GetFullPath(path);
         if (path.Length == 0 || Directory.Exists(full) || path.EndsWith('/') || path.EndsWith(Path.DirectorySeparatorChar))
-            throw new Cli.Config.ConfigError($"output error: --record-trace {path}: is a folder; give a file name");
-        if (Results.OutputGuard.IsSameOrAncestor(Path.TrimEndingDirectorySeparator(Path.GetFullPath(resultsDir)), full))
-            throw new Cli.Config.ConfigError($"output error: --record-trace {path}: lies inside the results folder {resultsDir}, which the run replaces; write the trace elsewhere");
+            throw new Simulation.Config.ConfigError($"output error: --record-trace {path}: is a folder; give a file name");
+        if (Simulation.Results.OutputGuard.IsSameOrAncestor(Path.TrimEndingDirectorySeparator(Path.GetFullPath(resultsDir)), full))
+            throw new Simulation.Config.ConfigError($"output error: --record-trace {path}: lies inside the results folder {resultsDir}, which the run replaces; write the trace elsewhere");
         for (string? d = Path.GetDirectoryName(full); d is not null; d = Path.GetDirectoryName(d))
-            if (File.Exists(d)) throw new Cli.Config.ConfigError($"output error: --record-trace {path}: {d} is a file, not a folder");
+            if (File.Exists(d)) throw new Simulation.Config.ConfigError($"output error: --record-trace {path}: {d} is a file, not a folder");
     }
 
     public TraceRecorder(string path)
@@ -33,8 +33,8 @@ internal sealed class TraceRecorder : IRequestObserver, IDisposable
         _path = path;
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        _tmp = Results.OutputGuard.TempSibling(Path.GetFullPath(path));
-        Results.OutputGuard.Track(_tmp);
+        _tmp = Simulation.Results.OutputGuard.TempSibling(Path.GetFullPath(path));
+        Simulation.Results.OutputGuard.Track(_tmp);
         _w = new StreamWriter(_tmp) { NewLine = "\n" };
         _w.WriteLine(TraceReader.Header);
     }
@@ -59,8 +59,8 @@ internal sealed class TraceRecorder : IRequestObserver, IDisposable
     {
         _w.Flush();
         _w.Dispose();
-        Results.OutputGuard.Critical(() => File.Move(_tmp, _path, overwrite: true));
-        Results.OutputGuard.Forget(_tmp);
+        Simulation.Results.OutputGuard.Critical(() => File.Move(_tmp, _path, overwrite: true));
+        Simulation.Results.OutputGuard.Forget(_tmp);
         _done = true;
     }
 
@@ -68,7 +68,7 @@ internal sealed class TraceRecorder : IRequestObserver, IDisposable
     {
         if (_done) return;
         _w.Dispose();
-        Results.OutputGuard.Delete(_tmp);
-        Results.OutputGuard.Forget(_tmp);
+        Simulation.Results.OutputGuard.Delete(_tmp);
+        Simulation.Results.OutputGuard.Forget(_tmp);
     }
 }

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Sweeps;
 using IommuSim.Engine.Units;
 using ScottPlot;
 

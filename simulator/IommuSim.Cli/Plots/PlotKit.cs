@@ -33,7 +33,7 @@ internal static class PlotKit
     }
 
     public static void Save(Plot p, string path, int width = Width, int height = Height)
-        => Sweeps.AtomicFile.Write(path, tmp => p.SavePng(tmp, width, height));
+        => Simulation.Sweeps.AtomicFile.Write(path, tmp => p.SavePng(tmp, width, height));
 
     // ---- statistics -----------------------------------------------------------------------
 

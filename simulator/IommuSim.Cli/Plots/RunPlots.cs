@@ -36,7 +36,7 @@ public static class RunPlots
 
     private static List<string[]> ReadRows(string path)
     {
-        if (!File.Exists(path)) throw new Config.ConfigError($"plot error: {path}: file not found");
+        if (!File.Exists(path)) throw new Simulation.Config.ConfigError($"plot error: {path}: file not found");
         return File.ReadLines(path).Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).ToList();
     }
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Sweeps;
 using IommuSim.Engine.Units;
 using ScottPlot;
 
@@ -278,7 +278,7 @@ public static class SweepPlots
             if (m == 0) mp.Reset(p);
             else mp.AddPlot(p);
         }
-        Sweeps.AtomicFile.Write(path, tmp => mp.SavePng(tmp, 1200, 1500));
+        Simulation.Sweeps.AtomicFile.Write(path, tmp => mp.SavePng(tmp, 1200, 1500));
     }
 
     private static string Tail(string key) => key.Split(':', '.')[^1];

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Running;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Units;
 using IommuSim.Hardware.Devices;

@@ -1,6 +1,6 @@
 using System.CommandLine;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Running;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Running;
 
 namespace IommuSim.Cli.Timeline;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using ScottPlot;
 
 namespace IommuSim.Cli.Timeline;

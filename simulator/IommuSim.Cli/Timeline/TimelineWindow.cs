@@ -1,5 +1,5 @@
 using System.Globalization;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 
 namespace IommuSim.Cli.Timeline;
 

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using IommuSim.Cli.Plots;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Sweeps;
 using IommuSim.Cli.Tests.Sweeps;
 
 namespace IommuSim.Cli.Tests.Plots;
@@ -65,7 +65,7 @@ public class PlotTests
             .Replace("\"iommu:iotlb:sets\": [4, 16]", "\"iommu:iotlb:sets\": [4, 16], \"translation:design\": [\"single-stage\", \"passthrough\"]", StringComparison.Ordinal)
             .Replace("\"64KiB\", \"1MiB\", \"4MiB\"", "\"64KiB\", \"1MiB\"", StringComparison.Ordinal));
         var plan = SweepPlan.Prepare(t.SweepPath, useEnvironment: false);
-        var r = SweepRunner.Run(plan, new SweepOptions(t.Sub("out"), 2, ShardSpec.All, false, false, PointPlots: true));
+        var r = SweepRunner.Run(plan, new SweepOptions(t.Sub("out"), 2, ShardSpec.All, false) { PointExtra = RunPlots.Draw, ResultsExtra = (d, s, tb) => SweepPlots.Draw(d, s, tb) });
         Assert.True(r.Complete);
         string dir = t.Sub("out");
         // facets: one missRate plot per design (the vary key that is neither x nor series)

@@ -2,8 +2,8 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using CsCheck;
 using IommuSim.Cli.Commands;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Running;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Running;
 using IommuSim.Workloads.Trace;
 
 namespace IommuSim.Cli.Tests.Safety;
@@ -103,7 +103,7 @@ public class ConfigFuzzTests
         try
         {
             loaded = ConfigLoader.Load(path, sets, useEnvironment: false);
-            RunCommand.Preflight(loaded);
+            SimulationRunner.Preflight(loaded);
         }
         catch (ConfigError e)
         {

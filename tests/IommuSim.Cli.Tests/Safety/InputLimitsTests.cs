@@ -1,4 +1,4 @@
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using IommuSim.Cli.Tests.Sweeps;
 
 namespace IommuSim.Cli.Tests.Safety;

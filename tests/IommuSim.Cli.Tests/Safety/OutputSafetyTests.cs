@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using IommuSim.Cli.Results;
+using IommuSim.Simulation.Results;
 using IommuSim.Cli.Tests.Sweeps;
 
 namespace IommuSim.Cli.Tests.Safety;

@@ -1,5 +1,5 @@
 using IommuSim.Cli.Commands;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Sweeps;
 
 namespace IommuSim.Cli.Tests.Sweeps;
 

@@ -1,8 +1,9 @@
 using IommuSim.Cli.Commands;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Results;
-using IommuSim.Cli.Running;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Cli.Plots;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Results;
+using IommuSim.Simulation.Running;
+using IommuSim.Simulation.Sweeps;
 
 namespace IommuSim.Cli.Tests.Sweeps;
 
@@ -10,7 +11,7 @@ public class SweepRunTests
 {
     private static SweepResult RunSweep(TempSweep t, string outName, int jobs = 2, ShardSpec? shard = null, bool resume = false, bool plots = false)
         => SweepRunner.Run(SweepPlan.Prepare(t.SweepPath, useEnvironment: false),
-            new SweepOptions(t.Sub(outName), jobs, shard ?? ShardSpec.All, resume, Progress: false, PointPlots: false, Plots: plots));
+            new SweepOptions(t.Sub(outName), jobs, shard ?? ShardSpec.All, resume) { ResultsExtra = plots ? (d, s, tb) => SweepPlots.Draw(d, s, tb) : null });
 
     private static string Csv(string dir) => File.ReadAllText(Path.Combine(dir, SweepRunner.SweepCsv));
 
@@ -32,7 +33,7 @@ public class SweepRunTests
         Assert.False(File.Exists(Path.Combine(t.Sub("s0"), SweepRunner.SweepCsv)));
         Assert.False(Directory.Exists(SweepRunner.PointDir(t.Sub("s0"), 1)));
 
-        var m = SweepMerge.Merge([t.Sub("s0"), t.Sub("s1")], t.Sub("merged"), plots: false);
+        var m = SweepMerge.Merge([t.Sub("s0"), t.Sub("s1")], t.Sub("merged"));
         Assert.Equal(12, m.Copied);
 
         string a = Csv(t.Sub("whole")), b = Csv(t.Sub("merged"));
@@ -117,7 +118,7 @@ public class SweepRunTests
         using var t = new TempSweep();
         RunSweep(t, "s0", shard: new ShardSpec(0, 4));
         RunSweep(t, "s1", shard: new ShardSpec(1, 4));
-        var e = Assert.Throws<ConfigError>(() => SweepMerge.Merge([t.Sub("s0"), t.Sub("s1")], t.Sub("m"), plots: false));
+        var e = Assert.Throws<ConfigError>(() => SweepMerge.Merge([t.Sub("s0"), t.Sub("s1")], t.Sub("m")));
         Assert.Contains("2-3, 6-7, 10-11", e.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(Path.Combine(t.Sub("m"), SweepRunner.SweepCsv)));
     }
@@ -129,7 +130,7 @@ public class SweepRunTests
         RunSweep(t, "a", shard: new ShardSpec(0, 6));
         File.WriteAllText(t.SweepPath, TempSweep.DefaultSweep.Replace("tiny-sweep", "other", StringComparison.Ordinal));
         RunSweep(t, "b", shard: new ShardSpec(1, 6));
-        var e = Assert.Throws<ConfigError>(() => SweepMerge.Merge([t.Sub("a"), t.Sub("b")], t.Sub("m"), plots: false));
+        var e = Assert.Throws<ConfigError>(() => SweepMerge.Merge([t.Sub("a"), t.Sub("b")], t.Sub("m")));
         Assert.Contains("not shards of the same sweep", e.Message, StringComparison.Ordinal);
     }
 

@@ -1,11 +1,11 @@
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using IommuSim.Hardware;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi;
 using IommuSim.Uapi.DmaApi;
 
-namespace IommuSim.Cli.Running;
+namespace IommuSim.Simulation.Running;
 
 /// <summary>The simulated system a config describes, ready to run.</summary>
 public sealed class BuiltSystem

@@ -5,7 +5,7 @@ using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
 using IommuSim.Workloads;
 
-namespace IommuSim.Cli.Config;
+namespace IommuSim.Simulation.Config;
 
 /// <summary>The root of a config file: one simulated system and its workload (spec/config.md).</summary>
 public sealed class SimulationConfig

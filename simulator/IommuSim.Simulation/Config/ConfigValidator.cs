@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using IommuSim.Hardware.PageTables;
 
-namespace IommuSim.Cli.Config;
+namespace IommuSim.Simulation.Config;
 
 /// <summary>Range and consistency checks across sections; messages name the key path and what is allowed.</summary>
 public static partial class ConfigValidator
@@ -74,6 +74,11 @@ public static partial class ConfigValidator
                 continue;
             }
             var dev = c.Devices[di];
+            // A device has one DMA client (DmaEngine.Client): a second workload would take its completions over.
+            int first = 0;
+            while (c.Workloads[first].Device != w.Device) first++;
+            if (first < i && w.Type != "kernel-trace" && c.Workloads[first].Type != "kernel-trace")
+                errors.Add($"{p}:device = {w.Device}: already driven by workloads:{first}; a device has one driver, so give each workload a device of its own");
             if (w.Pasid is not null && dev.PasidBits == 0) errors.Add($"{p}:pasid = {w.Pasid}: device {dev.Name} has no PASID support (pasidBits = 0)");
             if (w.Type == "kernel-trace")
             {

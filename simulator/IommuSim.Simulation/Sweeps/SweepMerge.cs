@@ -1,8 +1,8 @@
 using System.Globalization;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Results;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Results;
 
-namespace IommuSim.Cli.Sweeps;
+namespace IommuSim.Simulation.Sweeps;
 
 /// <summary>
 /// <c>merge DIR... --out OUT</c>: the shard folders of one sweep (same sweep.json) are joined into
@@ -16,7 +16,7 @@ public static class SweepMerge
 {
     public sealed record MergeResult(string Target, int Points, int Copied);
 
-    public static MergeResult Merge(IReadOnlyList<string> dirs, string? outDir, bool plots = true)
+    public static MergeResult Merge(IReadOnlyList<string> dirs, string? outDir, Action<string, SweepSpec, SweepTable>? drawResults = null)
     {
         if (dirs.Count == 0) throw new ConfigError("merge error: name at least one sweep folder");
         if (string.IsNullOrEmpty(outDir))
@@ -77,7 +77,7 @@ public static class SweepMerge
                 Directory.CreateDirectory(dst);
                 foreach (var f in Directory.GetFiles(SweepRunner.PointDir(from[p.Index]!, p.Index))) File.Copy(f, Path.Combine(dst, Path.GetFileName(f)));
             }
-            SweepRunner.WriteResults(tmp, spec, points, plots);
+            SweepRunner.WriteResults(tmp, spec, points, drawResults);
             RunFolderWriter.Replace(tmp, target);
         }
         catch

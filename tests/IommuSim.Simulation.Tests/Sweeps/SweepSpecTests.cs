@@ -1,7 +1,7 @@
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Sweeps;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Sweeps;
 
-namespace IommuSim.Cli.Tests.Sweeps;
+namespace IommuSim.Simulation.Tests.Sweeps;
 
 public class SweepSpecTests
 {

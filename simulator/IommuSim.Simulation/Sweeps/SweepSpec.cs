@@ -3,9 +3,9 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 
-namespace IommuSim.Cli.Sweeps;
+namespace IommuSim.Simulation.Sweeps;
 
 /// <summary>One plot a sweep file asks for (config.md, Sweeps). <see cref="Series"/> may name several keys.</summary>
 public sealed record PlotSpec(string X, string Y, IReadOnlyList<string> Series, bool LogX, bool LogY, string? Title);

@@ -1,15 +1,24 @@
 using System.Diagnostics;
 using System.Globalization;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Plots;
-using IommuSim.Cli.Results;
-using IommuSim.Cli.Running;
-using Spectre.Console;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Results;
+using IommuSim.Simulation.Running;
 
-namespace IommuSim.Cli.Sweeps;
+namespace IommuSim.Simulation.Sweeps;
 
-/// <summary>Options of one <c>sweep</c> invocation.</summary>
-public sealed record SweepOptions(string OutDir, int Jobs, ShardSpec Shard, bool Resume, bool Progress, bool PointPlots, bool Plots = true);
+/// <summary>Options of one <c>sweep</c> invocation. The hooks let a front end draw or report without the library knowing how (the CLI: PNG plots, a progress bar).</summary>
+public sealed record SweepOptions(string OutDir, int Jobs, ShardSpec Shard, bool Resume)
+{
+    /// <summary>Called with each point's temporary folder before it is moved into place (e.g. to draw the point's plots there).</summary>
+    public Action<string>? PointExtra { get; init; }
+    /// <summary>Called with the sweep folder and its table once sweep.csv is written (e.g. to draw the sweep's plots).</summary>
+    public Action<string, SweepSpec, SweepTable>? ResultsExtra { get; init; }
+    /// <summary>Called on the calling thread while the workers run; returns once <see cref="SweepProgress.Running"/> turns false.</summary>
+    public Action<SweepProgress>? Progress { get; init; }
+}
+
+/// <summary>What a progress display of a running sweep can read: points to run, points done so far, whether workers still run.</summary>
+public sealed record SweepProgress(string Name, int Total, int Jobs, Func<int> Done, Func<bool> Running);
 
 /// <summary>What a sweep invocation did.</summary>
 public sealed record SweepResult(int Total, int Owned, int Ran, int Skipped, bool Complete, double WallSeconds, double PointsSeconds, double ResultsSeconds);
@@ -18,7 +27,7 @@ public sealed record SweepResult(int Total, int Owned, int Ran, int Skipped, boo
 /// Runs the points of a sweep on worker threads, each point a single-threaded deterministic
 /// <see cref="SimulationRunner.Run"/> written atomically to <c>DIR/points/NNNN/</c>. When every point
 /// of the sweep is in DIR afterwards (unsharded, or the last shard on a shared folder), writes
-/// sweep.csv and the sweep's plots.
+/// sweep.csv (and calls <see cref="SweepOptions.ResultsExtra"/>, where the CLI draws the plots).
 /// </summary>
 public static class SweepRunner
 {
@@ -56,7 +65,7 @@ public static class SweepRunner
         var todo = owned.Where(p => !(o.Resume && File.Exists(SummaryPath(dir, p.Index)))).ToList();
         int skipped = owned.Count - todo.Count;
 
-        Action<string>? pointPlots = o.PointPlots ? RunPlots.Draw : null;
+        Action<string>? pointPlots = o.PointExtra;
         int jobs = Math.Max(1, Math.Min(o.Jobs, todo.Count));
         int next = -1, done = 0;
         Exception? failure = null;
@@ -94,7 +103,8 @@ public static class SweepRunner
         threads[0].Start();
         if (threads.Count > 1 && TieredJit) threads[0].Join(WarmupMs);
         foreach (var t in threads.Skip(1)) t.Start();
-        if (o.Progress && todo.Count > 0) ShowProgress(plan.Spec.Name, todo.Count, () => Volatile.Read(ref done), threads);
+        if (o.Progress is not null && todo.Count > 0)
+            o.Progress(new SweepProgress(plan.Spec.Name, todo.Count, threads.Count, () => Volatile.Read(ref done), () => threads.Any(t => t.IsAlive)));
         foreach (var t in threads) t.Join();
         if (failure is not null)
         {
@@ -104,7 +114,7 @@ public static class SweepRunner
 
         double pointsSeconds = wall.Elapsed.TotalSeconds;
         bool complete = plan.Points.All(p => File.Exists(SummaryPath(dir, p.Index)));
-        if (complete) WriteResults(dir, plan.Spec, plan.Points, o.Plots);
+        if (complete) WriteResults(dir, plan.Spec, plan.Points, o.ResultsExtra);
         return new SweepResult(plan.Points.Count, owned.Count, todo.Count, skipped, complete, wall.Elapsed.TotalSeconds, pointsSeconds, wall.Elapsed.TotalSeconds - pointsSeconds);
     }
 
@@ -127,36 +137,13 @@ public static class SweepRunner
         AtomicFile.WriteAllText(path, json);
     }
 
-    /// <summary>sweep.csv and the plots from the points in DIR (all must be there).</summary>
-    public static SweepTable WriteResults(string dir, SweepSpec spec, IReadOnlyList<SweepPoint> points, bool plots = true)
+    /// <summary>sweep.csv from the points in DIR (all must be there), then <paramref name="extra"/> (the CLI's plots).</summary>
+    public static SweepTable WriteResults(string dir, SweepSpec spec, IReadOnlyList<SweepPoint> points, Action<string, SweepSpec, SweepTable>? extra = null)
     {
         var table = SweepTable.FromPoints(spec, points, p => SummaryPath(dir, p.Index));
         AtomicFile.WriteAllText(Path.Combine(dir, SweepCsv), table.ToCsv());
-        if (plots) SweepPlots.Draw(dir, spec, table);
+        extra?.Invoke(dir, spec, table);
         return table;
-    }
-
-    private static void ShowProgress(string name, int total, Func<int> done, List<Thread> threads)
-    {
-        AnsiConsole.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                var task = ctx.AddTask($"[green]{Markup.Escape(name)}[/]", maxValue: total);
-                void Update()
-                {
-                    int d = done();
-                    task.Value = d;
-                    task.Description = string.Create(CultureInfo.InvariantCulture, $"[green]{Markup.Escape(name)}[/] {d}/{total} points, {threads.Count} jobs");
-                }
-                while (threads.Any(t => t.IsAlive))
-                {
-                    Update();
-                    Thread.Sleep(100);
-                }
-                Update();
-            });
     }
 }
 

@@ -1,8 +1,8 @@
 using System.Globalization;
-using IommuSim.Cli.Commands;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Running;
 
-namespace IommuSim.Cli.Sweeps;
+namespace IommuSim.Simulation.Sweeps;
 
 /// <summary>
 /// A sweep checked as a whole before any point runs: the sweep file, the base config, every
@@ -63,7 +63,7 @@ public sealed class SweepPlan
             if (reported.Count > 50) break;
         }
         if (errors.Count == 0)
-            foreach (var cfg in configs) RunCommand.Preflight(cfg!);
+            foreach (var cfg in configs) SimulationRunner.Preflight(cfg!);
 
         var known = spec.Plots.Count > 0 ? SummaryKeys.Known(baseConfig) : new HashSet<string>(SummaryKeys.Contract, StringComparer.Ordinal);
         for (int i = 0; i < spec.Plots.Count; i++)

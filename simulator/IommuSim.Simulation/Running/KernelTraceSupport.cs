@@ -1,10 +1,10 @@
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi.DmaApi;
 using IommuSim.Workloads.KernelTrace;
 
-namespace IommuSim.Cli.Running;
+namespace IommuSim.Simulation.Running;
 
 /// <summary>The run-time DMA API's fixed-IOVA calls, for the kernel-trace workload (which does not see the uAPI layer).</summary>
 internal sealed class FixedIovaDmaApi(KernelDmaApi api) : IFixedIovaDmaApi

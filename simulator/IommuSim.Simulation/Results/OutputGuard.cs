@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 
-namespace IommuSim.Cli.Results;
+namespace IommuSim.Simulation.Results;
 
 /// <summary>
 /// What a command may write (docs/limits.md): a result name is a plain file name, and a results

@@ -1,11 +1,11 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using IommuSim.Cli.Running;
+using IommuSim.Simulation.Running;
 using IommuSim.Engine.Stats;
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Invalidation;
 
-namespace IommuSim.Cli.Results;
+namespace IommuSim.Simulation.Results;
 
 /// <summary>
 /// Builds <c>summary.json</c> (spec/results.md) from a finished run. Key order is fixed and

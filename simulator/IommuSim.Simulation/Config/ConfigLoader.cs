@@ -6,7 +6,7 @@ using System.Text.Json;
 using IommuSim.Engine.Units;
 using Microsoft.Extensions.Configuration;
 
-namespace IommuSim.Cli.Config;
+namespace IommuSim.Simulation.Config;
 
 /// <summary>A config after loading, binding and validation.</summary>
 public sealed record LoadedConfig(SimulationConfig Config, string SourcePath, string ResolvedJson, string Hash)

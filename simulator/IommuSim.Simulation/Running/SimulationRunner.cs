@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using IommuSim.Engine.Rng;
 using IommuSim.Engine.Time;
 using IommuSim.Hardware;
@@ -9,7 +9,7 @@ using IommuSim.Workloads.Nic;
 using IommuSim.Workloads.Nvme;
 using IommuSim.Workloads.Trace;
 
-namespace IommuSim.Cli.Running;
+namespace IommuSim.Simulation.Running;
 
 /// <summary>Progress callback data: simulated ns, measured requests completed, events executed.</summary>
 public readonly record struct RunProgress(double SimulatedNs, long Completed, long Target, long Events, double WallSeconds);
@@ -127,6 +127,23 @@ public static class SimulationRunner
         {
             foreach (var w in workloads) (w as IDisposable)?.Dispose();
         }
+    }
+
+    /// <summary>Input checks that need to read files (traces) — all before anything runs.</summary>
+    public static void Preflight(LoadedConfig loaded)
+    {
+        var devices = loaded.Config.Devices.Select(d => d.Name).ToHashSet();
+        foreach (var w in loaded.Config.Workloads.Where(w => w.Type == "trace"))
+        {
+            // Reads the whole trace once (constant memory); issue times must leave room for the run (docs/limits.md).
+            string path = ConfigValidator.ResolvePath(loaded.BaseDirectory, w.Path!);
+            using var reader = TraceReader.Open(path, devices);
+            long maxPs = (long)(RunLimits.MaxSimulatedUs * 1e6);
+            while (reader.Next() is TraceRecord r)
+                if (r.TimePs > maxPs)
+                    throw new TraceFormatException(path, r.Line, $"time {r.TimePs / 1000} ns: issue times must be at most {maxPs / 1000} ns (simulated time is a 64-bit count of picoseconds; docs/limits.md)");
+        }
+        KernelTracePreflight.Check(loaded);
     }
 
     private static TraceReader OpenTrace(LoadedConfig loaded, string path, Func<string, Stream>? open)

@@ -1,7 +1,7 @@
 using System.Globalization;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 
-namespace IommuSim.Cli.Sweeps;
+namespace IommuSim.Simulation.Sweeps;
 
 /// <summary><c>--shard I/N</c>: this process runs the points whose index mod N = I.</summary>
 public readonly record struct ShardSpec(int Index, int Count)

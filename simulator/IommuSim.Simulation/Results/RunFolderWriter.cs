@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
-using IommuSim.Cli.Running;
+using IommuSim.Simulation.Running;
 using IommuSim.Engine.Stats;
 
-namespace IommuSim.Cli.Results;
+namespace IommuSim.Simulation.Results;
 
 /// <summary>
 /// Writes a run's folder atomically: everything goes into a temporary sibling folder that is
@@ -59,17 +59,31 @@ public static class RunFolderWriter
         else Directory.Move(tmp, final);
     });
 
+    /// <summary>The latency histograms latency.csv lists, in its order, by kind (values in ps; the walk-reads counts apart).
+    /// A kind listed twice (two models on one device) keeps its first histogram here; latency.csv has both.</summary>
+    public static IReadOnlyDictionary<string, LatencyHistogram> Histograms(RunOutput run)
+    {
+        var all = new Dictionary<string, LatencyHistogram>(StringComparer.Ordinal);
+        foreach (var (kind, h) in HistogramList(run)) all.TryAdd(kind, h);
+        return all;
+    }
+
+    private static IEnumerable<(string Kind, LatencyHistogram Histogram)> HistogramList(RunOutput run)
+    {
+        var dma = new LatencyHistogram("dma");
+        foreach (var d in run.Platform.Devices) dma.Add(d.Stats.DmaLatency);
+        yield return ("translation", run.Platform.Iommu.TranslationLatency);
+        yield return ("dma", dma);
+        yield return ("walk", run.Platform.Iommu.WalkLatency);
+        foreach (var w in run.Workloads)
+            if (w is Workloads.DeviceModels.IDeviceModelStats model)
+                foreach (var h in model.Histograms) yield return ($"{w.Device.Name}.{h.Name}", h);
+    }
+
     public static string LatencyCsv(RunOutput run)
     {
         var sb = new StringBuilder("kind,lowNs,highNs,count\n");
-        var dma = new LatencyHistogram("dma");
-        foreach (var d in run.Platform.Devices) dma.Add(d.Stats.DmaLatency);
-        Append(sb, "translation", run.Platform.Iommu.TranslationLatency, 1000.0);
-        Append(sb, "dma", dma, 1000.0);
-        Append(sb, "walk", run.Platform.Iommu.WalkLatency, 1000.0);
-        foreach (var w in run.Workloads)
-            if (w is Workloads.DeviceModels.IDeviceModelStats model)
-                foreach (var h in model.Histograms) Append(sb, $"{w.Device.Name}.{h.Name}", h, 1000.0);
+        foreach (var (kind, h) in HistogramList(run)) Append(sb, kind, h, 1000.0);
         foreach (var (lo, hi, n) in run.Platform.Iommu.WalkReadsPerWalk.Buckets())
             sb.Append(CultureInfo.InvariantCulture, $"walkReads,{lo},{hi},{n}\n");
         return sb.ToString();

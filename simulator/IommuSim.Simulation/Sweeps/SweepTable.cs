@@ -2,10 +2,10 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Results;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Results;
 
-namespace IommuSim.Cli.Sweeps;
+namespace IommuSim.Simulation.Sweeps;
 
 /// <summary>
 /// sweep.csv: one row per point in index order. Columns: <c>point</c>, <c>seed</c>, the vary keys

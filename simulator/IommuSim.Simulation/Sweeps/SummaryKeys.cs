@@ -1,9 +1,9 @@
-using IommuSim.Cli.Config;
-using IommuSim.Cli.Results;
-using IommuSim.Cli.Running;
+using IommuSim.Simulation.Config;
+using IommuSim.Simulation.Results;
+using IommuSim.Simulation.Running;
 using IommuSim.Hardware.Iommu.Faults;
 
-namespace IommuSim.Cli.Sweeps;
+namespace IommuSim.Simulation.Sweeps;
 
 /// <summary>
 /// The flattened <c>summary.json</c> keys a sweep may plot. Sweep files are checked against them before

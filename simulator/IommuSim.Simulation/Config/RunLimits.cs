@@ -3,7 +3,7 @@ using IommuSim.Engine.Time;
 using IommuSim.Hardware.Devices;
 using IommuSim.Workloads;
 
-namespace IommuSim.Cli.Config;
+namespace IommuSim.Simulation.Config;
 
 /// <summary>
 /// The ranges a run can actually execute (docs/limits.md), checked with the config before

@@ -1,7 +1,7 @@
 using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware;
 
-namespace IommuSim.Cli.Running;
+namespace IommuSim.Simulation.Running;
 
 /// <summary>One sample of the run's counters (cumulative since the measured phase began).</summary>
 public readonly record struct TimeSample(double TimeNs, long IotlbLookups, long IotlbMisses, long Completed, long Bytes);
