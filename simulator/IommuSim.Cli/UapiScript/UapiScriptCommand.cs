@@ -1,6 +1,6 @@
 using System.CommandLine;
 using IommuSim.Cli.Commands;
-using IommuSim.Cli.Config;
+using IommuSim.Simulation.Config;
 using IommuSim.Hardware;
 using IommuSim.Uapi.Hardware;
 using IommuSim.Uapi.Script;

@@ -74,11 +74,24 @@ public static partial class ConfigValidator
                 continue;
             }
             var dev = c.Devices[di];
-            // A device has one DMA client (DmaEngine.Client): a second workload would take its completions over.
-            int first = 0;
-            while (c.Workloads[first].Device != w.Device) first++;
-            if (first < i && w.Type != "kernel-trace" && c.Workloads[first].Type != "kernel-trace")
-                errors.Add($"{p}:device = {w.Device}: already driven by workloads:{first}; a device has one driver, so give each workload a device of its own");
+            // Several workloads may share a device (each completion goes back to its issuer), but each then
+            // needs its own share of the device's tags: a closed loop asking for all of them would starve the others.
+            var sharing = c.Workloads.Where(x => x.Device == w.Device).ToList();
+            if (sharing.Count > 1 && sharing[0] == w && sharing.FirstOrDefault(x => x.Type is "nic-rx" or "nic-tx" or "nvme") is { } model)
+                errors.Add($"workloads:{c.Workloads.IndexOf(model)}:type = {model.Type}: a NIC or NVMe model drives its device alone; device {w.Device} has {sharing.Count} workloads");
+            else if (sharing.Count > 1 && w.Type != "kernel-trace" && sharing[0] == w)
+            {
+                int total = 0;
+                for (int j = 0; j < c.Workloads.Count; j++)
+                {
+                    if (c.Workloads[j].Device != w.Device) continue;
+                    if (c.Workloads[j].Outstanding is not int o)
+                        errors.Add($"workloads:{j}:outstanding: device {w.Device} is shared by {sharing.Count} workloads, so each needs its own outstanding limit (together at most maxOutstanding = {dev.MaxOutstanding})");
+                    else total += o;
+                }
+                if (total > dev.MaxOutstanding)
+                    errors.Add($"{p}:outstanding: the workloads sharing device {w.Device} ask for {total} requests in flight together, more than its maxOutstanding = {dev.MaxOutstanding}");
+            }
             if (w.Pasid is not null && dev.PasidBits == 0) errors.Add($"{p}:pasid = {w.Pasid}: device {dev.Name} has no PASID support (pasidBits = 0)");
             if (w.Type == "kernel-trace")
             {
