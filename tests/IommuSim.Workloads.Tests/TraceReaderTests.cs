@@ -95,7 +95,9 @@ public class TraceReaderTests
         while (r.Next() is not null) n++;
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.Equal(199_000, n);
-        Assert.True(allocated < 1000, $"{allocated} bytes allocated for {n} records");
+        // Less than a byte per record: one-off runtime allocations (JIT tiering) may land here, a per-record
+        // allocation (≥ 24 bytes each) would be megabytes.
+        Assert.True(allocated < n, $"{allocated} bytes allocated for {n} records");
     }
 }
 
