@@ -27,15 +27,20 @@ namespace IommuSim.Hardware.Iommu;
 /// <see cref="Observer"/>. The tables it reads live in simulated memory (<see cref="Tables"/>).
 /// See docs/vtd.md for the block map.
 /// </summary>
-public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgent, IResettable
+public sealed partial class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgent, IResettable
 {
     private const int KindLookup = 1;
     private const int KindIotlbStage = 2;
     private const int KindFaultRecorded = 3;
+    private const int KindRootEntryRead = 4;
+    private const int KindContextEntryRead = 5;
+    private const int KindPasidDirectoryRead = 6;
+    private const int KindPasidEntryRead = 7;
 
     private readonly IommuOptions _options;
     private readonly Scheduler _sched;
     private readonly PhysicalMemory _mem;
+    private readonly MemoryTimingModel _timing;
     private readonly PageWalker _walker;
     private readonly InvalidationExecutor _executor;
     private readonly StaleTranslationTracker _stale = new();
@@ -49,6 +54,7 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
         _options = options;
         _sched = sched;
         _mem = mem;
+        _timing = timing;
         Clock = new ClockDomain("iommu", options.ClockMHz);
         Tables = new TranslationTables(mem, frames);
         Iotlb = new Iotlb(options.Iotlb, rng.Fork("iotlb"));
@@ -138,25 +144,16 @@ public sealed class IommuUnit : IEventHandler, IWalkCompletion, ITranslationAgen
         {
             case KindLookup: LookupStage(tlp); break;
             case KindIotlbStage: IotlbStage(tlp); break;
-            default: Finish(tlp); break;
+            case KindFaultRecorded: Finish(tlp); break;
+            default: OnFetchRead(kind, tlp); break;
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void LookupStage(Tlp tlp)
     {
-        long fetchDone = _sched.Now;
-        bool fetched = false;
-        var ctx = ContextCache.Lookup(tlp.RequesterId, ref fetchDone, ref fetched);
-        if (!ctx.Present) { Fault(tlp, FaultReason.ContextNotPresent); return; }
-        if (tlp.HasPasid && !ctx.PasidEnable) { Fault(tlp, FaultReason.PasidNotSupported); return; }
-        uint pasid = tlp.HasPasid ? tlp.Pasid : ctx.RidPasid;
-        tlp.Vtd.EffectivePasid = pasid;
-        var pte = PasidCache.Lookup(tlp.RequesterId, pasid, ctx, ref fetchDone, ref fetched);
-        if (!pte.Present) { Fault(tlp, FaultReason.PasidNotValid); return; }
-        tlp.Vtd.Context = pte;
-        if (fetched) _sched.ScheduleAt(Clock.EdgeAfter(fetchDone, _options.Iotlb.LookupCycles), this, KindIotlbStage, 0, tlp);
-        else IotlbStage(tlp);
+        if (ContextCache.TryGet(tlp.RequesterId, out var ctx)) AfterContext(tlp, ctx, fetched: false);
+        else FetchContext(tlp);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -17,7 +17,11 @@ public sealed class VtdRequestState
     public PasidTableEntry Context;
     /// <summary>The PASID actually used: the request's, or the context entry's RID_PASID (§9.4).</summary>
     public uint EffectivePasid;
-    /// <summary>Intrusive link of the page walker's wait lists (walk waiters, queued misses).</summary>
+    /// <summary>Context entry of a request whose PASID-table entry is being fetched.</summary>
+    public ContextEntry ContextEntry;
+    /// <summary>Address of the next entry a context or PASID fetch reads.</summary>
+    internal ulong FetchAddress;
+    /// <summary>Intrusive link of the wait lists (context/PASID fetch waiters, walk waiters, queued misses).</summary>
     internal Tlp? Next;
 
     internal void Reset()

@@ -34,30 +34,43 @@ public sealed class ContextCache : IResettable
     /// <summary>Root- and context-entry reads on misses.</summary>
     public long FetchReads { get; private set; }
 
+    /// <summary>A cached context entry of <paramref name="rid"/> (counts a hit or a miss).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGet(ushort rid, out ContextEntry ctx) => _entries.TryGet(rid, out ctx);
+
     /// <summary>
-    /// The context entry of <paramref name="rid"/>: from the cache, or fetched from memory (advancing
-    /// <paramref name="t"/> by the two reads and setting <paramref name="fetched"/>). Not-present entries come back as default.
+    /// Fetch, first read: the root entry of <paramref name="rid"/>'s bus. Returns the address of the
+    /// context entry, or null when the root entry is not present. The caller times the read.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public ContextEntry Lookup(ushort rid, ref long t, ref bool fetched)
+    public ulong? ReadRootEntry(ushort rid)
     {
-        if (_entries.TryGet(rid, out var ctx)) return ctx;
-        fetched = true;
-        ctx = Fetch(new RequesterId(rid), ref t);
+        FetchReads++;
+        return TranslationTables.LocateContextEntry(_mem, _tables.RootTableAddress, new RequesterId(rid));
+    }
+
+    /// <summary>Fetch, second read: the context entry at <paramref name="address"/>; a present one is cached.</summary>
+    public ContextEntry ReadContextEntry(ushort rid, ulong address)
+    {
+        FetchReads++;
+        var ctx = ContextEntry.Decode(_mem.ReadU64(address), _mem.ReadU64(address + 8));
         if (ctx.Present) _entries.Insert(rid, ctx);
         return ctx;
     }
 
-    private ContextEntry Fetch(RequesterId rid, ref long t)
+    /// <summary>
+    /// The context entry of <paramref name="rid"/> at once: from the cache, or fetched with both reads
+    /// back to back from <paramref name="t"/> (advancing it; sets <paramref name="fetched"/>). For tests and
+    /// tools; the remapping unit issues each read as its own event (<see cref="IommuUnit"/>), so that a
+    /// dependent read takes memory bandwidth when it is issued, not before.
+    /// </summary>
+    public ContextEntry Lookup(ushort rid, ref long t, ref bool fetched)
     {
-        // Root entry, then the context entry: two dependent reads.
+        if (TryGet(rid, out var ctx)) return ctx;
+        fetched = true;
         t = _timing.WalkRead(t);
-        FetchReads++;
-        var addr = TranslationTables.LocateContextEntry(_mem, _tables.RootTableAddress, rid);
-        if (addr is not ulong a) return default;
+        if (ReadRootEntry(rid) is not ulong a) return default;
         t = _timing.WalkRead(t);
-        FetchReads++;
-        return ContextEntry.Decode(_mem.ReadU64(a), _mem.ReadU64(a + 8));
+        return ReadContextEntry(rid, a);
     }
 
     /// <summary>Applies a context-cache invalidate descriptor.</summary>

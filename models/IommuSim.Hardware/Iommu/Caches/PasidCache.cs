@@ -34,32 +34,42 @@ public sealed class PasidCache : IResettable
     /// <summary>PASID-directory and PASID-table entry reads on misses.</summary>
     public long FetchReads { get; private set; }
 
+    /// <summary>A cached PASID-table entry of (<paramref name="rid"/>, <paramref name="pasid"/>) (counts a hit or a miss).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryGet(ushort rid, uint pasid, out PasidTableEntry pte) => _entries.TryGet(new PasidCacheTag(rid, pasid), out pte);
+
     /// <summary>
-    /// The PASID-table entry of (<paramref name="rid"/>, <paramref name="pasid"/>) under context entry
-    /// <paramref name="ctx"/>: cached, or fetched from memory (advancing <paramref name="t"/> and setting
-    /// <paramref name="fetched"/>). Not-present entries come back as default.
+    /// Fetch, first read: the PASID-directory entry of <paramref name="pasid"/> under <paramref name="ctx"/>.
+    /// Returns the address of the PASID-table entry, or null when the directory entry is not present.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public PasidTableEntry Lookup(ushort rid, uint pasid, in ContextEntry ctx, ref long t, ref bool fetched)
+    public ulong? ReadDirectoryEntry(in ContextEntry ctx, uint pasid)
     {
-        var tag = new PasidCacheTag(rid, pasid);
-        if (_entries.TryGet(tag, out var pte)) return pte;
-        fetched = true;
-        pte = Fetch(ctx, pasid, ref t);
-        if (pte.Present) _entries.Insert(tag, pte);
+        FetchReads++;
+        return TranslationTables.LocatePasidEntry(_mem, ctx, pasid);
+    }
+
+    /// <summary>Fetch, second read: the PASID-table entry at <paramref name="address"/>; a present one is cached.</summary>
+    public PasidTableEntry ReadTableEntry(ushort rid, uint pasid, ulong address)
+    {
+        FetchReads++;
+        var pte = PasidTableEntry.Decode(_mem.ReadU64(address), _mem.ReadU64(address + 8), _mem.ReadU64(address + 16));
+        if (pte.Present) _entries.Insert(new PasidCacheTag(rid, pasid), pte);
         return pte;
     }
 
-    private PasidTableEntry Fetch(in ContextEntry ctx, uint pasid, ref long t)
+    /// <summary>
+    /// The PASID-table entry at once: cached, or fetched with both reads back to back from
+    /// <paramref name="t"/> (advancing it; sets <paramref name="fetched"/>). For tests and tools; the
+    /// remapping unit issues each read as its own event.
+    /// </summary>
+    public PasidTableEntry Lookup(ushort rid, uint pasid, in ContextEntry ctx, ref long t, ref bool fetched)
     {
-        // PASID-directory entry, then the PASID-table entry.
+        if (TryGet(rid, pasid, out var pte)) return pte;
+        fetched = true;
         t = _timing.WalkRead(t);
-        FetchReads++;
-        var addr = TranslationTables.LocatePasidEntry(_mem, ctx, pasid);
-        if (addr is not ulong a) return default;
+        if (ReadDirectoryEntry(ctx, pasid) is not ulong a) return default;
         t = _timing.WalkRead(t);
-        FetchReads++;
-        return PasidTableEntry.Decode(_mem.ReadU64(a), _mem.ReadU64(a + 8), _mem.ReadU64(a + 16));
+        return ReadTableEntry(rid, pasid, a);
     }
 
     /// <summary>Applies a PASID-cache invalidate descriptor.</summary>
