@@ -66,10 +66,16 @@ public sealed class VtdPagingDomain : VtdDomain
     /// TLBs, and the combined entries of nested children) and waits, so that no DMA can use the
     /// old translation once this returns. Returns the bytes that were mapped.
     /// </summary>
-    public ulong Unmap(ulong iova, ulong length)
+    public ulong Unmap(ulong iova, ulong length) => Unmap(iova, length, leafOnly: false);
+
+    /// <summary><see cref="Unmap(ulong, ulong)"/> with the flush's IH hint (<paramref name="leafOnly"/>: keep the paging-structure caches).</summary>
+    public ulong Unmap(ulong iova, ulong length, bool leafOnly)
     {
         ulong removed = Table.Unmap(iova, length);
-        if (removed > 0) _driver.FlushRange(this, iova, length);
+        if (removed > 0) _driver.FlushRange(this, iova, length, leafOnly);
         return removed;
     }
+
+    /// <summary>The driver that owns this domain (its flushes go through it).</summary>
+    public VtdDriver Driver => _driver;
 }
