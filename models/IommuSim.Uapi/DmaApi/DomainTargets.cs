@@ -19,16 +19,18 @@ internal sealed class KernelDomainTarget(VtdPagingDomain domain, MappingWindow w
 
     public override void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush)
     {
-        using (domain.Driver.DeferFlushes(flush)) domain.Map(iova, output, bytes, access, allowLargePages: false);
+        using (domain.Driver.DeferFlushes(flush, NoFreed)) domain.Map(iova, output, bytes, access, allowLargePages: false);
     }
 
-    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush)
+    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
     {
         // IH (leaf only) keeps the paging-structure caches; Linux sets it when the unmap freed no page-table page.
-        using (domain.Driver.DeferFlushes(Gather(flush))) domain.Unmap(iova, bytes, leafOnly);
+        using (domain.Driver.DeferFlushes(Gather(flush), freedTablePages)) domain.Unmap(iova, bytes, leafOnly);
     }
 
     public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, domain, firstStage: false);
+
+    public override void PutTablePages(List<ulong> pages) => domain.Driver.PutTablePages(pages);
 }
 
 /// <summary>
@@ -51,7 +53,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     {
         ulong va = poolVa + (output - BufferBase);
         Errno rc;
-        using (ictx.Kernel.Driver.DeferFlushes(flush))
+        using (ictx.Kernel.Driver.DeferFlushes(flush, NoFreed))
         {
             if (vfioContainer)
             {
@@ -74,10 +76,10 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
         Check(rc, vfioContainer ? "VFIO_IOMMU_MAP_DMA" : "IOMMU_IOAS_MAP", iova, bytes);
     }
 
-    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush)
+    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
     {
         Errno rc;
-        using (ictx.Kernel.Driver.DeferFlushes(Gather(flush)))
+        using (ictx.Kernel.Driver.DeferFlushes(Gather(flush), freedTablePages))
         {
             if (vfioContainer)
             {
@@ -99,6 +101,8 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     /// flush queue would (cache_tag_flush_all).
     /// </summary>
     public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, domain, firstStage: false);
+
+    public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Driver.PutTablePages(pages);
 }
 
 /// <summary>
@@ -117,13 +121,16 @@ internal sealed class GuestStage1Target(IommufdContext ictx, uint nestedHwptId, 
     public override void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush)
         => stage1.Map(iova, output, bytes, access, PageSize.Size4K); // no caching mode: a new first-stage entry needs no invalidation
 
-    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush)
+    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
     {
         stage1.Unmap(iova, bytes);
         if (flush is not null) Invalidate(iova & ~0xFFFUL, (bytes + 0xFFF) >> 12, flush); // a lazy guest invalidates later, domain-wide
     }
 
     public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => Invalidate(0, ulong.MaxValue, into);
+
+    /// <summary>The guest's table pages are the guest's to free; no host table is edited here.</summary>
+    public override void PutTablePages(List<ulong> pages) => pages.Clear();
 
     private void Invalidate(ulong addr, ulong npages, List<InvalidationDescriptor> into)
     {
@@ -134,7 +141,7 @@ internal sealed class GuestStage1Target(IommufdContext ictx, uint nestedHwptId, 
         _cmd.entry_num = 1;
         _cmd.data = _entry;
         Errno rc;
-        using (ictx.Kernel.Driver.DeferFlushes(into)) rc = ictx.HwptInvalidate(_cmd);
+        using (ictx.Kernel.Driver.DeferFlushes(into, NoFreed)) rc = ictx.HwptInvalidate(_cmd);
         Check(rc, "IOMMU_HWPT_INVALIDATE", addr, npages);
     }
 }
@@ -162,18 +169,20 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
             | ((access & Access.Read) != 0 ? IommuIoasMapFlags.READABLE : 0)
             | ((access & Access.Write) != 0 ? IommuIoasMapFlags.WRITEABLE : 0);
         Errno rc;
-        using (ictx.Kernel.Driver.DeferFlushes(flush)) rc = ictx.IoasMap(_map);
+        using (ictx.Kernel.Driver.DeferFlushes(flush, NoFreed)) rc = ictx.IoasMap(_map);
         Check(rc, "IOMMU_IOAS_MAP (shadow)", iova, bytes);
     }
 
-    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush)
+    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
     {
         stage1.Unmap(iova, bytes);
         _unmap.ioas_id = shadowIoasId; _unmap.iova = iova; _unmap.length = bytes;
         Errno rc;
-        using (ictx.Kernel.Driver.DeferFlushes(Gather(flush))) rc = ictx.IoasUnmap(_unmap);
+        using (ictx.Kernel.Driver.DeferFlushes(Gather(flush), freedTablePages)) rc = ictx.IoasUnmap(_unmap);
         Check(rc, "IOMMU_IOAS_UNMAP (shadow)", iova, bytes);
     }
 
     public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, shadow, firstStage: false);
+
+    public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Driver.PutTablePages(pages);
 }

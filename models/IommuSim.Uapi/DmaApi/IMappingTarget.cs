@@ -43,9 +43,14 @@ public interface IMappingTarget
     /// <summary>
     /// Removes [iova, iova+bytes) and appends to <paramref name="flush"/> the descriptors that make the
     /// unmap visible (IOTLB, device TLBs). Null: a lazy unmap, whose flush comes later for the whole
-    /// domain (<see cref="AddDomainInvalidation"/>).
+    /// domain (<see cref="AddDomainInvalidation"/>). Host page-table pages the unmap took out are appended
+    /// to <paramref name="freedTablePages"/>: the caches may still point at them, so the caller gives them
+    /// back (<see cref="PutTablePages"/>) only once the flush has completed.
     /// </summary>
-    void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush);
+    void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages);
+
+    /// <summary>iommu_put_pages_list: frees table pages an unmap kept until its flush completed (and clears the list).</summary>
+    void PutTablePages(List<ulong> pages);
 
     /// <summary>Descriptors that invalidate everything of this domain (a lazy flush).</summary>
     void AddDomainInvalidation(List<InvalidationDescriptor> into);

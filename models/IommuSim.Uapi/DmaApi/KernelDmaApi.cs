@@ -130,6 +130,11 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         // A strict unmap's flush, gathered at the unmap and submitted after the submit cost.
         private readonly List<InvalidationDescriptor> _rangeFlush = [];
         private readonly List<InvalidationDescriptor> _mapFlush = [];
+        // Table pages unmaps took out, kept until the flush that covers them has completed (the gather's freelist):
+        // a strict unmap's, those of lazy unmaps still in the flush queue, and those of the flush in flight.
+        private readonly List<ulong> _rangeFreed = [];
+        private readonly List<ulong> _queueFreed = [];
+        private readonly List<ulong> _flushingFreed = [];
         private readonly List<(ulong Iova, ulong Bytes, bool Fixed)> _flushQueue = [];
         private readonly List<(ulong Iova, ulong Bytes, bool Fixed)> _flushing = [];
         private readonly Stack<(ulong Iova, ulong Bytes)> _recycled = new();
@@ -267,13 +272,13 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                     return;
                 case "strict":
                     _rangeFlush.Clear();
-                    _t.Unmap(op.Iova, bytes, _rangeFlush);
+                    _t.Unmap(op.Iova, bytes, _rangeFlush, _rangeFreed);
                     op.Phase = Phase.Submit;
                     if (_api.Observer is { } o1) Phases(o1, DmaApiPhase.InvalidationSubmit, C.InvalidationSubmitPs, DmaApiPhase.InvalidationOverhead, _t.InvalidateOverheadPs);
                     Sched.ScheduleIn(C.InvalidationSubmitPs + _t.InvalidateOverheadPs, this, KindStep, 0, op);
                     return;
                 default: // lazy
-                    _t.Unmap(op.Iova, bytes, null);
+                    _t.Unmap(op.Iova, bytes, null, _queueFreed);
                     _api._port.NoteUnmappedPendingInvalidation(_t.DomainId, op.Iova, bytes);
                     _flushQueue.Add((op.Iova, bytes, op.FixedIova));
                     if (_flushQueue.Count >= C.FlushQueueEntries && !_waitingFlush)
@@ -316,6 +321,8 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             _t.AddDomainInvalidation(_descs);
             _flushing.Clear();
             _flushing.AddRange(_flushQueue);
+            _flushingFreed.AddRange(_queueFreed);
+            _queueFreed.Clear();
             _api.Observer?.OnFlush(_device, _cpu, !waitOnThisCpu, _flushQueue.Count);
             _flushQueue.Clear();
             _api.Stats.Flushes++;
@@ -340,8 +347,10 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                 foreach (var (iova, bytes, isFixed) in _flushing)
                     if (!isFixed) _iovas.Free(iova, bytes);
                 _flushing.Clear();
+                _t.PutTablePages(_flushingFreed);
                 _waitingFlush = false;
             }
+            else if (_rangeFreed.Count > 0) _t.PutTablePages(_rangeFreed);
             var op = _waitingOp;
             _waitingOp = null;
             if (op is not null)

@@ -94,7 +94,11 @@ public abstract class WindowedTarget(MappingWindow window) : IMappingTarget
     public long UnmapOverheadPs => Window.UnmapOverheadPs;
     public long InvalidateOverheadPs => Window.InvalidateOverheadPs;
     public abstract void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush);
-    public abstract void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush);
+    public abstract void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages);
+    public abstract void PutTablePages(List<ulong> pages);
+
+    /// <summary>Table pages a map frees are not gathered (a map's flush is not waited for): this stays empty.</summary>
+    protected readonly List<ulong> NoFreed = [];
     public abstract void AddDomainInvalidation(List<InvalidationDescriptor> into);
 
     /// <summary>Where the flush of a lazy unmap goes: gathered and dropped (the lazy flush covers the whole domain later).</summary>

@@ -45,7 +45,7 @@ public sealed class VtdDriver
 
     public VtdPagingDomain AllocPagingDomain(bool nestParent, bool dirtyTracking, int? levels = null, PageSize? maxPageSize = null)
     {
-        var table = new PageTable(new HostTableMemory(Port.Memory, Port.Frames), TableStage.Second, levels ?? Spec.SecondStageLevels);
+        var table = new PageTable(new GatheredTableMemory(this, Port.Memory, Port.Frames), TableStage.Second, levels ?? Spec.SecondStageLevels);
         PageSize max = maxPageSize ?? (Spec.Supports1G ? PageSize.Size1G : PageSize.Size2M);
         return new VtdPagingDomain(this, AllocateDid(), table, max, nestParent, dirtyTracking);
     }
@@ -267,23 +267,69 @@ public sealed class VtdDriver
     }
 
     private List<InvalidationDescriptor>? _deferInto;
+    private List<ulong>? _deferFreedInto;
 
     /// <summary>
     /// Until the returned scope is disposed, flushes are not submitted and waited for here but appended to
-    /// <paramref name="into"/>: the caller (a driver CPU inside a simulated-time event) submits them through
-    /// <see cref="IHardwarePort.Submit"/> and waits for the completion, as iommu_iotlb_sync would spin.
+    /// <paramref name="into"/>, and the page-table pages the unmaps free to <paramref name="freedTablePages"/>:
+    /// the caller (a driver CPU inside a simulated-time event) submits the descriptors through
+    /// <see cref="IHardwarePort.Submit"/>, waits for the completion in simulated time, as iommu_iotlb_sync would
+    /// spin, and only then gives the pages back with <see cref="PutTablePages"/>.
     /// </summary>
-    public DeferredFlushes DeferFlushes(List<InvalidationDescriptor> into)
+    public DeferredFlushes DeferFlushes(List<InvalidationDescriptor> into, List<ulong> freedTablePages)
     {
         if (_deferInto is not null) throw new InvalidOperationException("flushes are already being deferred");
         _deferInto = into;
+        _deferFreedInto = freedTablePages;
         return new DeferredFlushes(this);
     }
 
     /// <summary>The scope of <see cref="DeferFlushes"/>.</summary>
     public readonly struct DeferredFlushes(VtdDriver driver) : IDisposable
     {
-        public void Dispose() => driver._deferInto = null;
+        public void Dispose()
+        {
+            driver._deferInto = null;
+            driver._deferFreedInto = null;
+        }
+    }
+
+    // ---- the unmap's freelist (iommu_iotlb_gather.freelist) --------------------------------------
+
+    private readonly List<ulong> _freelist = [];
+    private bool _gathering;
+
+    /// <summary>While a domain unmaps, freed table pages are kept (see <see cref="GatheredTableMemory"/>).</summary>
+    internal void BeginGather() => _gathering = true;
+
+    internal bool GatherTablePage(ulong address)
+    {
+        if (!_gathering) return false;
+        _freelist.Add(address);
+        return true;
+    }
+
+    /// <summary>Ends the gather; true when the unmap freed no table page (then IH may be set: intel_iommu_tlb_sync).</summary>
+    internal bool EndGather()
+    {
+        _gathering = false;
+        return _freelist.Count == 0;
+    }
+
+    /// <summary>After the unmap's flush: a synchronous flush has completed, so the pages are freed now; a deferred one hands them to its caller.</summary>
+    internal void ReleaseGathered()
+    {
+        if (_freelist.Count == 0) return;
+        if (_deferFreedInto is not null) _deferFreedInto.AddRange(_freelist);
+        else foreach (ulong page in _freelist) Port.Frames.FreeFrame(page);
+        _freelist.Clear();
+    }
+
+    /// <summary>iommu_put_pages_list: table pages kept by a deferred unmap, once its flush has completed.</summary>
+    public void PutTablePages(List<ulong> pages)
+    {
+        foreach (ulong page in pages) Port.Frames.FreeFrame(page);
+        pages.Clear();
     }
 
     private void Submit()

@@ -25,10 +25,16 @@ public static class VtdInvalidation
     /// </summary>
     public const int MaxAddressMask = 18;
 
+    /// <summary>An address mask this large covers every 4 KiB page of a 64-bit space (2^52 pages).</summary>
+    public const int WholeSpaceMask = 52;
+
     /// <summary>IOTLB part of cache_tag_flush_range for one (DID, PASID) tag.</summary>
     public static void AddIotlbRange(List<InvalidationDescriptor> into, ushort did, uint pasid, bool firstStage, ulong addr, int am, bool leafOnly)
     {
-        if (firstStage) into.Add(InvalidationDescriptor.PasidIotlbPages(did, pasid, addr, am, leafOnly));
+        // A mask of the whole 64-bit space (a range calculate_psi_aligned_address cannot align: MAX_AGAW_PFN_WIDTH)
+        // is all of the PASID; the descriptor's range arithmetic stops at 2^64.
+        if (firstStage && am >= WholeSpaceMask) into.Add(InvalidationDescriptor.PasidIotlbAll(did, pasid));
+        else if (firstStage) into.Add(InvalidationDescriptor.PasidIotlbPages(did, pasid, addr, am, leafOnly));
         else into.Add(am > MaxAddressMask ? InvalidationDescriptor.IotlbDomain(did) : InvalidationDescriptor.IotlbPages(did, addr, am, leafOnly));
     }
 
@@ -38,7 +44,8 @@ public static class VtdInvalidation
 
     /// <summary>Device-TLB part of cache_tag_flush_range for one device tag.</summary>
     public static void AddDeviceTlbRange(List<InvalidationDescriptor> into, ushort requesterId, uint pasid, ulong addr, int am)
-        => into.Add(pasid == 0
+        => into.Add(am >= WholeSpaceMask ? InvalidationDescriptor.DeviceTlbAll(requesterId)
+            : pasid == 0
             ? InvalidationDescriptor.DeviceTlb(requesterId, addr, am)
             : new InvalidationDescriptor(InvalidationType.PasidDeviceTlb, InvalidationGranularity.Page, Pasid: pasid,
                 RequesterId: requesterId, Address: addr, AddressMask: am));

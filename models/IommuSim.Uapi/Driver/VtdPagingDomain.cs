@@ -68,11 +68,28 @@ public sealed class VtdPagingDomain : VtdDomain
     /// </summary>
     public ulong Unmap(ulong iova, ulong length) => Unmap(iova, length, leafOnly: false);
 
-    /// <summary><see cref="Unmap(ulong, ulong)"/> with the flush's IH hint (<paramref name="leafOnly"/>: keep the paging-structure caches).</summary>
+    /// <summary>
+    /// <see cref="Unmap(ulong, ulong)"/> with the flush's IH hint (<paramref name="leafOnly"/>: keep the paging-structure
+    /// caches, honoured only when no table page was freed). Table pages the unmap frees stay allocated until the
+    /// flush has completed (the driver's freelist).
+    /// </summary>
     public ulong Unmap(ulong iova, ulong length, bool leafOnly)
     {
-        ulong removed = Table.Unmap(iova, length);
-        if (removed > 0) _driver.FlushRange(this, iova, length, leafOnly);
+        ulong removed;
+        bool nothingFreed;
+        _driver.BeginGather();
+        try
+        {
+            removed = Table.Unmap(iova, length);
+        }
+        finally
+        {
+            nothingFreed = _driver.EndGather();
+        }
+        // The kernel sets IH only when the unmap freed no page-table page (intel_iommu_tlb_sync:
+        // ih = list_empty(&gather->freelist)): freed tables must leave the paging-structure caches too.
+        if (removed > 0) _driver.FlushRange(this, iova, length, leafOnly && nothingFreed);
+        _driver.ReleaseGathered();
         return removed;
     }
 
