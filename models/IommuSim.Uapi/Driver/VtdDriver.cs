@@ -73,7 +73,7 @@ public sealed class VtdDriver
                 n.Parent.RemoveChild(n);
                 break;
         }
-        _batch.Add(InvalidationDescriptor.IotlbDomain(d.DomainId));
+        _batch.Add(VtdInvalidation.IotlbDomain(d.DomainId));
         Submit();
         d.Freed = true;
         _freeDids.Add(d.DomainId);
@@ -116,7 +116,7 @@ public sealed class VtdDriver
         if (!Port.Tables.ReadContext(dev.Rid).Present)
         {
             Port.Tables.SetContext(dev.Rid, ridPasid: 0, deviceTlbEnable: dev.Ats, pageRequestEnable: dev.PageRequests);
-            _batch.Add(InvalidationDescriptor.ContextDevice(0, dev.Rid.Value));
+            _batch.Add(VtdInvalidation.ContextEntry(dev.Rid.Value));
         }
 
         if (domain is null) Port.Tables.ClearPasidEntry(dev.Rid, pasid);
@@ -125,13 +125,13 @@ public sealed class VtdDriver
         if (old is not null)
         {
             old.RemoveAttachment(dev, pasid);
-            _batch.Add(InvalidationDescriptor.PasidCacheEntry(old.DomainId, pasid));
+            _batch.Add(VtdInvalidation.PasidEntry(old.DomainId, pasid));
             AddFlushAll(old, dev, pasid);
         }
         if (domain is not null)
         {
             domain.AddAttachment(dev, pasid);
-            _batch.Add(InvalidationDescriptor.PasidCacheEntry(domain.DomainId, pasid));
+            _batch.Add(VtdInvalidation.PasidEntry(domain.DomainId, pasid));
         }
         Submit();
         return Errno.OK;
@@ -163,7 +163,7 @@ public sealed class VtdDriver
         for (int c = 0; c < children.Count; c++)
         {
             var child = children[c];
-            _batch.Add(InvalidationDescriptor.IotlbDomain(child.DomainId));
+            _batch.Add(VtdInvalidation.IotlbDomain(child.DomainId));
             var att = child.Attachments;
             for (int i = 0; i < att.Count; i++)
             {
@@ -207,9 +207,9 @@ public sealed class VtdDriver
         foreach (var (dev, pasid) in d.Attachments)
         {
             Port.Tables.SetPasidEntry(dev.Rid, pasid, EntryFor(d, dev));
-            _batch.Add(InvalidationDescriptor.PasidCacheEntry(d.DomainId, pasid));
+            _batch.Add(VtdInvalidation.PasidEntry(d.DomainId, pasid));
         }
-        _batch.Add(InvalidationDescriptor.IotlbDomain(d.DomainId));
+        _batch.Add(VtdInvalidation.IotlbDomain(d.DomainId));
     }
 
     /// <summary>
@@ -244,7 +244,7 @@ public sealed class VtdDriver
         }
         if (cleared)
         {
-            _batch.Add(InvalidationDescriptor.IotlbDomain(d.DomainId));
+            _batch.Add(VtdInvalidation.IotlbDomain(d.DomainId));
             Submit();
         }
     }

@@ -90,6 +90,15 @@ public static class VtdInvalidation
         }
     }
 
+    /// <summary>Domain-selective IOTLB invalidation (qi_flush_iotlb with DMA_TLB_DSI_FLUSH): freeing a domain, dirty-bit changes.</summary>
+    public static InvalidationDescriptor IotlbDomain(ushort did) => InvalidationDescriptor.IotlbDomain(did);
+
+    /// <summary>Device-selective context-cache invalidation after a context entry is written (qi_flush_context, DMA_CCMD_DEVICE_INVL).</summary>
+    public static InvalidationDescriptor ContextEntry(ushort requesterId) => InvalidationDescriptor.ContextDevice(0, requesterId);
+
+    /// <summary>PASID-selective PASID-cache invalidation after a PASID entry changes (pasid_cache_invalidation_with_pasid).</summary>
+    public static InvalidationDescriptor PasidEntry(ushort did, uint pasid) => InvalidationDescriptor.PasidCacheEntry(did, pasid);
+
     /// <summary>
     /// The page group response descriptor (VT-d 6.5.2.9; intel_page_response builds QI_PGRP_RESP with the
     /// requester id, PASID, response code and page-request group index). Granularity Device: the hardware reads
