@@ -28,7 +28,7 @@ namespace IommuSim.Uapi.DmaApi;
 /// the <see cref="IHardwarePort"/>: descriptors are submitted asynchronously and a driver CPU that must wait
 /// is resumed by the port's completion callback in simulated time.
 /// </summary>
-public sealed class KernelDmaApi : IDmaApi, IResettable
+public sealed partial class KernelDmaApi : IDmaApi, IResettable
 {
     private readonly IHardwarePort _port;
     private readonly DmaApiCosts _costs;
