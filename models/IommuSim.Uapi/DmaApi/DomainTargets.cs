@@ -25,7 +25,9 @@ internal sealed class KernelDomainTarget(VtdPagingDomain domain, MappingWindow w
     public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
     {
         // IH (leaf only) keeps the paging-structure caches; Linux sets it when the unmap freed no page-table page.
-        using (domain.Driver.DeferFlushes(Gather(flush), freedTablePages)) domain.Unmap(iova, bytes, leafOnly);
+        ulong removed;
+        using (domain.Driver.DeferFlushes(Gather(flush), freedTablePages)) removed = domain.Unmap(iova, bytes, leafOnly);
+        if (removed == 0 && flush is not null) UntracedUnmapFlush(domain, iova, bytes, leafOnly, flush);
     }
 
     public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, domain, firstStage: false);
@@ -41,6 +43,8 @@ internal sealed class KernelDomainTarget(VtdPagingDomain domain, MappingWindow w
 internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDomain domain, bool vfioContainer, ulong poolVa, MappingWindow window)
     : WindowedTarget(window)
 {
+    private readonly Iopt.IoPagetable _iopt = ((Ioas)ictx.Lookup(ioasId)!).Iopt;
+
     // One instance of each argument struct, refilled per call (the program's stack in the real thing).
     private readonly IommuIoasMap _map = new();
     private readonly IommuIoasUnmap _unmap = new();
@@ -79,6 +83,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
     {
         Errno rc;
+        CutAtEnds(_iopt, iova, bytes);
         using (ictx.Kernel.Driver.DeferFlushes(Gather(flush), freedTablePages))
         {
             if (vfioContainer)
@@ -91,6 +96,13 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
                 _unmap.ioas_id = ioasId; _unmap.iova = iova; _unmap.length = bytes;
                 rc = ictx.IoasUnmap(_unmap);
             }
+        }
+        // Nothing there (IOAS_UNMAP: ENOENT; type1 UNMAP_DMA: success with size 0): a traced range mapped before tracing.
+        bool nothing = vfioContainer ? rc == Errno.OK && _vfioUnmap.size == 0 : rc == Errno.ENOENT && _iopt.FirstArea(iova, iova + bytes - 1) is null;
+        if (nothing)
+        {
+            if (flush is not null) UntracedUnmapFlush(domain, iova, bytes, false, flush);
+            return;
         }
         Check(rc, vfioContainer ? "VFIO_IOMMU_UNMAP_DMA" : "IOMMU_IOAS_UNMAP", iova, bytes);
     }
@@ -155,6 +167,8 @@ internal sealed class GuestStage1Target(IommufdContext ictx, uint nestedHwptId, 
 internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPagingDomain shadow, VirtualMachine vm, PageTable stage1,
     ulong poolGpa, MappingWindow window) : WindowedTarget(window)
 {
+    private readonly Iopt.IoPagetable _iopt = ((Ioas)ictx.Lookup(shadowIoasId)!).Iopt;
+
     private readonly IommuIoasMap _map = new();
     private readonly IommuIoasUnmap _unmap = new();
 
@@ -178,7 +192,13 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
         stage1.Unmap(iova, bytes);
         _unmap.ioas_id = shadowIoasId; _unmap.iova = iova; _unmap.length = bytes;
         Errno rc;
+        CutAtEnds(_iopt, iova, bytes);
         using (ictx.Kernel.Driver.DeferFlushes(Gather(flush), freedTablePages)) rc = ictx.IoasUnmap(_unmap);
+        if (rc == Errno.ENOENT && _iopt.FirstArea(iova, iova + bytes - 1) is null)
+        {
+            if (flush is not null) UntracedUnmapFlush(shadow, iova, bytes, false, flush);
+            return;
+        }
         Check(rc, "IOMMU_IOAS_UNMAP (shadow)", iova, bytes);
     }
 

@@ -111,6 +111,24 @@ public abstract class WindowedTarget(MappingWindow window) : IMappingTarget
         return flush ?? Dropped;
     }
 
+    /// <summary>
+    /// Replay rule for a traced unmap of a range this model never mapped (the traced kernel mapped it before
+    /// tracing began): the call still flushes the range, as the traced kernel's iotlb_sync did.
+    /// </summary>
+    protected static void UntracedUnmapFlush(Driver.VtdPagingDomain domain, ulong iova, ulong bytes, bool leafOnly, List<InvalidationDescriptor> flush)
+        => Driver.VtdInvalidation.AddRange(flush, domain, firstStage: false, iova, bytes, leafOnly);
+
+    /// <summary>
+    /// Replay rule for a traced unmap of part of a mapping (__iommu_unmap takes any page-aligned range): the IOAS
+    /// areas are cut at the range's ends first, as VFIO type1 v1 unmap does (iopt_cut_iova). A per-buffer unmap
+    /// covers whole areas and cuts nothing; a cut the IOAS refuses leaves the unmap to fail.
+    /// </summary>
+    protected static void CutAtEnds(Iopt.IoPagetable iopt, ulong iova, ulong bytes)
+    {
+        ReadOnlySpan<ulong> cuts = [iova, iova + bytes];
+        iopt.CutIova(cuts);
+    }
+
     /// <summary>Errno of an ioctl the target makes on its program's behalf: anything but OK is a model error.</summary>
     protected static void Check(Errno rc, string call, ulong iova, ulong bytes)
     {

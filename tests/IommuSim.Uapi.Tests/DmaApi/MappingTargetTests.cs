@@ -93,6 +93,35 @@ public class MappingTargetTests
         }
     }
 
+    [Theory]
+    [InlineData("iommufd")]
+    [InlineData("vfio-container")]
+    public void TracedUnmaps_OnAVfioProgram_CutAreasAndStillFlushAnUntracedRange(string via)
+    {
+        // A replayed kernel trace may unmap part of a mapping (__iommu_unmap) or a range mapped before tracing began.
+        var hw = PlatformPort.CreatePlatform(new PlatformSpec());
+        var sys = SystemProvisioner.Provision(hw, new ProvisionRequest("single-stage", new StageSpec(), new StageSpec(), [],
+            [new DeviceProvision(Sim.Dev3, via, [])]));
+        var (dev, pd) = (hw.Device(Sim.Dev3)!, sys.Devices[Sim.Dev3]);
+        var iopt = ((Ioas)pd.Context!.Lookup(pd.IoasId)!).Iopt;
+        var api = new KernelDmaApi(sys.Kernel.Port, Strict);
+        api.Register(dev, MappingTargets.ForIoas(pd.Context, pd.IoasId, pd.HwptId, via == "vfio-container", 4UL << 20, 0x7000_0000_0000, 1UL << 36, 0));
+        var c = new Client();
+        const ulong At = 0x7000_0010_0000;
+        Call(hw, c, () => api.MapAt(dev, At, 0x2000, Access.ReadWrite, c, 1));
+        Call(hw, c, () => api.UnmapAt(dev, At, 0x1000, c, 1));
+        // iopt_cut_iova split the area: the first page is gone, the second still mapped.
+        Assert.Null(iopt.FirstArea(At, At));
+        Assert.Equal(At + 0x1000, iopt.FirstArea(At + 0x1000, At + 0x1000)!.Iova);
+        Assert.True(hw.ExecuteDma(dev.RequesterId, null, At, 64, Access.Write).Faulted);
+        Assert.False(hw.ExecuteDma(dev.RequesterId, null, At + 0x1000, 64, Access.Write).Faulted);
+
+        long iotlb = hw.Iommu.Invalidation.DescriptorsByType(InvalidationType.Iotlb);
+        Call(hw, c, () => api.UnmapAt(dev, 0x7000_0800_0000, 0x1000, c, 1));
+        Assert.Equal(iotlb + 1, hw.Iommu.Invalidation.DescriptorsByType(InvalidationType.Iotlb));
+        Assert.Single(iopt.Areas);
+    }
+
     private static (Platform Hw, ProvisionedSystem Sys, DmaEngine Dev, ProvisionedDevice Pd) Virtualized(string design)
     {
         var hw = PlatformPort.CreatePlatform(new PlatformSpec());
