@@ -4,10 +4,12 @@ using IommuSim.Hardware.PageTables;
 namespace IommuSim.Uapi.DmaApi;
 
 /// <summary>
-/// Where a device's run-time mappings go, as each attach path / design does it: the host
-/// kernel's DMA-API domain, a VFIO program's IOAS, a guest's own stage-1 table (nested), or a
-/// guest table shadowed by the VMM. Supplies the table edits, the invalidation descriptors that
-/// make an unmap visible, and the software overheads (ioctls, VM exits) around them.
+/// Where a device's run-time mappings go, as each attach path / design does it (built by
+/// <see cref="MappingTargets"/>): the host kernel's DMA-API domain, a VFIO program's IOAS (IOAS_MAP /
+/// VFIO_IOMMU_MAP_DMA), a guest's own stage-1 table with trapped invalidations forwarded by
+/// HWPT_INVALIDATE (nested), or a guest table shadowed by the VMM's IOAS_MAP/UNMAP. Every edit goes
+/// through the kernel's domain and iommufd objects; the invalidation descriptors come from the
+/// driver (<see cref="Driver.VtdInvalidation"/>). The caller submits them and waits in simulated time.
 /// </summary>
 public interface IMappingTarget
 {
@@ -31,11 +33,24 @@ public interface IMappingTarget
     /// <summary>Cost of getting an invalidation to the host (a trapped guest invalidation is a VM exit).</summary>
     long InvalidateOverheadPs { get; }
 
-    void Map(ulong iova, ulong output, ulong bytes, Access access);
-    void Unmap(ulong iova, ulong bytes);
+    /// <summary>
+    /// Maps [iova, iova+bytes) → output. Invalidations a map needs (rare: a large leaf replacing a table)
+    /// are appended to <paramref name="flush"/>. <see cref="InvalidOperationException"/> when the range is
+    /// already mapped.
+    /// </summary>
+    void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush);
 
-    /// <summary>Descriptors that invalidate [iova, iova+bytes) (IOTLB and, with ATS, the device TLB).</summary>
-    void AddRangeInvalidation(List<InvalidationDescriptor> into, ulong iova, ulong bytes);
+    /// <summary>
+    /// Removes [iova, iova+bytes) and appends to <paramref name="flush"/> the descriptors that make the
+    /// unmap visible (IOTLB, device TLBs). Null: a lazy unmap, whose flush comes later for the whole
+    /// domain (<see cref="AddDomainInvalidation"/>). Host page-table pages the unmap took out are appended
+    /// to <paramref name="freedTablePages"/>: the caches may still point at them, so the caller gives them
+    /// back (<see cref="PutTablePages"/>) only once the flush has completed.
+    /// </summary>
+    void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages);
+
+    /// <summary>iommu_put_pages_list: frees table pages an unmap kept until its flush completed (and clears the list).</summary>
+    void PutTablePages(List<ulong> pages);
 
     /// <summary>Descriptors that invalidate everything of this domain (a lazy flush).</summary>
     void AddDomainInvalidation(List<InvalidationDescriptor> into);

@@ -18,8 +18,8 @@ public sealed class IdentityTarget(ulong bufferBase, ulong bufferBytes) : IMappi
     public long UnmapOverheadPs => 0;
     public long InvalidateOverheadPs => 0;
     public bool IdentityMapped => true;
-    public void Map(ulong iova, ulong output, ulong bytes, Access access) { }
-    public void Unmap(ulong iova, ulong bytes) { }
-    public void AddRangeInvalidation(List<InvalidationDescriptor> into, ulong iova, ulong bytes) { }
+    public void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush) { }
+    public void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages) { }
+    public void PutTablePages(List<ulong> pages) => pages.Clear();
     public void AddDomainInvalidation(List<InvalidationDescriptor> into) { }
 }

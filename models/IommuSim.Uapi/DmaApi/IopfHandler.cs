@@ -5,6 +5,8 @@ using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
+using IommuSim.Uapi.Driver;
+using IommuSim.Uapi.Hardware;
 
 namespace IommuSim.Uapi.DmaApi;
 
@@ -21,23 +23,32 @@ namespace IommuSim.Uapi.DmaApi;
 /// device's <c>deliveryPs</c> (two ioctls and two VM exits) to every request. With a shadowing vIOMMU
 /// the guest's new mapping also traps so that the VMM can copy it into the shadow table: one more of
 /// each.</para>
+/// <para>The page is mapped through the device's mapping target (<see cref="MappingTargets"/>: the kernel's
+/// domain, the guest's table, the VMM's shadow IOAS); the response is built by
+/// <see cref="VtdInvalidation.PageGroupResponse"/> and posted through the <see cref="IHardwarePort"/>,
+/// the only way this handler reaches the hardware.</para>
 /// </summary>
 public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 {
-    private readonly Platform _p;
+    private readonly IHardwarePort _port;
     private readonly long _handlingPs;
-    private readonly Dictionary<ushort, (IMappingTarget Target, List<(ulong Start, ulong End)> Windows, long DeliveryPs)> _devices = [];
+    private readonly Dictionary<ushort, (DmaEngine Device, IMappingTarget Target, List<(ulong Start, ulong End)> Windows, long DeliveryPs)> _devices = [];
     private readonly Queue<PageRequest> _pending = new();
+    private readonly List<InvalidationDescriptor> _mapFlush = [];
+    private readonly InvalidationDescriptor[] _response = new InvalidationDescriptor[1];
     private ulong _cursor;
     private bool _busy;
     private long _startPs;
 
-    public IopfHandler(Platform platform, long handlingPs)
+    public IopfHandler(IHardwarePort port, long handlingPs)
     {
-        _p = platform;
+        _port = port;
         _handlingPs = handlingPs;
-        platform.Iommu.PageRequestArrived += OnPageRequest;
+        port.PageRequestArrived += OnPageRequest;
     }
+
+    /// <summary>Over a platform through a port of its own (the same hardware the kernel model's port reaches).</summary>
+    public IopfHandler(Platform platform, long handlingPs) : this(new PlatformPort(platform), handlingPs) { }
 
     public long Handled { get; private set; }
     public long Rejected { get; private set; }
@@ -49,20 +60,20 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
     /// <param name="deliveryPs">Time a request spends getting to its handler and the response coming back besides
     /// the handling itself: 0 for the host's own handler, the VMM round trip for a guest's.</param>
     public void Register(DmaEngine device, IMappingTarget target, IEnumerable<(ulong Iova, ulong Bytes)> windows, long deliveryPs = 0)
-        => _devices[device.RequesterId.Value] = (target, windows.Select(w => (w.Iova, w.Iova + w.Bytes)).ToList(), deliveryPs);
+        => _devices[device.RequesterId.Value] = (device, target, windows.Select(w => (w.Iova, w.Iova + w.Bytes)).ToList(), deliveryPs);
 
     private void OnPageRequest()
     {
-        while (_p.Iommu.PageRequests.TryRead(out var pr)) _pending.Enqueue(pr);
+        while (_port.PageRequests.TryRead(out var pr)) _pending.Enqueue(pr);
         if (!_busy && _pending.Count > 0) StartNext();
     }
 
     private void StartNext()
     {
         _busy = true;
-        _startPs = _p.Scheduler.Now;
+        _startPs = _port.Scheduler.Now;
         long delivery = _devices.TryGetValue(_pending.Peek().RequesterId, out var d) ? d.DeliveryPs : 0;
-        _p.Scheduler.ScheduleIn(_handlingPs + delivery, this);
+        _port.Scheduler.ScheduleIn(_handlingPs + delivery, this);
     }
 
     public void OnEvent(int kind, long arg, object? payload)
@@ -70,12 +81,16 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
         var pr = _pending.Dequeue();
         var code = PageResponseCode.Invalid;
         ulong page = pr.Address & ~0xFFFUL;
-        if (_devices.TryGetValue(pr.RequesterId, out var d) && d.Windows.Any(w => page >= w.Start && page < w.End))
+        bool known = _devices.TryGetValue(pr.RequesterId, out var d);
+        if (known && InWindow(d.Windows, page))
         {
             if (_cursor + 0x1000 > d.Target.BufferBytes) _cursor = 0;
             try
             {
-                d.Target.Map(page, d.Target.BufferBase + _cursor, 0x1000, Access.ReadWrite);
+                _mapFlush.Clear();
+                d.Target.Map(page, d.Target.BufferBase + _cursor, 0x1000, Access.ReadWrite, _mapFlush);
+                // A map needs no flush unless a large leaf replaced a table; nobody waits for it.
+                if (_mapFlush.Count > 0) _port.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_mapFlush), null, 0);
                 _cursor += 0x1000;
             }
             catch (InvalidOperationException)
@@ -86,12 +101,18 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
             Handled++;
         }
         else Rejected++;
-        if (Observer is { } o && _p.Device(new global::IommuSim.Hardware.Iommu.Tables.RequesterId(pr.RequesterId)) is { } dev)
-            o.OnPageFaultHandled(dev, pr.Address, _startPs, d.DeliveryPs, code == PageResponseCode.Success);
-        // Granularity is Device now, as the driver's (it was Global here): the hardware reads only the requester id,
-        // PASID, group index and code of a page response, and the stale-translation tracker and trace skip it.
-        _p.Iommu.Invalidation.Submit(Driver.VtdDriver.PageGroupResponse(pr.RequesterId, pr.Pasid, pr.PageGroupIndex, code));
+        if (Observer is { } o && known)
+            o.OnPageFaultHandled(d.Device, pr.Address, _startPs, d.DeliveryPs, code == PageResponseCode.Success);
+        _response[0] = VtdInvalidation.PageGroupResponse(pr.RequesterId, pr.Pasid, pr.PageGroupIndex, code);
+        _port.Post(_response);
         _busy = false;
         if (_pending.Count > 0) StartNext();
+    }
+
+    private static bool InWindow(List<(ulong Start, ulong End)> windows, ulong page)
+    {
+        foreach (var (start, end) in windows)
+            if (page >= start && page < end) return true;
+        return false;
     }
 }

@@ -5,6 +5,7 @@ using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
+using IommuSim.Uapi.Hardware;
 
 namespace IommuSim.Uapi.DmaApi;
 
@@ -22,25 +23,30 @@ namespace IommuSim.Uapi.DmaApi;
 /// <item><c>none</c>: buffers are mapped once on first use and recycled; unmap only returns the
 /// buffer to the driver's pool.</item>
 /// </list>
+/// The page-table edits and the descriptors come from the mapping target (the kernel's domain, the
+/// program's IOAS, the guest's table: <see cref="MappingTargets"/>); the hardware is reached only through
+/// the <see cref="IHardwarePort"/>: descriptors are submitted asynchronously and a driver CPU that must wait
+/// is resumed by the port's completion callback in simulated time.
 /// </summary>
-public sealed class KernelDmaApi : IDmaApi, IResettable
+public sealed partial class KernelDmaApi : IDmaApi, IResettable
 {
-    private readonly Platform _p;
+    private readonly IHardwarePort _port;
     private readonly DmaApiCosts _costs;
     /// <summary>Per-CPU IOVA windows and flush queues, as Linux keeps per-CPU rcaches and flush queues.</summary>
     public const int MaxCpus = 64;
 
     private readonly Dictionary<(DmaEngine Device, int Cpu), DeviceMapper> _mappers = [];
     private readonly Dictionary<DmaEngine, IMappingTarget> _targets = [];
-    private readonly List<DeviceMapper> _waiting = [];
 
-    public KernelDmaApi(Platform platform, DmaApiCosts costs)
+    public KernelDmaApi(IHardwarePort port, DmaApiCosts costs)
     {
         if (costs.Mode is not ("strict" or "lazy" or "none")) throw new ArgumentException($"unknown DMA API mode '{costs.Mode}'");
-        _p = platform;
+        _port = port;
         _costs = costs;
-        platform.Iommu.Invalidation.Completed += OnInvalidationCompleted;
     }
+
+    /// <summary>Over a platform through a port of its own (the same hardware the kernel model's port reaches).</summary>
+    public KernelDmaApi(Platform platform, DmaApiCosts costs) : this(new PlatformPort(platform), costs) { }
 
     public string Mode => _costs.Mode;
     public DmaApiStats Stats { get; } = new();
@@ -87,19 +93,6 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         return m;
     }
 
-    private void OnInvalidationCompleted(long ticket)
-    {
-        for (int i = _waiting.Count - 1; i >= 0; i--)
-        {
-            var m = _waiting[i];
-            if (m.WaitTicket <= ticket)
-            {
-                _waiting.RemoveAt(i);
-                m.OnWaitDone();
-            }
-        }
-    }
-
     public void Reset() => Stats.Reset();
 
     private enum OpKind : byte { Map, Unmap }
@@ -121,7 +114,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
     }
 
     /// <summary>One device's driver CPU: runs its DMA-API calls one at a time.</summary>
-    private sealed class DeviceMapper : IEventHandler
+    private sealed class DeviceMapper : IEventHandler, IInvalidationWaiter
     {
         private const int KindStep = 1;
         private const int KindFlushTimer = 2;
@@ -134,6 +127,14 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         private readonly IovaAllocator _iovas;
         private readonly Stack<Op> _pool = new();
         private readonly List<InvalidationDescriptor> _descs = [];
+        // A strict unmap's flush, gathered at the unmap and submitted after the submit cost.
+        private readonly List<InvalidationDescriptor> _rangeFlush = [];
+        private readonly List<InvalidationDescriptor> _mapFlush = [];
+        // Table pages unmaps took out, kept until the flush that covers them has completed (the gather's freelist):
+        // a strict unmap's, those of lazy unmaps still in the flush queue, and those of the flush in flight.
+        private readonly List<ulong> _rangeFreed = [];
+        private readonly List<ulong> _queueFreed = [];
+        private readonly List<ulong> _flushingFreed = [];
         private readonly List<(ulong Iova, ulong Bytes, bool Fixed)> _flushQueue = [];
         private readonly List<(ulong Iova, ulong Bytes, bool Fixed)> _flushing = [];
         private readonly Stack<(ulong Iova, ulong Bytes)> _recycled = new();
@@ -164,7 +165,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
 
         public long WaitTicket { get; private set; }
 
-        private Engine.Scheduling.Scheduler Sched => _api._p.Scheduler;
+        private Engine.Scheduling.Scheduler Sched => _api._port.Scheduler;
         private DmaApiCosts C => _api._costs;
 
         public void Enqueue(OpKind kind, ulong iova, int bytes, Access access, IDmaApiClient client, long tag, bool fixedIova = false)
@@ -227,7 +228,7 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                 {
                     ulong chunk = Math.Min(bytes - done, _bufferSlice);
                     if (_bufferCursor + chunk > _bufferSlice) _bufferCursor = 0;
-                    _t.Map(iova + done, _bufferBase + _bufferCursor, chunk, access);
+                    MapChunk(iova + done, _bufferBase + _bufferCursor, chunk, access);
                     _bufferCursor += chunk;
                     done += chunk;
                 }
@@ -240,10 +241,20 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                 iova = _t.IdentityMapped ? output : _iovas.Allocate(bytes);
                 // Recycled buffers serve either direction (DMA_BIDIRECTIONAL); per-call ones get what was asked.
                 var access = C.Mode == "none" || op.Access == Access.None ? Access.ReadWrite : op.Access | Access.Read;
-                _t.Map(iova, output, bytes, access);
+                MapChunk(iova, output, bytes, access);
             }
             _api.Stats.Maps++;
             Finish(op, mapped: iova);
+        }
+
+        private void MapChunk(ulong iova, ulong output, ulong bytes, Access access)
+        {
+            _mapFlush.Clear();
+            _t.Map(iova, output, bytes, access, _mapFlush);
+            if (_mapFlush.Count == 0) return;
+            // A large leaf replaced a table the walk caches may hold (__domain_mapping's flush): nobody waits for it.
+            _api._port.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_mapFlush), null, 0);
+            _api.Stats.InvalidationDescriptors += _mapFlush.Count + 1;
         }
 
         private void DoUnmap(Op op)
@@ -260,14 +271,15 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                     Finish(op); // nothing mapped, nothing to invalidate
                     return;
                 case "strict":
-                    _t.Unmap(op.Iova, bytes);
+                    _rangeFlush.Clear();
+                    _t.Unmap(op.Iova, bytes, _rangeFlush, _rangeFreed);
                     op.Phase = Phase.Submit;
                     if (_api.Observer is { } o1) Phases(o1, DmaApiPhase.InvalidationSubmit, C.InvalidationSubmitPs, DmaApiPhase.InvalidationOverhead, _t.InvalidateOverheadPs);
                     Sched.ScheduleIn(C.InvalidationSubmitPs + _t.InvalidateOverheadPs, this, KindStep, 0, op);
                     return;
                 default: // lazy
-                    _t.Unmap(op.Iova, bytes);
-                    _api._p.Iommu.NoteUnmappedPendingInvalidation(_t.DomainId, op.Iova, bytes);
+                    _t.Unmap(op.Iova, bytes, null, _queueFreed);
+                    _api._port.NoteUnmappedPendingInvalidation(_t.DomainId, op.Iova, bytes);
                     _flushQueue.Add((op.Iova, bytes, op.FixedIova));
                     if (_flushQueue.Count >= C.FlushQueueEntries && !_waitingFlush)
                     {
@@ -298,11 +310,9 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
         private void SubmitRangeInvalidation(Op op)
         {
             ulong bytes = ((ulong)op.Bytes + 0xFFF) & ~0xFFFUL;
-            _descs.Clear();
-            _t.AddRangeInvalidation(_descs, op.Iova, bytes);
             if (!op.FixedIova) _iovas.Free(op.Iova, bytes);
             _waitingOp = op;
-            Wait();
+            Wait(_rangeFlush);
         }
 
         private void SubmitFlush(bool waitOnThisCpu)
@@ -311,25 +321,25 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
             _t.AddDomainInvalidation(_descs);
             _flushing.Clear();
             _flushing.AddRange(_flushQueue);
+            _flushingFreed.AddRange(_queueFreed);
+            _queueFreed.Clear();
             _api.Observer?.OnFlush(_device, _cpu, !waitOnThisCpu, _flushQueue.Count);
             _flushQueue.Clear();
             _api.Stats.Flushes++;
             _waitingFlush = true;
             _waitingOp = waitOnThisCpu ? _head : null;
-            Wait();
+            Wait(_descs);
         }
 
-        private void Wait()
+        /// <summary>Submits <paramref name="descs"/> and a wait; the port calls <see cref="OnInvalidationWaitDone"/> when it completes.</summary>
+        private void Wait(List<InvalidationDescriptor> descs)
         {
-            var iq = _api._p.Iommu.Invalidation;
-            foreach (var d in _descs) iq.Submit(d);
-            WaitTicket = iq.Submit(InvalidationDescriptor.Wait());
+            WaitTicket = _api._port.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(descs), this, 0);
             _waitStartPs = Sched.Now;
-            _api.Stats.InvalidationDescriptors += _descs.Count + 1;
-            _api._waiting.Add(this);
+            _api.Stats.InvalidationDescriptors += descs.Count + 1;
         }
 
-        public void OnWaitDone()
+        public void OnInvalidationWaitDone(long cookie)
         {
             if (_waitingFlush)
             {
@@ -337,8 +347,10 @@ public sealed class KernelDmaApi : IDmaApi, IResettable
                 foreach (var (iova, bytes, isFixed) in _flushing)
                     if (!isFixed) _iovas.Free(iova, bytes);
                 _flushing.Clear();
+                _t.PutTablePages(_flushingFreed);
                 _waitingFlush = false;
             }
+            else if (_rangeFreed.Count > 0) _t.PutTablePages(_rangeFreed);
             var op = _waitingOp;
             _waitingOp = null;
             if (op is not null)

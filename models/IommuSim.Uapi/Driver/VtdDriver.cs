@@ -8,17 +8,17 @@ namespace IommuSim.Uapi.Driver;
 /// <summary>
 /// The host kernel's VT-d driver (drivers/iommu/intel): turns domains into second-stage tables,
 /// allocates domain ids, writes scalable-mode context and PASID-table entries on attach, replace
-/// and detach, and sends queued invalidations. Every flush is synchronous (descriptors + wait,
-/// run until the wait completes), which is what makes a strict unmap safe.
+/// and detach, and sends queued invalidations (built by <see cref="VtdInvalidation"/>). Every flush
+/// is synchronous (descriptors + wait, run until the wait completes), which is what makes a strict
+/// unmap safe, except inside <see cref="DeferFlushes"/>: there the batch is handed to the caller,
+/// which submits it asynchronously and waits in simulated time (the run-time DMA-API path, which
+/// runs inside events).
 /// </summary>
 public sealed class VtdDriver
 {
     /// <summary>DID 0 is reserved by the architecture (caching mode); Linux uses DID 1 (FLPT_DEFAULT_DID) for pass-through.</summary>
     public const ushort FlptDefaultDid = 1;
     private const ushort FirstDynamicDid = 2;
-
-    /// <summary>Above this address-mask a page-selective flush becomes domain-selective (cap_max_amask_val).</summary>
-    private const int MaxAddressMask = 18;
 
     private readonly SortedSet<ushort> _freeDids = [];
     private ushort _nextDid = FirstDynamicDid;
@@ -45,7 +45,7 @@ public sealed class VtdDriver
 
     public VtdPagingDomain AllocPagingDomain(bool nestParent, bool dirtyTracking, int? levels = null, PageSize? maxPageSize = null)
     {
-        var table = new PageTable(new HostTableMemory(Port.Memory, Port.Frames), TableStage.Second, levels ?? Spec.SecondStageLevels);
+        var table = new PageTable(new GatheredTableMemory(this, Port.Memory, Port.Frames), TableStage.Second, levels ?? Spec.SecondStageLevels);
         PageSize max = maxPageSize ?? (Spec.Supports1G ? PageSize.Size1G : PageSize.Size2M);
         return new VtdPagingDomain(this, AllocateDid(), table, max, nestParent, dirtyTracking);
     }
@@ -73,7 +73,7 @@ public sealed class VtdDriver
                 n.Parent.RemoveChild(n);
                 break;
         }
-        _batch.Add(InvalidationDescriptor.IotlbDomain(d.DomainId));
+        _batch.Add(VtdInvalidation.IotlbDomain(d.DomainId));
         Submit();
         d.Freed = true;
         _freeDids.Add(d.DomainId);
@@ -116,7 +116,7 @@ public sealed class VtdDriver
         if (!Port.Tables.ReadContext(dev.Rid).Present)
         {
             Port.Tables.SetContext(dev.Rid, ridPasid: 0, deviceTlbEnable: dev.Ats, pageRequestEnable: dev.PageRequests);
-            _batch.Add(InvalidationDescriptor.ContextDevice(0, dev.Rid.Value));
+            _batch.Add(VtdInvalidation.ContextEntry(dev.Rid.Value));
         }
 
         if (domain is null) Port.Tables.ClearPasidEntry(dev.Rid, pasid);
@@ -125,13 +125,13 @@ public sealed class VtdDriver
         if (old is not null)
         {
             old.RemoveAttachment(dev, pasid);
-            _batch.Add(InvalidationDescriptor.PasidCacheEntry(old.DomainId, pasid));
+            _batch.Add(VtdInvalidation.PasidEntry(old.DomainId, pasid));
             AddFlushAll(old, dev, pasid);
         }
         if (domain is not null)
         {
             domain.AddAttachment(dev, pasid);
-            _batch.Add(InvalidationDescriptor.PasidCacheEntry(domain.DomainId, pasid));
+            _batch.Add(VtdInvalidation.PasidEntry(domain.DomainId, pasid));
         }
         Submit();
         return Errno.OK;
@@ -156,22 +156,20 @@ public sealed class VtdDriver
     /// IOTLB entries are tagged with the child's DID and the guest IOVA, so the GPA range cannot
     /// select them).
     /// </summary>
-    internal void FlushRange(VtdPagingDomain d, ulong iova, ulong length)
+    internal void FlushRange(VtdPagingDomain d, ulong iova, ulong length, bool leafOnly = false)
     {
-        var (addr, am) = InvalidationDescriptor.CoveringMask(iova, length);
-        _batch.Add(am > MaxAddressMask ? InvalidationDescriptor.IotlbDomain(d.DomainId) : InvalidationDescriptor.IotlbPages(d.DomainId, addr, am));
-        foreach (var (dev, pasid) in d.Attachments)
+        VtdInvalidation.AddRange(_batch, d, firstStage: false, iova, length, leafOnly);
+        var children = d.Children;
+        for (int c = 0; c < children.Count; c++)
         {
-            if (!dev.Ats) continue;
-            _batch.Add(pasid == 0 ? InvalidationDescriptor.DeviceTlb(dev.Rid.Value, addr, am) : PasidDeviceTlb(dev, pasid, addr, am));
-        }
-        foreach (var child in d.Children)
-        {
-            _batch.Add(InvalidationDescriptor.IotlbDomain(child.DomainId));
-            foreach (var (dev, pasid) in child.Attachments)
+            var child = children[c];
+            _batch.Add(VtdInvalidation.IotlbDomain(child.DomainId));
+            var att = child.Attachments;
+            for (int i = 0; i < att.Count; i++)
             {
-                _batch.Add(InvalidationDescriptor.PasidIotlbAll(child.DomainId, pasid));
-                if (dev.Ats) _batch.Add(InvalidationDescriptor.DeviceTlbAll(dev.Rid.Value));
+                var (dev, pasid) = att[i];
+                VtdInvalidation.AddIotlbAll(_batch, child.DomainId, pasid, firstStage: true);
+                if (dev.Ats) VtdInvalidation.AddDeviceTlbAll(_batch, dev.Rid.Value);
             }
         }
         Submit();
@@ -184,21 +182,9 @@ public sealed class VtdDriver
     /// </summary>
     public void FlushNestedUser(VtdNestedDomain d, ulong addr, ulong npages, bool leafOnly)
     {
-        bool all = npages == ulong.MaxValue;
-        ulong bytes = all ? 0 : npages << 12;
-        int am = 0;
-        if (!all && npages > 0) (addr, am) = InvalidationDescriptor.CoveringMask(addr, bytes);
-        if (!all && npages == 0) return;
-        foreach (var (dev, pasid) in d.Attachments)
-        {
-            _batch.Add(all || am > MaxAddressMask
-                ? InvalidationDescriptor.PasidIotlbAll(d.DomainId, pasid)
-                : InvalidationDescriptor.PasidIotlbPages(d.DomainId, pasid, addr, am, leafOnly));
-            if (dev.Ats)
-                _batch.Add(all ? InvalidationDescriptor.DeviceTlbAll(dev.Rid.Value)
-                    : pasid == 0 ? InvalidationDescriptor.DeviceTlb(dev.Rid.Value, addr, am) : PasidDeviceTlb(dev, pasid, addr, am));
-        }
-        if (d.Attachments.Count == 0) _batch.Add(InvalidationDescriptor.IotlbDomain(d.DomainId));
+        if (npages == ulong.MaxValue) VtdInvalidation.AddAll(_batch, d, firstStage: true);
+        else if (npages == 0) return;
+        else VtdInvalidation.AddRange(_batch, d, firstStage: true, addr, npages << 12, leafOnly);
         Submit();
     }
 
@@ -221,9 +207,9 @@ public sealed class VtdDriver
         foreach (var (dev, pasid) in d.Attachments)
         {
             Port.Tables.SetPasidEntry(dev.Rid, pasid, EntryFor(d, dev));
-            _batch.Add(InvalidationDescriptor.PasidCacheEntry(d.DomainId, pasid));
+            _batch.Add(VtdInvalidation.PasidEntry(d.DomainId, pasid));
         }
-        _batch.Add(InvalidationDescriptor.IotlbDomain(d.DomainId));
+        _batch.Add(VtdInvalidation.IotlbDomain(d.DomainId));
     }
 
     /// <summary>
@@ -258,7 +244,7 @@ public sealed class VtdDriver
         }
         if (cleared)
         {
-            _batch.Add(InvalidationDescriptor.IotlbDomain(d.DomainId));
+            _batch.Add(VtdInvalidation.IotlbDomain(d.DomainId));
             Submit();
         }
     }
@@ -271,34 +257,88 @@ public sealed class VtdDriver
     public void PageResponse(DeviceSpec dev, uint pasid, int groupIndex, PageResponseCode code)
     {
         DescriptorCount++;
-        Port.Post([PageGroupResponse(dev.Rid.Value, pasid, groupIndex, code)]);
+        Port.Post([VtdInvalidation.PageGroupResponse(dev.Rid.Value, pasid, groupIndex, code)]);
     }
-
-    /// <summary>
-    /// The page group response descriptor (VT-d 6.5.2.9; the kernel's intel_page_response builds QI_PGRP_RESP with the
-    /// requester id, PASID, response code and page-request group index). The one place it is built: the uAPI fault
-    /// path above and the run-time I/O page-fault handler (DmaApi/IopfHandler) both send it.
-    /// </summary>
-    public static InvalidationDescriptor PageGroupResponse(ushort requesterId, uint pasid, int groupIndex, PageResponseCode code)
-        => new(InvalidationType.PageGroupResponse, InvalidationGranularity.Device,
-            Pasid: pasid, RequesterId: requesterId, ResponseCode: code, PageGroupIndex: groupIndex);
 
     private void AddFlushAll(VtdDomain old, DeviceSpec dev, uint pasid)
     {
-        if (old is VtdNestedDomain) _batch.Add(InvalidationDescriptor.PasidIotlbAll(old.DomainId, pasid));
-        else _batch.Add(InvalidationDescriptor.IotlbDomain(old.DomainId));
-        if (dev.Ats) _batch.Add(InvalidationDescriptor.DeviceTlbAll(dev.Rid.Value));
+        VtdInvalidation.AddIotlbAll(_batch, old.DomainId, pasid, firstStage: old is VtdNestedDomain);
+        if (dev.Ats) VtdInvalidation.AddDeviceTlbAll(_batch, dev.Rid.Value);
     }
 
-    private static InvalidationDescriptor PasidDeviceTlb(DeviceSpec dev, uint pasid, ulong addr, int am)
-        => new(InvalidationType.PasidDeviceTlb, InvalidationGranularity.Page, Pasid: pasid, RequesterId: dev.Rid.Value, Address: addr, AddressMask: am);
+    private List<InvalidationDescriptor>? _deferInto;
+    private List<ulong>? _deferFreedInto;
+
+    /// <summary>
+    /// Until the returned scope is disposed, flushes are not submitted and waited for here but appended to
+    /// <paramref name="into"/>, and the page-table pages the unmaps free to <paramref name="freedTablePages"/>:
+    /// the caller (a driver CPU inside a simulated-time event) submits the descriptors through
+    /// <see cref="IHardwarePort.Submit"/>, waits for the completion in simulated time, as iommu_iotlb_sync would
+    /// spin, and only then gives the pages back with <see cref="PutTablePages"/>.
+    /// </summary>
+    public DeferredFlushes DeferFlushes(List<InvalidationDescriptor> into, List<ulong> freedTablePages)
+    {
+        if (_deferInto is not null) throw new InvalidOperationException("flushes are already being deferred");
+        _deferInto = into;
+        _deferFreedInto = freedTablePages;
+        return new DeferredFlushes(this);
+    }
+
+    /// <summary>The scope of <see cref="DeferFlushes"/>.</summary>
+    public readonly struct DeferredFlushes(VtdDriver driver) : IDisposable
+    {
+        public void Dispose()
+        {
+            driver._deferInto = null;
+            driver._deferFreedInto = null;
+        }
+    }
+
+    // ---- the unmap's freelist (iommu_iotlb_gather.freelist) --------------------------------------
+
+    private readonly List<ulong> _freelist = [];
+    private bool _gathering;
+
+    /// <summary>While a domain unmaps, freed table pages are kept (see <see cref="GatheredTableMemory"/>).</summary>
+    internal void BeginGather() => _gathering = true;
+
+    internal bool GatherTablePage(ulong address)
+    {
+        if (!_gathering) return false;
+        _freelist.Add(address);
+        return true;
+    }
+
+    /// <summary>Ends the gather; true when the unmap freed no table page (then IH may be set: intel_iommu_tlb_sync).</summary>
+    internal bool EndGather()
+    {
+        _gathering = false;
+        return _freelist.Count == 0;
+    }
+
+    /// <summary>After the unmap's flush: a synchronous flush has completed, so the pages are freed now; a deferred one hands them to its caller.</summary>
+    internal void ReleaseGathered()
+    {
+        if (_freelist.Count == 0) return;
+        if (_deferFreedInto is not null) _deferFreedInto.AddRange(_freelist);
+        else foreach (ulong page in _freelist) Port.Frames.FreeFrame(page);
+        _freelist.Clear();
+    }
+
+    /// <summary>iommu_put_pages_list: table pages kept by a deferred unmap, once its flush has completed.</summary>
+    public void PutTablePages(List<ulong> pages)
+    {
+        foreach (ulong page in pages) Port.Frames.FreeFrame(page);
+        pages.Clear();
+    }
 
     private void Submit()
     {
         if (_batch.Count == 0) return;
         DescriptorCount += _batch.Count;
         FlushCount++;
-        Port.SubmitAndWait(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_batch));
+        if (_deferInto is not null) _deferInto.AddRange(_batch);
+        else Port.SubmitAndWait(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_batch));
         _batch.Clear();
     }
 }

@@ -66,10 +66,33 @@ public sealed class VtdPagingDomain : VtdDomain
     /// TLBs, and the combined entries of nested children) and waits, so that no DMA can use the
     /// old translation once this returns. Returns the bytes that were mapped.
     /// </summary>
-    public ulong Unmap(ulong iova, ulong length)
+    public ulong Unmap(ulong iova, ulong length) => Unmap(iova, length, leafOnly: false);
+
+    /// <summary>
+    /// <see cref="Unmap(ulong, ulong)"/> with the flush's IH hint (<paramref name="leafOnly"/>: keep the paging-structure
+    /// caches, honoured only when no table page was freed). Table pages the unmap frees stay allocated until the
+    /// flush has completed (the driver's freelist).
+    /// </summary>
+    public ulong Unmap(ulong iova, ulong length, bool leafOnly)
     {
-        ulong removed = Table.Unmap(iova, length);
-        if (removed > 0) _driver.FlushRange(this, iova, length);
+        ulong removed;
+        bool nothingFreed;
+        _driver.BeginGather();
+        try
+        {
+            removed = Table.Unmap(iova, length);
+        }
+        finally
+        {
+            nothingFreed = _driver.EndGather();
+        }
+        // The kernel sets IH only when the unmap freed no page-table page (intel_iommu_tlb_sync:
+        // ih = list_empty(&gather->freelist)): freed tables must leave the paging-structure caches too.
+        if (removed > 0) _driver.FlushRange(this, iova, length, leafOnly && nothingFreed);
+        _driver.ReleaseGathered();
         return removed;
     }
+
+    /// <summary>The driver that owns this domain (its flushes go through it).</summary>
+    public VtdDriver Driver => _driver;
 }

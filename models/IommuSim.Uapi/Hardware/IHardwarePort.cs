@@ -1,3 +1,4 @@
+using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.Iommu.Tables;
@@ -10,10 +11,24 @@ namespace IommuSim.Uapi.Hardware;
 public readonly record struct DmaOutcome(bool Faulted, FaultReason Reason, ulong PhysicalAddress, long LatencyPs, int WalkReads);
 
 /// <summary>
+/// Told when an invalidation batch submitted with <see cref="IHardwarePort.Submit"/> has completed (its wait
+/// descriptor's status write): the driver CPU that spins on it may go on. Long-lived objects implement it, so a
+/// submission allocates nothing.
+/// </summary>
+public interface IInvalidationWaiter
+{
+    /// <param name="cookie">What the submitter passed with the batch (which of its waits this is).</param>
+    void OnInvalidationWaitDone(long cookie);
+}
+
+/// <summary>
 /// What the uAPI layer needs from the simulated machine: the memory it writes tables into, the
-/// IOMMU's table root and fault log, a queued-invalidation interface whose waits complete in
-/// simulated time, and a way to issue a DMA (for scripts and tests). Kept this narrow so the
-/// kernel model does not depend on how the hardware schedules its work.
+/// IOMMU's table root and fault log, a queued-invalidation interface, the page-request queue, and
+/// the engine's scheduler for the kernel's own timed work (driver CPUs, flush timers). Kept this
+/// narrow so that the kernel model reaches the hardware in one way only. Invalidation is
+/// asynchronous (<see cref="Submit"/>, completion in simulated time), which event handlers use;
+/// <see cref="SubmitAndWait"/> is the synchronous helper on top for ioctls made outside the
+/// event loop (scripts, provisioning).
 /// </summary>
 public interface IHardwarePort
 {
@@ -26,18 +41,33 @@ public interface IHardwarePort
     /// <summary>Simulated time now, in ps.</summary>
     long NowPs { get; }
 
+    /// <summary>The engine's scheduler: for the kernel model's own events (never to run it from inside an event).</summary>
+    Scheduler Scheduler { get; }
+
     /// <summary>
-    /// Queues <paramref name="descriptors"/> followed by an invalidation-wait descriptor and runs
-    /// the simulation until the wait has completed: when this returns, no cached translation
-    /// covered by the descriptors can be used any more.
+    /// Queues <paramref name="descriptors"/> followed by an invalidation-wait descriptor and returns at
+    /// once; when the wait completes in simulated time, <paramref name="waiter"/> (if any) is called with
+    /// <paramref name="cookie"/>. Returns the wait descriptor's ticket. Safe to call from inside an event.
+    /// </summary>
+    long Submit(ReadOnlySpan<InvalidationDescriptor> descriptors, IInvalidationWaiter? waiter, long cookie);
+
+    /// <summary>
+    /// <see cref="Submit"/>, then runs the simulation until the wait has completed: when this returns,
+    /// no cached translation covered by the descriptors can be used any more. Never from inside an event.
     /// </summary>
     void SubmitAndWait(ReadOnlySpan<InvalidationDescriptor> descriptors);
 
     /// <summary>
-    /// Queues descriptors without waiting (a page group response: the device resumes when the
+    /// Queues descriptors without a wait (a page group response: the device resumes when the
     /// hardware processes it). Safe to call from inside a hardware event.
     /// </summary>
     void Post(ReadOnlySpan<InvalidationDescriptor> descriptors);
+
+    /// <summary>
+    /// Results bookkeeping for lazy invalidation: [iova, iova+bytes) of domain <paramref name="did"/> was
+    /// unmapped and may still be cached until a later invalidation covers it (hits on it count as stale).
+    /// </summary>
+    void NoteUnmappedPendingInvalidation(ushort did, ulong iova, ulong bytes);
 
     /// <summary>Raised by the IOMMU when a page request lands in its page-request queue (<see cref="Faults"/>).</summary>
     event Action PageRequestArrived;

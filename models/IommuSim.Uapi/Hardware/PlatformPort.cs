@@ -1,3 +1,4 @@
+using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.Iommu;
@@ -12,24 +13,43 @@ namespace IommuSim.Uapi.Hardware;
 
 /// <summary>
 /// <see cref="IHardwarePort"/> over the simulated <see cref="Platform"/>: invalidations go through
-/// the IOMMU's queued-invalidation interface and "wait" runs the scheduler until the wait
-/// descriptor's ticket completes, exactly as a driver spins on the wait status.
+/// the IOMMU's queued-invalidation interface; a submission's waiter is called when its wait
+/// descriptor completes, and "wait" runs the scheduler until then, exactly as a driver spins on
+/// the wait status.
 /// </summary>
-public sealed class PlatformPort(Platform platform) : IHardwarePort
+public sealed class PlatformPort : IHardwarePort
 {
-    public Platform Platform { get; } = platform;
+    // Waits in flight: (ticket, waiter, cookie). A list of structs, so steady-state submissions allocate nothing.
+    private readonly List<(long Ticket, IInvalidationWaiter Waiter, long Cookie)> _waits = [];
+
+    public PlatformPort(Platform platform)
+    {
+        Platform = platform;
+        platform.Iommu.Invalidation.Completed += OnInvalidationCompleted;
+    }
+
+    public Platform Platform { get; }
     public PhysicalMemory Memory => Platform.Memory;
     public FrameAllocator Frames => Platform.Frames;
     public TranslationTables Tables => Platform.Iommu.Tables;
     public FaultLog Faults => Platform.Iommu.Faults;
     public PageRequestQueue PageRequests => Platform.Iommu.PageRequests;
     public long NowPs => Platform.Scheduler.Now;
+    public Scheduler Scheduler => Platform.Scheduler;
 
-    public void SubmitAndWait(ReadOnlySpan<InvalidationDescriptor> descriptors)
+    public long Submit(ReadOnlySpan<InvalidationDescriptor> descriptors, IInvalidationWaiter? waiter, long cookie)
     {
         var queue = Platform.Iommu.Invalidation;
         foreach (ref readonly var d in descriptors) queue.Submit(d);
         long ticket = queue.Submit(InvalidationDescriptor.Wait());
+        if (waiter is not null) _waits.Add((ticket, waiter, cookie));
+        return ticket;
+    }
+
+    public void SubmitAndWait(ReadOnlySpan<InvalidationDescriptor> descriptors)
+    {
+        var queue = Platform.Iommu.Invalidation;
+        long ticket = Submit(descriptors, null, 0);
         Platform.RunUntil(() => queue.IsComplete(ticket));
         if (!queue.IsComplete(ticket)) throw new InvalidOperationException("invalidation wait did not complete");
     }
@@ -37,6 +57,21 @@ public sealed class PlatformPort(Platform platform) : IHardwarePort
     public void Post(ReadOnlySpan<InvalidationDescriptor> descriptors)
     {
         foreach (ref readonly var d in descriptors) Platform.Iommu.Invalidation.Submit(d);
+    }
+
+    public void NoteUnmappedPendingInvalidation(ushort did, ulong iova, ulong bytes)
+        => Platform.Iommu.NoteUnmappedPendingInvalidation(did, iova, bytes);
+
+    private void OnInvalidationCompleted(long ticket)
+    {
+        // Latest submission first, as the waits were polled before the port had them.
+        for (int i = _waits.Count - 1; i >= 0; i--)
+        {
+            var w = _waits[i];
+            if (w.Ticket > ticket) continue;
+            _waits.RemoveAt(i);
+            w.Waiter.OnInvalidationWaitDone(w.Cookie);
+        }
     }
 
     public event Action PageRequestArrived

@@ -85,13 +85,10 @@ public static class SystemBuilder
     private static IMappingTarget TargetFor(Platform p, TranslationOptions t, DmaApiOptions a, DmaEngine dev, ProvisionedDevice pd)
     {
         long ns(double v) => Engine.Time.SimTime.FromNs(v);
-        bool ats = dev.Options.Ats.Enabled;
-        ushort rid = dev.RequesterId.Value;
-        uint pasid = pd.Pasid ?? 0;
         if (pd.Table is null) // off, passthrough: dma_map returns the physical address
         {
             ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
-            return new IdentityTarget(pool, BufferPoolBytes);
+            return MappingTargets.Identity(pool, BufferPoolBytes);
         }
         switch (t.Design)
         {
@@ -100,8 +97,8 @@ public static class SystemBuilder
                 // The guest maps in its own stage-1 table (buffers: guest RAM below its page-table
                 // area); each invalidation traps to the VMM, which issues HWPT_INVALIDATE.
                 ulong poolGpa = pd.Vm!.MemoryBytes - (64UL << 20) - BufferPoolBytes;
-                return new PageTableTarget(pd.Table, pd.DomainId, pasid, rid, ats, poolGpa, BufferPoolBytes,
-                    DynamicIovaBase, DynamicIovaBytes, invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
+                return MappingTargets.ForGuestStage1(pd.Context!, pd.HwptId, pd.Table,
+                    new MappingWindow(poolGpa, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes, InvalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs)));
             }
             case "shadow":
             {
@@ -109,18 +106,21 @@ public static class SystemBuilder
                 // (trap: VM exit, then the VMM's IOAS_MAP ioctl) and its unmap invalidations trap too
                 // (one per unmap when strict, one per flush when the guest is lazy).
                 ulong poolGpa = pd.Vm!.MemoryBytes - (64UL << 20) - BufferPoolBytes;
-                return new PageTableTarget(pd.Table, pd.DomainId, pasid, rid, ats, pd.Vm.GpaToHpa(poolGpa), BufferPoolBytes,
-                    DynamicIovaBase, DynamicIovaBytes,
-                    mapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs), invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
+                return MappingTargets.ForShadow(pd.Context!, pd.IoasId, pd.HwptId, pd.Vm, pd.Vm.PageTable(pd.GuestPgtbl)!, poolGpa, BufferPoolBytes,
+                    DynamicIovaBase, DynamicIovaBytes, mapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs), invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
             }
             default: // single-stage
             {
-                ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
                 // The host kernel's DMA API maps in its own domain; a VFIO program maps each buffer
                 // with IOAS_MAP / VFIO_IOMMU_MAP_DMA, one ioctl per call.
-                long ioctl = pd.KernelDomain is null ? ns(a.IoctlNs) : 0;
-                return new PageTableTarget(pd.Table, pd.DomainId, pasid, rid, ats, pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes,
-                    mapOverheadPs: ioctl, unmapOverheadPs: ioctl, leafOnlyInvalidation: a.LeafOnlyInvalidation);
+                if (pd.KernelDomain is { } domain)
+                {
+                    ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
+                    return MappingTargets.ForKernelDomain(domain, new MappingWindow(pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes),
+                        a.LeafOnlyInvalidation);
+                }
+                return MappingTargets.ForIoas(pd.Context!, pd.IoasId, pd.HwptId, dev.Options.Attach.Via == "vfio-container", BufferPoolBytes,
+                    DynamicIovaBase, DynamicIovaBytes, ns(a.IoctlNs));
             }
         }
     }

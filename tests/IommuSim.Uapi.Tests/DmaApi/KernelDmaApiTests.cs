@@ -6,6 +6,7 @@ using IommuSim.Hardware.Memory;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
 using IommuSim.Uapi.DmaApi;
+using IommuSim.Uapi.Hardware;
 
 namespace IommuSim.Uapi.Tests.DmaApi;
 
@@ -23,12 +24,14 @@ public class KernelDmaApiTests
     {
         var p = new Platform(new MemoryOptions(), new PcieOptions(), new IommuOptions(), true, 1);
         var dev = p.AddDevice(new DeviceOptions { Name = "nic0", Bdf = "0000:03:00.0" });
-        var table = new PageTable(new HostTableMemory(p.Memory, p.Frames), TableStage.Second, 4);
-        p.Iommu.Tables.SetContext(dev.RequesterId, 0);
-        p.Iommu.Tables.SetPasidEntry(dev.RequesterId, 0, new PasidTableEntry(true, Pgtt.SecondStage, 5, 0, 4, table.RootAddress, 4));
+        // The host kernel's default domain for the device, attached by the driver (context + PASID entry).
+        var port = new PlatformPort(p);
+        var kernel = new IommuKernel(port, PlatformPort.SpecFor(p));
+        var domain = kernel.Driver.AllocPagingDomain(nestParent: false, dirtyTracking: false);
+        Assert.Equal(Errno.OK, kernel.Driver.SetDevicePasid(kernel.Devices[0], 0, domain, null));
         ulong buffers = p.Frames.AllocateContiguous(1 << 20, 1 << 21);
-        var target = new PageTableTarget(table, 5, 0, dev.RequesterId.Value, false, buffers, 1 << 20, 0x10_0000_0000, 1UL << 32);
-        var api = new KernelDmaApi(p, DmaApiCosts.FromNs(mode, 200, 150, 100, 1500, 400, flushEntries, 50));
+        var target = MappingTargets.ForKernelDomain(domain, new MappingWindow(buffers, 1 << 20, 0x10_0000_0000, 1UL << 32));
+        var api = new KernelDmaApi(port, DmaApiCosts.FromNs(mode, 200, 150, 100, 1500, 400, flushEntries, 50));
         api.Register(dev, target);
         return (p, api, dev);
     }
