@@ -81,7 +81,7 @@ public static class RunLimits
 
         // Mapped memory: every VM's RAM and every DMA region is pinned and mapped before the first event.
         decimal mapped = 0;
-        bool vmDesign = c.Translation.Design is "nested" or "shadow";
+        bool vmDesign = Uapi.Designs.TranslationDesigns.Find(c.Translation.Design)?.AssignsDevicesToVm == true;
         if (vmDesign) foreach (var vm in c.Vms) mapped += (decimal)Math.Max(0, vm.MemoryMiB) * (1 << 20);
         foreach (var dev in c.Devices) foreach (var r in dev.DmaRegions) mapped += Math.Max(0, r.Bytes.Bytes);
         if (mapped > MaxMappedBytes)
@@ -159,8 +159,9 @@ public static class RunLimits
     {
         const ulong msiStart = Uapi.Iommufd.IommufdContext.MsiWindowStart, msiLast = Uapi.Iommufd.IommufdContext.MsiWindowLast;
         var t = c.Translation;
-        int levels = t.Design is "nested" or "shadow" ? t.Stage1.Levels : t.Stage2.Levels;
-        string levelsKey = t.Design is "nested" or "shadow" ? "translation:stage1:levels" : "translation:stage2:levels";
+        bool guestStage1 = Uapi.Designs.TranslationDesigns.Find(t.Design)?.AssignsDevicesToVm == true; // regions live in the guest's stage 1
+        int levels = guestStage1 ? t.Stage1.Levels : t.Stage2.Levels;
+        string levelsKey = guestStage1 ? "translation:stage1:levels" : "translation:stage2:levels";
         int bits = levels is >= 3 and <= 5 ? 12 + 9 * levels : 48;
         ulong apertureLast = bits >= 64 ? ulong.MaxValue : (1UL << bits) - 1;
         for (int i = 0; i < dev.DmaRegions.Count; i++)
