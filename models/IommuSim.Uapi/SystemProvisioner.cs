@@ -5,7 +5,6 @@ using IommuSim.Uapi.Designs;
 using IommuSim.Uapi.Driver;
 using IommuSim.Uapi.Hardware;
 using IommuSim.Uapi.Iommufd;
-using IommuSim.Uapi.Vfio;
 using IommuSim.Uapi.Vm;
 
 namespace IommuSim.Uapi;
