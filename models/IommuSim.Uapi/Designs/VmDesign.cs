@@ -14,10 +14,24 @@ namespace IommuSim.Uapi.Designs;
 public abstract class VmDesign : TranslationDesign
 {
     /// <summary>Guest buffers are placed from 1 MiB up; guest page tables come from the top of RAM down.</summary>
-    private const ulong GuestBufferBase = 0x10_0000;
+    public const ulong GuestBufferBase = 0x10_0000;
 
     /// <summary>The top of guest RAM kept for the guest's page tables.</summary>
-    protected const ulong GuestTableArea = 64UL << 20;
+    public const ulong GuestTableArea = 64UL << 20;
+
+    /// <summary>
+    /// Where the guest driver places a buffer of <paramref name="bytes"/> after <paramref name="cursor"/>:
+    /// aligned to the stage-1 leaf, and past the MSI window when it would overlap it (a write there is an interrupt,
+    /// and the VMM leaves the window out of stage 2) — also when aligning up lands on the window's start.
+    /// </summary>
+    public static ulong GuestBufferGpa(ulong cursor, ulong bytes, PageSize stage1Leaf)
+    {
+        ulong align = Math.Max(4096UL, stage1Leaf.Bytes());
+        ulong gpa = (cursor + align - 1) & ~(align - 1);
+        if (gpa <= IommufdContext.MsiWindowLast && gpa + bytes > IommufdContext.MsiWindowStart)
+            gpa = (IommufdContext.MsiWindowLast + 1 + align - 1) & ~(align - 1);
+        return gpa;
+    }
 
     public override bool Translates => true;
     public override bool AssignsDevicesToVm => true;
@@ -72,10 +86,7 @@ public abstract class VmDesign : TranslationDesign
             var guestMaps = new List<(ulong Iova, ulong Gpa, ulong Bytes)>();
             foreach (var r in d.Regions)
             {
-                ulong align = Math.Max(4096UL, req.Stage1.PageSize.Bytes());
-                ulong gpa = (vs.NextGuestBuffer + align - 1) & ~(align - 1);
-                if (gpa < IommufdContext.MsiWindowStart && gpa + r.Bytes > IommufdContext.MsiWindowStart)
-                    gpa = (IommufdContext.MsiWindowLast + 1 + align - 1) & ~(align - 1);
+                ulong gpa = GuestBufferGpa(vs.NextGuestBuffer, r.Bytes, req.Stage1.PageSize);
                 if (gpa + r.Bytes > vs.Vm.MemoryBytes - GuestTableArea)
                     throw new ArgumentException($"{d.Rid}: VM '{vmName}' has too little memory for its DMA regions");
                 vs.NextGuestBuffer = gpa + r.Bytes;

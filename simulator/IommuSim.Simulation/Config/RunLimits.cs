@@ -93,15 +93,14 @@ public static class RunLimits
 
     /// <summary>
     /// Nested and shadow: the guest driver places each device's DMA buffers in its VM's RAM as
-    /// SystemProvisioner does (from GPA 1 MiB, aligned to the stage-1 page size, skipping the MSI
+    /// the VM designs do (Uapi.Designs.VmDesign: from GPA 1 MiB, aligned to the stage-1 page size, skipping the MSI
     /// window, keeping the top 64 MiB for the guest's page tables). A VM too small for them is an
     /// error naming the VM and the region, instead of a failed build.
     /// </summary>
     private static void CheckGuestLayout(SimulationConfig c, List<string> errors)
     {
-        const ulong guestBufferBase = 0x10_0000, reservedTop = 64UL << 20;
-        const ulong msiStart = Uapi.Iommufd.IommufdContext.MsiWindowStart, msiLast = Uapi.Iommufd.IommufdContext.MsiWindowLast;
-        ulong align = Math.Max(4096UL, c.Translation.Stage1.PageSize switch { "2M" => 2UL << 20, "1G" => 1UL << 30, _ => 4096UL });
+        const ulong guestBufferBase = Uapi.Designs.VmDesign.GuestBufferBase, reservedTop = Uapi.Designs.VmDesign.GuestTableArea;
+        var leaf = c.Translation.Stage1.Leaf;
         var next = new Dictionary<string, ulong>(StringComparer.Ordinal);
         for (int di = 0; di < c.Devices.Count; di++)
         {
@@ -116,8 +115,7 @@ public static class RunLimits
             {
                 long bytes = d.DmaRegions[ri].Bytes.Bytes;
                 if (bytes <= 0 || cursor > ulong.MaxValue / 2) break;
-                ulong gpa = (cursor + align - 1) & ~(align - 1);
-                if (gpa < msiStart && gpa + (ulong)bytes > msiStart) gpa = (msiLast + 1 + align - 1) & ~(align - 1);
+                ulong gpa = Uapi.Designs.VmDesign.GuestBufferGpa(cursor, (ulong)bytes, leaf);
                 if (gpa + (decimal)bytes > memory - reservedTop)
                 {
                     decimal need = Math.Ceiling((gpa + (decimal)bytes + reservedTop) / (1 << 20));

@@ -84,4 +84,34 @@ public class DesignObjectTests
         design.ValidateSystem(vms, errors);
         Assert.Equal(expected, string.Join("|", errors));
     }
+
+    [Theory]
+    [InlineData(0x10_0000ul, 0x1000ul, "4K", 0x10_0000ul)]
+    [InlineData(0x10_0001ul, 0x1000ul, "4K", 0x10_1000ul)]
+    [InlineData(0x10_0000ul, 0x1000ul, "2M", 0x20_0000ul)]
+    [InlineData(0xFEDF_F000ul, 0x1000ul, "4K", 0xFEDF_F000ul)] // ends just below the MSI window
+    [InlineData(0xFEDF_F000ul, 0x2000ul, "4K", 0xFEF0_0000ul)] // would straddle it
+    [InlineData(0xFEC0_1000ul, 0x1000ul, "2M", 0xFF00_0000ul)] // aligned up to the window's start: not in it either
+    [InlineData(0xFEE0_0800ul, 0x1000ul, "4K", 0xFEF0_0000ul)] // a cursor inside the window
+    public void GuestBuffers_AreAligned_AndNeverInTheMsiWindow(ulong cursor, ulong bytes, string leaf, ulong expected)
+    {
+        Assert.True(PageSizes.TryParse(leaf, out var size));
+        Assert.Equal(expected, VmDesign.GuestBufferGpa(cursor, bytes, size));
+    }
+
+    [Fact]
+    public void Nested_ARegionAlignedUpToTheMsiWindow_IsPlacedPastIt_AndReachable()
+    {
+        // Region 0 ends at GPA 0xFEC01000; with 2 MiB stage-1 leaves the next 2 MiB boundary is the MSI
+        // window's start, which the VMM leaves out of stage 2 (so a buffer there would fault).
+        var hw = PlatformPort.CreatePlatform(new PlatformSpec());
+        ulong first = 0xFEC0_1000ul - 0x20_0000ul;
+        var req = new ProvisionRequest("nested", new StageSpec(4, PageSize.Size2M), new StageSpec(4, PageSize.Size2M), [new VmSpec("vm0", 8UL << 30)],
+            [new DeviceProvision(Sim.Dev3, "iommufd", [new DmaRegion(0x1_0000_0000, first), new DmaRegion(0x3_0000_0000, 0x20_0000)])]);
+        var sys = SystemProvisioner.Provision(hw, req);
+        var region = sys.Devices[Sim.Dev3].Regions[1];
+        var r = hw.ExecuteDma(Sim.Dev3, null, region.Iova + 0x100, 64, Access.Write);
+        Assert.False(r.Faulted, r.Reason.ToString());
+        Assert.Equal(region.HostPhysical + 0x100, r.PhysicalAddress);
+    }
 }
