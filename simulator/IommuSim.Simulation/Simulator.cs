@@ -21,12 +21,19 @@ public static class Simulator
     public static LoadedConfig LoadConfig(string path, IEnumerable<string>? overrides = null, ulong? seed = null, bool useEnvironment = false)
         => ConfigLoader.Load(path, overrides, seed, useEnvironment: useEnvironment);
 
+    /// <summary>Checks what needs the files a config names (traces: each read once), as <c>iommusim check</c> does; runs nothing.</summary>
+    public static void Preflight(LoadedConfig config) => SimulationRunner.Preflight(config);
+
     /// <summary>Checks what needs the files a config names (traces), then builds the system and runs it to the end.</summary>
     /// <param name="progress">Called about every 200 ms of wall-clock time while the run goes on.</param>
-    public static RunResult Run(LoadedConfig config, Action<RunProgress>? progress = null)
+    /// <param name="observer">Sees every issued request (the CLI's <c>--record-trace</c>).</param>
+    /// <param name="instrument">Called once the system is built, before anything runs (the CLI's <c>--timeline</c> hangs on its hooks).</param>
+    /// <param name="preflightDone">The caller already ran <see cref="Preflight"/> on this config (the trace files are not read again).</param>
+    public static RunResult Run(LoadedConfig config, Action<RunProgress>? progress = null, Workloads.IRequestObserver? observer = null,
+        Action<BuiltSystem, LoadedConfig>? instrument = null, bool preflightDone = false)
     {
-        SimulationRunner.Preflight(config);
-        return new RunResult(SimulationRunner.Run(config, progress));
+        if (!preflightDone) SimulationRunner.Preflight(config);
+        return new RunResult(SimulationRunner.Run(config, progress, observer, instrument));
     }
 
     /// <summary>Checks a sweep file and every point's config (nothing runs).</summary>

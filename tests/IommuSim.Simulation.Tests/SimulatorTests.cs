@@ -82,6 +82,31 @@ public class SimulatorTests
         Assert.Contains(e.Messages, m => m.Contains(key, StringComparison.Ordinal));
     }
 
+    private sealed class CountingObserver : Workloads.IRequestObserver
+    {
+        public long Issued;
+        public void OnIssued(long timePs, string device, uint? pasid, ulong iova, int bytes, bool write) => Issued++;
+    }
+
+    [Fact]
+    public void Run_hooks_see_the_built_system_before_it_runs_and_every_issued_request()
+    {
+        var config = Simulator.LoadConfig(Repo.Config("designs/nested.json"), ["simulation:maxRequests=2000", "simulation:warmupRequests=0"]);
+        Simulator.Preflight(config);
+        var observer = new CountingObserver();
+        long issuedAtBuild = -1;
+        bool iommuOnPath = false;
+        var r = Simulator.Run(config, observer: observer, preflightDone: true, instrument: (system, _) =>
+        {
+            issuedAtBuild = observer.Issued;
+            iommuOnPath = system.Platform.IommuOnPath;
+        });
+        Assert.Equal(0, issuedAtBuild);
+        Assert.True(iommuOnPath);
+        Assert.True(observer.Issued >= 2000, $"{observer.Issued} requests observed");
+        Assert.Equal("nested", r.Flattened["design"]!.GetValue<string>());
+    }
+
     [Fact]
     public void A_missing_config_file_is_a_config_error_naming_it()
     {

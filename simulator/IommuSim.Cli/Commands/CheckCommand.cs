@@ -1,6 +1,5 @@
 using System.CommandLine;
 using IommuSim.Simulation.Config;
-using IommuSim.Simulation.Running;
 
 namespace IommuSim.Cli.Commands;
 
@@ -15,7 +14,7 @@ internal static class CheckCommand
         cmd.SetAction(pr => CliApp.Guard(stderr, () =>
         {
             var loaded = ConfigLoader.Load(pr.GetValue(config)!, pr.GetValue(set));
-            SimulationRunner.Preflight(loaded);
+            Simulation.Simulator.Preflight(loaded);
             stdout.Write(loaded.ResolvedJson);
             stdout.WriteLine($"# config ok: {loaded.SourcePath} (configHash {loaded.Hash})");
             return CliApp.Ok;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using IommuSim.Simulation;
 using IommuSim.Simulation.Config;
 using IommuSim.Simulation.Results;
 using IommuSim.Simulation.Running;
@@ -28,8 +29,8 @@ internal static class RunCommand
         foreach (var o in timeline.All) cmd.Options.Add(o);
         cmd.SetAction(pr => CliApp.Guard(stderr, () =>
         {
-            var loaded = ConfigLoader.Load(pr.GetValue(config)!, pr.GetValue(set), pr.GetValue(seed));
-            SimulationRunner.Preflight(loaded);
+            var loaded = Simulator.LoadConfig(pr.GetValue(config)!, pr.GetValue(set), pr.GetValue(seed), useEnvironment: true);
+            Simulator.Preflight(loaded);
             using var session = timeline.Parse(pr);
             string dir = pr.GetValue(outDir) ?? Path.Combine("results", loaded.Config.Name);
             OutputGuard.CheckTarget(dir, pr.GetValue(outDir) is null ? $"name = {loaded.Config.Name} (results folder)" : "--out", OutputGuard.RunMarker);
@@ -37,11 +38,13 @@ internal static class RunCommand
             if (tracePath is not null) TraceRecorder.CheckPath(tracePath, dir);
             bool interactive = !pr.GetValue(quiet) && !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out);
             using var recorder = tracePath is null ? null : new TraceRecorder(tracePath);
-            RunOutput run = interactive ? RunWithProgress(loaded, recorder, session) : SimulationRunner.Run(loaded, observer: recorder, instrument: session is null ? null : session.Attach);
+            RunResult result = interactive ? RunWithProgress(loaded, recorder, session)
+                : Simulator.Run(loaded, observer: recorder, instrument: session is null ? null : session.Attach, preflightDone: true);
+            var run = result.Output;
             recorder?.Complete();
             int onTimeline = session?.Complete(loaded) ?? 0;
             bool plots = !pr.GetValue(noPlots);
-            RunFolderWriter.Write(dir, run, plots ? PlotRun : null);
+            result.WriteFolder(dir, plots ? PlotRun : null);
             stdout.WriteLine(SummaryLine(run, dir));
             if (session is not null) stdout.WriteLine($"timeline: {onTimeline} requests -> {session.Path}");
             return CliApp.Ok;
@@ -49,21 +52,21 @@ internal static class RunCommand
         return cmd;
     }
 
-    private static RunOutput RunWithProgress(LoadedConfig loaded, TraceRecorder? recorder, TimelineSession? session)
+    private static RunResult RunWithProgress(LoadedConfig loaded, TraceRecorder? recorder, TimelineSession? session)
     {
-        RunOutput? result = null;
+        RunResult? result = null;
         long target = loaded.Config.Simulation.MaxRequests;
         AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
             .Start(ctx =>
             {
                 var task = ctx.AddTask($"[green]{loaded.Config.Name}[/]", maxValue: target > 0 ? target : 1);
-                result = SimulationRunner.Run(loaded, p =>
+                result = Simulator.Run(loaded, p =>
                 {
                     if (target > 0) task.Value = p.Completed;
                     task.Description = string.Create(CultureInfo.InvariantCulture,
                         $"[green]{loaded.Config.Name}[/] sim {p.SimulatedNs / 1000:0.0} µs, {p.Completed:N0} req, {p.Events / Math.Max(1e-9, p.WallSeconds) / 1e6:0.0} M ev/s");
-                }, recorder, session is null ? null : session.Attach);
+                }, recorder, session is null ? null : session.Attach, preflightDone: true);
                 task.Value = task.MaxValue;
             });
         return result!;

@@ -5,6 +5,7 @@ using IommuSim.Simulation.Running;
 using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Units;
 using IommuSim.Hardware.Devices;
+using IommuSim.Uapi.Designs;
 using IommuSim.Workloads;
 
 namespace IommuSim.Cli.Running;
@@ -57,12 +58,12 @@ public static class Bench
     private static void TraceReplay(TextWriter o, long requests)
     {
         var inv = CultureInfo.InvariantCulture;
-        var synth = Make("bench-nested", "nested", "512KiB", requests);
+        var synth = Make("bench-nested", TranslationDesigns.Nested.Name, "512KiB", requests);
         var synthLoaded = new LoadedConfig(synth, "<bench>", ConfigLoader.ToJson(synth), "bench");
         var rec = new MemoryTraceRecorder();
         SimulationRunner.Run(synthLoaded, observer: rec);
         byte[] trace = rec.ToArray();
-        var replay = Make("bench-nested", "nested", "512KiB", requests);
+        var replay = Make("bench-nested", TranslationDesigns.Nested.Name, "512KiB", requests);
         replay.Workloads = [new WorkloadOptions { Device = "dev0", Type = "trace", Path = "<bench-trace>" }];
         var replayLoaded = new LoadedConfig(replay, "<bench>", ConfigLoader.ToJson(replay), "bench");
         Func<string, Stream> open = _ => new MemoryStream(trace, writable: false);
@@ -156,8 +157,8 @@ public static class Bench
     /// <summary>The standard translation workloads.</summary>
     public static IEnumerable<(string Label, SimulationConfig Config)> Workloads(long requests)
     {
-        yield return ("random 64B, single-stage, IOTLB-hit", Make("bench-hit", "single-stage", "128KiB", requests));
-        yield return ("random 64B, nested 4x4, ~50% miss", Make("bench-nested", "nested", "512KiB", requests));
+        yield return ("random 64B, single-stage, IOTLB-hit", Make("bench-hit", TranslationDesigns.SingleStage.Name, "128KiB", requests));
+        yield return ("random 64B, nested 4x4, ~50% miss", Make("bench-nested", TranslationDesigns.Nested.Name, "512KiB", requests));
     }
 
     private static SimulationConfig Make(string name, string design, string workingSet, long requests)

@@ -28,7 +28,7 @@ internal sealed partial class TimelineRecorder
     }
 
     /// <summary>Whether an overhead phase is a trap to the VMM under this design (else an ioctl of a VFIO program).</summary>
-    private bool Traps(DmaApiPhase p) => _design is "nested" or "shadow"
+    private bool Traps(DmaApiPhase p) => _overheadsTrap
         && p is DmaApiPhase.MapOverhead or DmaApiPhase.UnmapOverhead or DmaApiPhase.InvalidationOverhead;
 
     private void OnPhase(DmaEngine device, int cpu, DmaApiPhase phase, long startPs, long endPs)

@@ -30,6 +30,7 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
     private readonly Platform _platform;
     private readonly Scheduler _sched;
     private readonly string _design;
+    private readonly bool _overheadsTrap;
     private readonly KernelDmaApi? _api;
     private readonly IopfHandler? _iopf;
     private readonly Software _software;
@@ -55,6 +56,7 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
         _platform = platform;
         _sched = platform.Scheduler;
         _design = design;
+        _overheadsTrap = Uapi.Designs.TranslationDesigns.Find(design)?.OverheadsTrapToVmm == true;
         _api = api;
         _iopf = iopf;
         _endPs = window.EndPs;

@@ -41,7 +41,7 @@ public static class UapiScriptCommand
         try
         {
             var cfg = ConfigLoader.Load(path).Config;
-            hw = new Platform(cfg.Memory, cfg.Pcie, cfg.Iommu, cfg.Translation.Design != "off", cfg.Simulation.Seed);
+            hw = new Platform(cfg.Memory, cfg.Pcie, cfg.Iommu, Uapi.Designs.TranslationDesigns.Get(cfg.Translation.Design).IommuOnPath, cfg.Simulation.Seed);
             foreach (var d in cfg.Devices) hw.AddDevice(d);
             spec = PlatformPort.SpecFor(hw, basis with { SecondStageLevels = cfg.Translation.Stage2.Levels });
             return null;

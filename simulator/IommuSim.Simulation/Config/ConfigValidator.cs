@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using IommuSim.Hardware.PageTables;
+using IommuSim.Uapi.Designs;
 
 namespace IommuSim.Simulation.Config;
 
@@ -23,7 +24,8 @@ public static partial class ConfigValidator
         c.Iommu.Validate("iommu", errors);
 
         var t = c.Translation;
-        if (!TranslationOptions.Designs.Contains(t.Design)) errors.Add($"translation:design = {t.Design}: allowed values are {string.Join(", ", TranslationOptions.Designs)}");
+        var design = TranslationDesigns.Find(t.Design);
+        if (design is null) errors.Add($"translation:design = {t.Design}: allowed values are {string.Join(", ", TranslationOptions.Designs)}");
         if (t.Stage1.Levels is not (4 or 5)) errors.Add($"translation:stage1:levels = {t.Stage1.Levels}: allowed values are 4, 5 (first-stage tables)");
         if (t.Stage2.Levels is not (3 or 4 or 5)) errors.Add($"translation:stage2:levels = {t.Stage2.Levels}: allowed values are 3, 4, 5");
         foreach (var (name, st) in new[] { ("stage1", t.Stage1), ("stage2", t.Stage2) })
@@ -53,15 +55,10 @@ public static partial class ConfigValidator
             if (!string.IsNullOrEmpty(d.Name) && !devNames.TryAdd(d.Name, i)) errors.Add($"devices:{i}:name = {d.Name}: duplicate device name");
             if (d.RequesterId != default && !bdfs.Add(d.RequesterId.ToString())) errors.Add($"devices:{i}:bdf = {d.Bdf}: two devices at the same address");
             if (d.Attach.Vm is string vm && vm.Length > 0 && !vmNames.Contains(vm)) errors.Add($"devices:{i}:attach:vm = {vm}: no such VM (vms: {string.Join(", ", vmNames)})");
-            if (t.Design is "nested" or "shadow" && string.IsNullOrEmpty(d.Attach.Vm) && c.Vms.Count != 1)
-                errors.Add($"devices:{i}:attach:vm: design '{t.Design}' assigns devices to a VM; name one (vms: {(vmNames.Count == 0 ? "none defined" : string.Join(", ", vmNames))})");
-            if (d.Attach.DemandPaging && t.Design is not ("single-stage" or "nested" or "shadow"))
-                errors.Add($"devices:{i}:attach:demandPaging = true: demand paging needs IOMMU translation (design single-stage, nested or shadow; design = {t.Design})");
-            if (t.Design is "nested" or "shadow" && d.Attach.Via == "kernel")
-                errors.Add($"devices:{i}:attach:via = kernel: design '{t.Design}' assigns the device to a VM through VFIO; use iommufd or vfio-container");
+            design?.ValidateDevice($"devices:{i}", new DeviceAttachment(d.Attach.Via, d.Attach.Vm, d.Attach.DemandPaging), vmNames, errors);
         }
         RunLimits.Validate(c, errors);
-        if (t.Design is "nested" or "shadow" && c.Vms.Count == 0) errors.Add($"translation:design = {t.Design}: needs a VM in 'vms'");
+        design?.ValidateSystem(c.Vms.Count, errors);
 
         for (int i = 0; i < c.Workloads.Count; i++)
         {

@@ -81,7 +81,7 @@ public static class RunLimits
 
         // Mapped memory: every VM's RAM and every DMA region is pinned and mapped before the first event.
         decimal mapped = 0;
-        bool vmDesign = c.Translation.Design is "nested" or "shadow";
+        bool vmDesign = Uapi.Designs.TranslationDesigns.Find(c.Translation.Design)?.AssignsDevicesToVm == true;
         if (vmDesign) foreach (var vm in c.Vms) mapped += (decimal)Math.Max(0, vm.MemoryMiB) * (1 << 20);
         foreach (var dev in c.Devices) foreach (var r in dev.DmaRegions) mapped += Math.Max(0, r.Bytes.Bytes);
         if (mapped > MaxMappedBytes)
@@ -93,15 +93,14 @@ public static class RunLimits
 
     /// <summary>
     /// Nested and shadow: the guest driver places each device's DMA buffers in its VM's RAM as
-    /// SystemProvisioner does (from GPA 1 MiB, aligned to the stage-1 page size, skipping the MSI
+    /// the VM designs do (Uapi.Designs.VmDesign: from GPA 1 MiB, aligned to the stage-1 page size, skipping the MSI
     /// window, keeping the top 64 MiB for the guest's page tables). A VM too small for them is an
     /// error naming the VM and the region, instead of a failed build.
     /// </summary>
     private static void CheckGuestLayout(SimulationConfig c, List<string> errors)
     {
-        const ulong guestBufferBase = 0x10_0000, reservedTop = 64UL << 20;
-        const ulong msiStart = Uapi.Iommufd.IommufdContext.MsiWindowStart, msiLast = Uapi.Iommufd.IommufdContext.MsiWindowLast;
-        ulong align = Math.Max(4096UL, c.Translation.Stage1.PageSize switch { "2M" => 2UL << 20, "1G" => 1UL << 30, _ => 4096UL });
+        const ulong guestBufferBase = Uapi.Designs.VmDesign.GuestBufferBase, reservedTop = Uapi.Designs.VmDesign.GuestTableArea;
+        var leaf = c.Translation.Stage1.Leaf;
         var next = new Dictionary<string, ulong>(StringComparer.Ordinal);
         for (int di = 0; di < c.Devices.Count; di++)
         {
@@ -116,8 +115,7 @@ public static class RunLimits
             {
                 long bytes = d.DmaRegions[ri].Bytes.Bytes;
                 if (bytes <= 0 || cursor > ulong.MaxValue / 2) break;
-                ulong gpa = (cursor + align - 1) & ~(align - 1);
-                if (gpa < msiStart && gpa + (ulong)bytes > msiStart) gpa = (msiLast + 1 + align - 1) & ~(align - 1);
+                ulong gpa = Uapi.Designs.VmDesign.GuestBufferGpa(cursor, (ulong)bytes, leaf);
                 if (gpa + (decimal)bytes > memory - reservedTop)
                 {
                     decimal need = Math.Ceiling((gpa + (decimal)bytes + reservedTop) / (1 << 20));
@@ -159,8 +157,9 @@ public static class RunLimits
     {
         const ulong msiStart = Uapi.Iommufd.IommufdContext.MsiWindowStart, msiLast = Uapi.Iommufd.IommufdContext.MsiWindowLast;
         var t = c.Translation;
-        int levels = t.Design is "nested" or "shadow" ? t.Stage1.Levels : t.Stage2.Levels;
-        string levelsKey = t.Design is "nested" or "shadow" ? "translation:stage1:levels" : "translation:stage2:levels";
+        bool guestStage1 = Uapi.Designs.TranslationDesigns.Find(t.Design)?.AssignsDevicesToVm == true; // regions live in the guest's stage 1
+        int levels = guestStage1 ? t.Stage1.Levels : t.Stage2.Levels;
+        string levelsKey = guestStage1 ? "translation:stage1:levels" : "translation:stage2:levels";
         int bits = levels is >= 3 and <= 5 ? 12 + 9 * levels : 48;
         ulong apertureLast = bits >= 64 ? ulong.MaxValue : (1UL << bits) - 1;
         for (int i = 0; i < dev.DmaRegions.Count; i++)

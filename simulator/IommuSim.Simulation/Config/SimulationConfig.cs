@@ -37,12 +37,13 @@ public sealed class SimulationOptions
 public sealed class TranslationOptions
 {
     /// <summary><c>off</c>, <c>passthrough</c>, <c>single-stage</c>, <c>nested</c> or <c>shadow</c>.</summary>
-    public string Design { get; set; } = "single-stage";
+    public string Design { get; set; } = Uapi.Designs.TranslationDesigns.SingleStage.Name;
     public StageOptions Stage1 { get; set; } = new();
     public StageOptions Stage2 { get; set; } = new();
     public DmaApiOptions DmaApi { get; set; } = new();
 
-    public static readonly string[] Designs = ["off", "passthrough", "single-stage", "nested", "shadow"];
+    /// <summary>The design names (<see cref="Uapi.Designs.TranslationDesigns"/>).</summary>
+    public static IReadOnlyList<string> Designs => Uapi.Designs.TranslationDesigns.Names;
 }
 
 public sealed class StageOptions

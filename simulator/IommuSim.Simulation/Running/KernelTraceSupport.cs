@@ -42,11 +42,6 @@ internal static class KernelTracePreflight
     }
 
     /// <summary>Width of the table run-time mappings go into: stage 2 (single-stage), the guest's stage 1 (nested), both (shadow).</summary>
-    public static int AddressBits(TranslationOptions t) => t.Design switch
-    {
-        "single-stage" => 12 + 9 * t.Stage2.Levels,
-        "nested" => 12 + 9 * t.Stage1.Levels,
-        "shadow" => 12 + 9 * Math.Min(t.Stage1.Levels, t.Stage2.Levels),
-        _ => 0,
-    };
+    public static int AddressBits(TranslationOptions t)
+        => Uapi.Designs.TranslationDesigns.Find(t.Design)?.RunTimeAddressBits(t.Stage1.Levels, t.Stage2.Levels) ?? 0;
 }

@@ -1,8 +1,8 @@
+using IommuSim.Engine.Time;
 using IommuSim.Simulation.Config;
 using IommuSim.Hardware;
-using IommuSim.Hardware.Devices;
-using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi;
+using IommuSim.Uapi.Designs;
 using IommuSim.Uapi.DmaApi;
 
 namespace IommuSim.Simulation.Running;
@@ -21,22 +21,24 @@ public sealed class BuiltSystem
 /// <summary>
 /// Builds a platform from a config and programs it the way a host kernel, a VFIO program or a VMM
 /// would — every design goes through the uAPI layer (<see cref="SystemProvisioner"/>) — and then
-/// gives each device a run-time mapping target for the DMA API: the kernel's domain, the VFIO
-/// program's IOAS domain (ioctl per call), the guest's own stage-1 table (nested: a trapped
-/// invalidation per unmap) or the VMM's shadow table (a VM exit per map and unmap).
+/// gives each device the run-time mapping target and fault path its design defines
+/// (<see cref="TranslationDesign"/>): the kernel's domain, the VFIO program's IOAS domain (ioctl per
+/// call), the guest's own stage-1 table (nested: a trapped invalidation per unmap) or the VMM's
+/// shadow table (a VM exit per map and unmap).
 /// </summary>
 public static class SystemBuilder
 {
     /// <summary>IOVA window of run-time (per-buffer) mappings, clear of configured DMA regions.</summary>
-    public const ulong DynamicIovaBase = 0x7000_0000_0000;
-    public const ulong DynamicIovaBytes = 0x0800_0000_0000;
+    public const ulong DynamicIovaBase = TranslationDesign.DynamicIovaBase;
+    public const ulong DynamicIovaBytes = TranslationDesign.DynamicIovaBytes;
     /// <summary>Memory buffers of run-time mappings are taken from (round-robin).</summary>
-    public const ulong BufferPoolBytes = 64UL << 20;
+    public const ulong BufferPoolBytes = TranslationDesign.BufferPoolBytes;
 
     public static BuiltSystem Build(SimulationConfig cfg)
     {
         var t = cfg.Translation;
-        var platform = new Platform(cfg.Memory, cfg.Pcie, cfg.Iommu, t.Design != "off", cfg.Simulation.Seed);
+        var design = TranslationDesigns.Get(t.Design);
+        var platform = new Platform(cfg.Memory, cfg.Pcie, cfg.Iommu, design.IommuOnPath, cfg.Simulation.Seed);
         foreach (var d in cfg.Devices) platform.AddDevice(d);
 
         var request = new ProvisionRequest(
@@ -62,66 +64,19 @@ public static class SystemBuilder
         var api = new KernelDmaApi(platform, DmaApiCosts.FromNs(a.Mode, a.MapCostNs, a.UnmapCostNs, a.InvalidationSubmitNs, a.VmExitNs, a.IoctlNs,
             a.FlushQueueEntries, a.FlushTimeoutUs));
         platform.Stats.Register(api);
+        var costs = new RunTimeCosts(SimTime.FromNs(a.VmExitNs), SimTime.FromNs(a.IoctlNs), a.LeafOnlyInvalidation);
         IopfHandler? iopf = null;
         foreach (var dev in platform.Devices)
         {
             if (!sys.Devices.TryGetValue(dev.RequesterId, out var pd)) continue;
-            var target = TargetFor(platform, t, a, dev, pd);
+            var target = design.MappingTarget(platform, dev, pd, costs);
             api.Register(dev, target);
             if (dev.Options.Attach.DemandPaging)
             {
-                iopf ??= platform.Stats.Register(new IopfHandler(platform, Engine.Time.SimTime.FromNs(a.IopfHandlingNs)));
-                // Nested and shadow: the guest handles the fault, reached through the VMM both ways (a VM exit and an
-                // ioctl each). Shadow adds one more: the guest's new mapping traps (caching mode) so the VMM can copy it
-                // into the shadow table.
-                long trip = Engine.Time.SimTime.FromNs(a.VmExitNs) + Engine.Time.SimTime.FromNs(a.IoctlNs);
-                long delivery = t.Design switch { "nested" => 2 * trip, "shadow" => 3 * trip, _ => 0 };
-                iopf.Register(dev, target, dev.Options.DmaRegions.Select(r => (r.Iova.Value, (ulong)r.Bytes.Bytes)), delivery);
+                iopf ??= platform.Stats.Register(new IopfHandler(platform, SimTime.FromNs(a.IopfHandlingNs)));
+                design.DeliverFaults(iopf, dev, target, dev.Options.DmaRegions.Select(r => (r.Iova.Value, (ulong)r.Bytes.Bytes)), costs);
             }
         }
         return new BuiltSystem { Platform = platform, Provisioned = sys, DmaApi = api, Iopf = iopf };
-    }
-
-    private static IMappingTarget TargetFor(Platform p, TranslationOptions t, DmaApiOptions a, DmaEngine dev, ProvisionedDevice pd)
-    {
-        long ns(double v) => Engine.Time.SimTime.FromNs(v);
-        if (pd.Table is null) // off, passthrough: dma_map returns the physical address
-        {
-            ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
-            return MappingTargets.Identity(pool, BufferPoolBytes);
-        }
-        switch (t.Design)
-        {
-            case "nested":
-            {
-                // The guest maps in its own stage-1 table (buffers: guest RAM below its page-table
-                // area); each invalidation traps to the VMM, which issues HWPT_INVALIDATE.
-                ulong poolGpa = pd.Vm!.MemoryBytes - (64UL << 20) - BufferPoolBytes;
-                return MappingTargets.ForGuestStage1(pd.Context!, pd.HwptId, pd.Table,
-                    new MappingWindow(poolGpa, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes, InvalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs)));
-            }
-            case "shadow":
-            {
-                // A shadowing vIOMMU runs in caching mode: the guest must invalidate after every map
-                // (trap: VM exit, then the VMM's IOAS_MAP ioctl) and its unmap invalidations trap too
-                // (one per unmap when strict, one per flush when the guest is lazy).
-                ulong poolGpa = pd.Vm!.MemoryBytes - (64UL << 20) - BufferPoolBytes;
-                return MappingTargets.ForShadow(pd.Context!, pd.IoasId, pd.HwptId, pd.Vm, pd.Vm.PageTable(pd.GuestPgtbl)!, poolGpa, BufferPoolBytes,
-                    DynamicIovaBase, DynamicIovaBytes, mapOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs), invalidateOverheadPs: ns(a.VmExitNs) + ns(a.IoctlNs));
-            }
-            default: // single-stage
-            {
-                // The host kernel's DMA API maps in its own domain; a VFIO program maps each buffer
-                // with IOAS_MAP / VFIO_IOMMU_MAP_DMA, one ioctl per call.
-                if (pd.KernelDomain is { } domain)
-                {
-                    ulong pool = p.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
-                    return MappingTargets.ForKernelDomain(domain, new MappingWindow(pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes),
-                        a.LeafOnlyInvalidation);
-                }
-                return MappingTargets.ForIoas(pd.Context!, pd.IoasId, pd.HwptId, dev.Options.Attach.Via == "vfio-container", BufferPoolBytes,
-                    DynamicIovaBase, DynamicIovaBytes, ns(a.IoctlNs));
-            }
-        }
     }
 }
