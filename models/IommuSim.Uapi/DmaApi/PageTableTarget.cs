@@ -22,8 +22,12 @@ public sealed class PageTableTarget(
     long mapOverheadPs = 0,
     long unmapOverheadPs = 0,
     long invalidateOverheadPs = 0,
-    bool leafOnlyInvalidation = false) : IMappingTarget
+    bool leafOnlyInvalidation = false,
+    bool kernelInvalidationHint = false) : IMappingTarget
 {
+    // Unmapped ranges whose unmap freed a page-table page, until their invalidation is built (kernel hint).
+    private readonly HashSet<ulong> _freedTables = [];
+
     public PageTable Table { get; } = table;
     public bool IdentityMapped => false;
     public ushort DomainId { get; } = domainId;
@@ -39,16 +43,23 @@ public sealed class PageTableTarget(
 
     public void Map(ulong iova, ulong output, ulong bytes, Access access) => Table.Map(iova, output, bytes, access, PageSize.Size4K);
 
-    public void Unmap(ulong iova, ulong bytes) => Table.Unmap(iova, bytes);
+    public void Unmap(ulong iova, ulong bytes)
+    {
+        long pages = Table.TablePages;
+        Table.Unmap(iova, bytes);
+        if (kernelInvalidationHint && Table.TablePages < pages) _freedTables.Add(iova);
+    }
 
     public void AddRangeInvalidation(List<InvalidationDescriptor> into, ulong iova, ulong bytes)
     {
         var (addr, am) = InvalidationDescriptor.CoveringMask(iova, bytes);
         // IH (leaf only): the paging-structure caches are kept. Linux sets it when the unmap freed no
-        // page-table page (intel_iommu_tlb_sync: ih = list_empty(&gather->freelist)).
+        // page-table page (intel_iommu_tlb_sync: ih = list_empty(&gather->freelist)): kernelInvalidationHint.
+        // leafOnlyInvalidation forces it (the leaf-only mode of Rubin et al., SOSP'24).
+        bool ih = leafOnlyInvalidation || (kernelInvalidationHint && !_freedTables.Remove(iova));
         into.Add(FirstStage
-            ? InvalidationDescriptor.PasidIotlbPages(DomainId, pasid, addr, am, leafOnlyInvalidation)
-            : InvalidationDescriptor.IotlbPages(DomainId, addr, am, leafOnlyInvalidation));
+            ? InvalidationDescriptor.PasidIotlbPages(DomainId, pasid, addr, am, ih)
+            : InvalidationDescriptor.IotlbPages(DomainId, addr, am, ih));
         if (ats)
             into.Add(FirstStage
                 ? new InvalidationDescriptor(InvalidationType.PasidDeviceTlb, InvalidationGranularity.Page, Pasid: pasid, RequesterId: requesterId, Address: addr, AddressMask: am)

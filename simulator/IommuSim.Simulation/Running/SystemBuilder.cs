@@ -120,7 +120,8 @@ public static class SystemBuilder
                 // with IOAS_MAP / VFIO_IOMMU_MAP_DMA, one ioctl per call.
                 long ioctl = pd.KernelDomain is null ? ns(a.IoctlNs) : 0;
                 return new PageTableTarget(pd.Table, pd.DomainId, pasid, rid, ats, pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes,
-                    mapOverheadPs: ioctl, unmapOverheadPs: ioctl, leafOnlyInvalidation: a.LeafOnlyInvalidation);
+                    mapOverheadPs: ioctl, unmapOverheadPs: ioctl, leafOnlyInvalidation: a.LeafOnlyInvalidation || a.InvalidationHint == "always",
+                    kernelInvalidationHint: a.InvalidationHint == "kernel");
             }
         }
     }
