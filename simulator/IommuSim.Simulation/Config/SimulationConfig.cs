@@ -80,7 +80,7 @@ public sealed class DmaApiOptions
     public bool LeafOnlyInvalidation { get; set; }
     /// <summary>IH of unmap invalidations: <c>never</c> (IH = 0: the paging-structure caches are flushed too; default, the
     /// model's behaviour before this option), <c>kernel</c> (IH = 1 exactly when the unmap freed no page-table page, as
-    /// intel_iommu_tlb_sync sets it: <c>ih = list_empty(&amp;gather-&gt;freelist)</c>) or <c>always</c> (= leafOnlyInvalidation).</summary>
+    /// intel_iommu_tlb_sync sets it: <c>ih = list_empty(&amp;gather-&gt;freelist)</c>) or <c>always</c> (IH = 1 on every unmap). <c>leafOnlyInvalidation = true</c> forces <c>always</c> whatever this says.</summary>
     public string InvalidationHint { get; set; } = "never";
     public static readonly string[] InvalidationHints = ["never", "kernel", "always"];
 
