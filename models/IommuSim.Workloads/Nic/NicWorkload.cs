@@ -304,7 +304,9 @@ public sealed class NicWorkload : DeviceModelWorkload
     /// over queues), ringOccupancyMax (largest of any queue), ringFullFraction (share of time a
     /// queue had no free descriptor, averaged over queues), descriptorFetches, descriptorsPerFetch,
     /// bufferDmas, writeBacks, dmaFaults, bufferWindowBytes (recycle), maps, unmaps,
-    /// mapLatencyNs.mean, unmapLatencyNs.mean, driverBusyFraction (averaged over the queues' CPUs).
+    /// mapLatencyNs.mean, unmapLatencyNs.mean, driverBusyFraction (averaged over the queues' CPUs); with a
+    /// transmit stream (nic.txFraction) also tx.packetsOffered, tx.packetsDelivered, tx.packetsDropped,
+    /// tx.throughputGbps, tx.bufferDmas, tx.maps, tx.unmaps, tx.latencyNs.p50.
     /// </summary>
     public override IReadOnlyList<KeyValuePair<string, double>> Summary(double windowNs = 0)
     {
