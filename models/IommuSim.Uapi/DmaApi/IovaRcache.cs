@@ -7,7 +7,8 @@ namespace IommuSim.Uapi.DmaApi;
 /// <c>__iova_rcache_get</c>, <see cref="Insert"/> <c>__iova_rcache_insert</c>. The depot's
 /// shrinking work (<c>iova_depot_work_func</c>, every IOVA_DEPOT_DELAY = 100 ms, down to
 /// num_online_cpus magazines) is not modelled: simulated runs are far shorter than 100 ms.
-/// Magazines are recycled through a free list, so calls allocate nothing once warm.
+/// A CPU's two magazines are created on its first call (a domain has 64 possible CPUs and six size
+/// classes); magazines are recycled through a free list, so calls allocate nothing once warm.
 /// </summary>
 public sealed class IovaRcache
 {
@@ -30,14 +31,20 @@ public sealed class IovaRcache
     {
         _loaded = new Magazine[cpus];
         _prev = new Magazine[cpus];
-        for (int c = 0; c < cpus; c++) { _loaded[c] = new Magazine(); _prev[c] = new Magazine(); }
+    }
+
+    private void EnsureCpu(int cpu)
+    {
+        if (_loaded[cpu] is not null) return;
+        _loaded[cpu] = new Magazine();
+        _prev[cpu] = new Magazine();
     }
 
     /// <summary>Full magazines in the depot.</summary>
     public int DepotSize { get; private set; }
 
     /// <summary>Pfns cached by <paramref name="cpu"/> (loaded + prev).</summary>
-    public int CpuCached(int cpu) => _loaded[cpu].Size + _prev[cpu].Size;
+    public int CpuCached(int cpu) => _loaded[cpu] is null ? 0 : _loaded[cpu].Size + _prev[cpu].Size;
 
     /// <summary>
     /// <c>__iova_rcache_insert</c>: into this CPU's loaded magazine; if full, swap in prev if that
@@ -46,6 +53,7 @@ public sealed class IovaRcache
     /// </summary>
     public void Insert(int cpu, ulong pfn)
     {
+        EnsureCpu(cpu);
         var loaded = _loaded[cpu];
         if (loaded.Size == MagSize)
         {
@@ -74,6 +82,7 @@ public sealed class IovaRcache
     /// </summary>
     public ulong Get(int cpu, ulong limitPfn)
     {
+        EnsureCpu(cpu);
         var loaded = _loaded[cpu];
         if (loaded.Size == 0)
         {
@@ -117,6 +126,7 @@ public sealed class IovaRcache
     {
         for (int c = 0; c < _loaded.Length; c++)
         {
+            if (_loaded[c] is null) continue;
             Drain(_loaded[c], free);
             Drain(_prev[c], free);
         }

@@ -97,6 +97,28 @@ public class IovaDomainTests
             Assert.True(p.ExecuteDma(dev.RequesterId, null, iova + (ulong)k * 4096, 64, Access.Write).Faulted);
     }
 
+    private sealed class Recycler(KernelDmaApi api, DmaEngine dev) : IDmaApiClient
+    {
+        public long Done;
+        // Each mapped buffer is unmapped at once on the same CPU (tag = CPU); each unmap maps a new one.
+        public void OnMapped(long tag, ulong iova) => api.Unmap(dev, iova, 4096, this, tag, (int)tag);
+        public void OnUnmapped(long tag) { Done++; api.Map(dev, 4096, Access.Write, this, tag, (int)tag); }
+    }
+
+    [Fact]
+    public void Strict_map_unmap_cycles_on_several_cpus_allocate_nothing_once_warm()
+    {
+        var (p, api, dev, _) = Setup(kernelHint: true);
+        var r = new Recycler(api, dev);
+        for (int cpu = 0; cpu < 4; cpu++) api.Map(dev, 4096, Access.Write, r, cpu, cpu);
+        Func<bool> warm = () => r.Done >= 4000, measured = () => r.Done >= 12000;
+        p.RunUntil(warm);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        p.RunUntil(measured);
+        long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(bytes < 8000, $"{bytes} bytes for 8000 map/unmap pairs");
+    }
+
     /// <summary>intel_iommu_tlb_sync: <c>ih = list_empty(&amp;gather-&gt;freelist)</c>; dma_pte_clear_level frees a
     /// lower table only when the unmapped range covers all of it.</summary>
     [Theory]
