@@ -23,6 +23,19 @@ public interface IDmaApi
     /// (strict: after the invalidation completed; lazy: once queued for a later flush). Use the CPU
     /// that mapped it (its IOVA came from that CPU's allocator).</summary>
     void Unmap(DmaEngine device, ulong iova, int bytes, IDmaApiClient client, long tag, int cpu = 0);
+
+    /// <summary>Maps <paramref name="count"/> buffers of <paramref name="bytesEach"/> in one contiguous
+    /// IOVA range (one allocation); <see cref="IDmaApiClient.OnMapped"/> gets the first buffer's IOVA,
+    /// buffer i is at that + i × <see cref="BatchStride"/>. Default: one map of the whole range.</summary>
+    void MapBatch(DmaEngine device, int count, int bytesEach, Access access, IDmaApiClient client, long tag, int cpu = 0)
+        => Map(device, count * BatchStride(bytesEach), access, client, tag, cpu);
+
+    /// <summary>Unmaps a batch mapped with <see cref="MapBatch"/> (one call, one invalidation over the range).</summary>
+    void UnmapBatch(DmaEngine device, ulong iova, int count, int bytesEach, IDmaApiClient client, long tag, int cpu = 0)
+        => Unmap(device, iova, count * BatchStride(bytesEach), client, tag, cpu);
+
+    /// <summary>Distance between the buffers of a batch: each starts on a 4 KiB page.</summary>
+    static int BatchStride(int bytesEach) => (bytesEach + 0xFFF) & ~0xFFF;
 }
 
 /// <summary>Receives the completions of <see cref="IDmaApi"/> calls.</summary>

@@ -125,7 +125,7 @@ public sealed class SingleStageDesign : TranslationDesign
         {
             ulong pool = platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
             return MappingTargets.ForKernelDomain(domain, new MappingWindow(pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes),
-                costs.LeafOnlyInvalidation);
+                costs.Hint);
         }
         return MappingTargets.ForIoas(pd.Context!, pd.IoasId, pd.HwptId, device.Options.Attach.Via == "vfio-container", BufferPoolBytes,
             DynamicIovaBase, DynamicIovaBytes, costs.IoctlPs);

@@ -77,7 +77,7 @@ public abstract class TranslationDesign
 public sealed record DeviceAttachment(string Via, string? Vm, bool DemandPaging);
 
 /// <summary>Run-time software costs a design's mapping target and fault path charge (config translation.dmaApi), in ps.</summary>
-public sealed record RunTimeCosts(long VmExitPs, long IoctlPs, bool LeafOnlyInvalidation)
+public sealed record RunTimeCosts(long VmExitPs, long IoctlPs, Driver.InvalidationHint Hint)
 {
     /// <summary>One trip between guest and host: a VM exit and the VMM's ioctl.</summary>
     public long TrapPs => VmExitPs + IoctlPs;

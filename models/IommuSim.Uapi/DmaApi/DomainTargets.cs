@@ -12,7 +12,7 @@ namespace IommuSim.Uapi.DmaApi;
 /// flush (cache_tag_flush_range, built by the driver) is gathered for the caller to submit and wait for.
 /// 4 KiB leaves: the buffers are mapped one page at a time, as dma_map_single of a sub-page buffer is.
 /// </summary>
-internal sealed class KernelDomainTarget(VtdPagingDomain domain, MappingWindow window, bool leafOnly) : WindowedTarget(window)
+internal sealed class KernelDomainTarget(VtdPagingDomain domain, MappingWindow window, InvalidationHint hint) : WindowedTarget(window)
 {
     public VtdPagingDomain Domain => domain;
     public override ushort DomainId => domain.DomainId;
@@ -26,8 +26,9 @@ internal sealed class KernelDomainTarget(VtdPagingDomain domain, MappingWindow w
     {
         // IH (leaf only) keeps the paging-structure caches; Linux sets it when the unmap freed no page-table page.
         ulong removed;
-        using (domain.Driver.DeferFlushes(Gather(flush), freedTablePages)) removed = domain.Unmap(iova, bytes, leafOnly);
-        if (removed == 0 && flush is not null) UntracedUnmapFlush(domain, iova, bytes, leafOnly, flush);
+        using (domain.Driver.DeferFlushes(Gather(flush), freedTablePages)) removed = domain.Unmap(iova, bytes, hint);
+        // An untraced range frees no table here: IH as the hint says for that case.
+        if (removed == 0 && flush is not null) UntracedUnmapFlush(domain, iova, bytes, hint != InvalidationHint.Never, flush);
     }
 
     public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, domain, firstStage: false);

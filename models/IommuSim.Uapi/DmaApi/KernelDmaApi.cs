@@ -152,9 +152,9 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             _device = device;
             _cpu = cpu;
             _t = target;
-            // Each CPU allocates from its own slice of the domain's IOVA window and its own part of the buffer pool.
-            ulong slice = target.IovaBytes / MaxCpus & ~0xFFFUL;
-            _iovas = new IovaAllocator(target.IovaBase + (ulong)cpu * slice, slice);
+            // One IOVA allocator per domain, shared by the CPUs (each with its own rcache magazines); each CPU
+            // takes buffers from its own part of the buffer pool.
+            _iovas = api.IovaDomain(target);
             _bufferSlice = Math.Max(0x1000UL, target.BufferBytes / MaxCpus & ~0xFFFUL);
             _bufferBase = target.IdentityMapped ? target.BufferBase + (ulong)cpu * _bufferSlice % target.BufferBytes : target.BufferBase;
             if (!target.IdentityMapped) _bufferSlice = target.BufferBytes;
@@ -238,7 +238,7 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
                 if (_bufferCursor + bytes > _bufferSlice) _bufferCursor = 0;
                 ulong output = _bufferBase + _bufferCursor;
                 _bufferCursor += bytes;
-                iova = _t.IdentityMapped ? output : _iovas.Allocate(bytes);
+                iova = _t.IdentityMapped ? output : _iovas.Allocate(bytes, _cpu);
                 // Recycled buffers serve either direction (DMA_BIDIRECTIONAL); per-call ones get what was asked.
                 var access = C.Mode == "none" || op.Access == Access.None ? Access.ReadWrite : op.Access | Access.Read;
                 MapChunk(iova, output, bytes, access);
@@ -310,7 +310,7 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
         private void SubmitRangeInvalidation(Op op)
         {
             ulong bytes = ((ulong)op.Bytes + 0xFFF) & ~0xFFFUL;
-            if (!op.FixedIova) _iovas.Free(op.Iova, bytes);
+            if (!op.FixedIova) _iovas.Free(op.Iova, bytes, _cpu);
             _waitingOp = op;
             Wait(_rangeFlush);
         }
@@ -345,7 +345,7 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             {
                 // Flushed IOVAs may now be reused.
                 foreach (var (iova, bytes, isFixed) in _flushing)
-                    if (!isFixed) _iovas.Free(iova, bytes);
+                    if (!isFixed) _iovas.Free(iova, bytes, _cpu);
                 _flushing.Clear();
                 _t.PutTablePages(_flushingFreed);
                 _waitingFlush = false;

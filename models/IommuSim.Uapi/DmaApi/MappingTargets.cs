@@ -36,8 +36,8 @@ public static class MappingTargets
     public static IMappingTarget Identity(ulong bufferBase, ulong bufferBytes) => new IdentityTarget(bufferBase, bufferBytes);
 
     /// <summary>The host kernel's DMA-API domain; buffers from host memory at <paramref name="window"/>.</summary>
-    public static IMappingTarget ForKernelDomain(VtdPagingDomain domain, MappingWindow window, bool leafOnlyInvalidation = false)
-        => new KernelDomainTarget(domain, window, leafOnlyInvalidation);
+    public static IMappingTarget ForKernelDomain(VtdPagingDomain domain, MappingWindow window, InvalidationHint hint = InvalidationHint.Never)
+        => new KernelDomainTarget(domain, window, hint);
 
     /// <summary>
     /// A VFIO program's IOAS <paramref name="ioasId"/> in <paramref name="ictx"/> (legacy container:

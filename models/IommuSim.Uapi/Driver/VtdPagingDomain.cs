@@ -66,14 +66,13 @@ public sealed class VtdPagingDomain : VtdDomain
     /// TLBs, and the combined entries of nested children) and waits, so that no DMA can use the
     /// old translation once this returns. Returns the bytes that were mapped.
     /// </summary>
-    public ulong Unmap(ulong iova, ulong length) => Unmap(iova, length, leafOnly: false);
+    public ulong Unmap(ulong iova, ulong length) => Unmap(iova, length, InvalidationHint.Never);
 
     /// <summary>
-    /// <see cref="Unmap(ulong, ulong)"/> with the flush's IH hint (<paramref name="leafOnly"/>: keep the paging-structure
-    /// caches, honoured only when no table page was freed). Table pages the unmap frees stay allocated until the
-    /// flush has completed (the driver's freelist).
+    /// <see cref="Unmap(ulong, ulong)"/> with the flush's IH bit chosen by <paramref name="hint"/>. Table pages the
+    /// unmap frees stay allocated until the flush has completed (the driver's freelist).
     /// </summary>
-    public ulong Unmap(ulong iova, ulong length, bool leafOnly)
+    public ulong Unmap(ulong iova, ulong length, InvalidationHint hint)
     {
         ulong removed;
         bool nothingFreed;
@@ -88,7 +87,8 @@ public sealed class VtdPagingDomain : VtdDomain
         }
         // The kernel sets IH only when the unmap freed no page-table page (intel_iommu_tlb_sync:
         // ih = list_empty(&gather->freelist)): freed tables must leave the paging-structure caches too.
-        if (removed > 0) _driver.FlushRange(this, iova, length, leafOnly && nothingFreed);
+        bool ih = hint == InvalidationHint.Always || (hint == InvalidationHint.Kernel && nothingFreed);
+        if (removed > 0) _driver.FlushRange(this, iova, length, ih);
         _driver.ReleaseGathered();
         return removed;
     }

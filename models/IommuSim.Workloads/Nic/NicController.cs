@@ -18,6 +18,8 @@ internal sealed class NicController
     /// <summary>A stray DMA the driver model issues after an unmap (only there to probe the IOMMU).</summary>
     public const long TagStray = 4L << 60;
     public const int QueueShift = 48;
+    /// <summary>Set on the DMA tags of the transmit stream that rides on a receive workload (nic.txFraction).</summary>
+    public const long TagTxStream = long.MinValue;
 
     private readonly NicWorkload _model;
     private readonly Scheduler _scheduler;
@@ -38,10 +40,14 @@ internal sealed class NicController
     private bool _wireBusy;
     private int _inFifo;      // RX: packets claimed whose buffer DMA is not yet issued; paced TX: read, not yet sent (all queues)
     private int _roundRobin;
+    private readonly long _tagBase;    // TagTxStream for the transmit stream, else 0
+    private readonly bool _isTxStream; // its packets do not count against the run's request budget
 
     public NicController(NicWorkload model, Scheduler scheduler, NicQueue[] queues, NicOptions nic, int packetBytes,
-        bool rx, NicStats stats)
+        bool rx, NicStats stats, bool txStream = false)
     {
+        _isTxStream = txStream;
+        _tagBase = txStream ? TagTxStream : 0;
         _model = model;
         _scheduler = scheduler;
         _queues = queues;
@@ -71,7 +77,7 @@ internal sealed class NicController
         return true;
     }
 
-    private static long Tag(long kind, NicQueue q, int count, int slot) => kind | ((long)q.Index << QueueShift) | ((long)count << 32) | (uint)slot;
+    private long Tag(long kind, NicQueue q, int count, int slot) => _tagBase | kind | ((long)q.Index << QueueShift) | ((long)count << 32) | (uint)slot;
 
     /// <summary>Issues what the NIC can: write-backs first, then buffer DMAs, then descriptor fetches.</summary>
     public void Pump()
@@ -184,7 +190,7 @@ internal sealed class NicController
         _wireBusy = true;
         long e = _wireQueue.Peek();
         bool faulted = _queues[(int)(e >> QueueShift)].Faulted[(int)(e & 0xFFFF_FFFF)];
-        _model.Schedule(faulted ? 0 : _wirePs, NicWorkload.KindSent);
+        _model.Schedule(faulted ? 0 : _wirePs, _isTxStream ? NicWorkload.KindTxStreamSent : NicWorkload.KindSent);
     }
 
     /// <summary>Paced TX: the packet at the head of the wire queue has left through the port.</summary>
@@ -232,6 +238,8 @@ internal sealed class NicController
             _stats.PacketLatency.Record(_scheduler.Now - q.ArrivalPs[slot]);
         }
         Driver.DescriptorWrittenBack(q, slot);
+        if (_isTxStream) return;
+        if (_rx && !q.Faulted[slot]) _model.RxPacketDone(q.Index);
         _model.FinishOperation(measured);
     }
 }

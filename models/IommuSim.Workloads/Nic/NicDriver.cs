@@ -40,6 +40,7 @@ internal sealed class NicDriver : IDriverJobs, IDmaApiClient
     private readonly int _bufferBytes;
     private readonly int _bufferCount;
     private readonly double _strayDmaFraction;
+    private readonly int _batch; // RX map-per-packet: ring buffers per DMA-API map/unmap (nic.iovaBatch)
     private int _queuesFilled; // RX map-per-packet: queues whose initial fill is complete
 
     public NicDriver(NicWorkload model, Scheduler scheduler, NicController controller, NicQueue[] queues, NicOptions nic,
@@ -60,6 +61,7 @@ internal sealed class NicDriver : IDriverJobs, IDmaApiClient
         _bufferBytes = (int)nic.BufferBytes.Bytes;
         _bufferCount = nic.EffectiveBufferCount;
         _strayDmaFraction = nic.StrayDmaFraction;
+        _batch = rx && _mapPerPacket ? nic.IovaBatch : 1;
         long jobPs = SimTime.FromNs(nic.DriverNsPerPacket);
         _cpus = new DriverCpu[queues.Length];
         for (int q = 0; q < queues.Length; q++) _cpus[q] = new DriverCpu(scheduler, this, jobPs, 2 * _n, q);
@@ -79,7 +81,7 @@ internal sealed class NicDriver : IDriverJobs, IDmaApiClient
         {
             if (_mapPerPacket)
             {
-                for (int i = 0; i < _n; i++) Enqueue(q, JobInitPost, i);
+                for (int i = 0; i < _n; i += _batch) Enqueue(q, JobInitPost, i);
                 continue;
             }
             for (int i = 0; i < _n; i++) q.SlotBuffer[i] = NextPoolBuffer(q);
@@ -100,7 +102,9 @@ internal sealed class NicDriver : IDriverJobs, IDmaApiClient
             int s = (int)(q.DriverHead & _mask);
             q.Done[s] = false;
             q.DriverHead++;
-            Enqueue(q, _rx ? JobRefill : JobReclaim, s);
+            // With IOVA batches a group of descriptors is refilled (unmapped, mapped, posted) once its last one is in.
+            if (_batch == 1) Enqueue(q, _rx ? JobRefill : JobReclaim, s);
+            else if ((s & (_batch - 1)) == _batch - 1) Enqueue(q, JobRefill, s - (_batch - 1));
         }
     }
 
@@ -121,7 +125,12 @@ internal sealed class NicDriver : IDriverJobs, IDmaApiClient
                 CallMap(q, job, _bufferBytes, Access.Write);
                 break;
             case JobRefill:
-                if (_mapPerPacket) CallUnmap(q, job, q.SlotBuffer[slot], _bufferBytes);
+                if (_batch > 1)
+                {
+                    _cpus[q.Index].BeginApiCall();
+                    Api!.UnmapBatch(_device, q.SlotBuffer[slot], _batch, _bufferBytes, this, job, q.Index);
+                }
+                else if (_mapPerPacket) CallUnmap(q, job, q.SlotBuffer[slot], _bufferBytes);
                 else
                 {
                     Post(q, slot, NextPoolBuffer(q));
@@ -150,7 +159,8 @@ internal sealed class NicDriver : IDriverJobs, IDmaApiClient
     private void CallMap(NicQueue q, long job, int bytes, Access access)
     {
         _cpus[q.Index].BeginApiCall();
-        Api!.Map(_device, bytes, access, this, job, q.Index); // one driver CPU per queue
+        if (_batch > 1) Api!.MapBatch(_device, _batch, bytes, access, this, job, q.Index); // RX buffers only
+        else Api!.Map(_device, bytes, access, this, job, q.Index); // one driver CPU per queue
     }
 
     private void CallUnmap(NicQueue q, long job, ulong iova, int bytes)
@@ -165,7 +175,9 @@ internal sealed class NicDriver : IDriverJobs, IDmaApiClient
         var cpu = _cpus[q.Index];
         _stats.Maps++;
         _stats.MapLatency.Record(cpu.ApiCallElapsedPs);
-        Post(q, (int)(tag & 0xFFFF_FFFF), iova);
+        int slot = (int)(tag & 0xFFFF_FFFF);
+        // A batch: consecutive descriptors get consecutive buffers of one contiguous IOVA range.
+        for (int k = 0; k < _batch; k++) Post(q, slot + k, iova + (ulong)k * (ulong)IDmaApi.BatchStride(_bufferBytes));
         cpu.JobDone();
     }
 

@@ -53,6 +53,20 @@ public sealed class NicOptions
     /// just unmapped (a buggy or malicious device); counted in security.staleTranslationsUsed when it gets through.</summary>
     public double StrayDmaFraction { get; set; }
 
+    /// <summary>nic-rx, map-per-packet: ring buffers the driver maps with one DMA-API call into one contiguous IOVA
+    /// range and unmaps together once all of them were received (power of two, 1–256, at most ringSize / 2). 1 (the
+    /// default): one map and one unmap per buffer. The "contiguous IOVAs per descriptor batch" fix of Rubin et al.
+    /// (SOSP'24).</summary>
+    public int IovaBatch { get; set; } = 1;
+    /// <summary>nic-rx: a transmit stream sharing the device, its IOMMU domain and the driver CPUs: per received packet,
+    /// this many packets (0–1, accumulated per queue; 0.5 = one per two received, as TCP's delayed ACK) of
+    /// <c>txBytes</c> are sent on the same queue's TX ring, each buffer mapped and unmapped through the DMA API like
+    /// nic-tx map-per-packet (needs bufferPolicy = map-per-packet). Default 0: no transmit stream.</summary>
+    public double TxFraction { get; set; }
+    /// <summary>Bytes per packet of the transmit stream (1–65536). Default 66: a TCP ACK with the timestamp option
+    /// (14 Ethernet + 20 IPv4 + 32 TCP; an assumption, RFC 7323).</summary>
+    public int TxBytes { get; set; } = 66;
+
     public const int DescriptorBytes = 16;
     public static readonly string[] BufferPolicies = ["recycle", "map-per-packet"];
     public static readonly string[] Arrivals = ["poisson", "constant", "bursty"];
@@ -101,6 +115,17 @@ public sealed class NicOptions
         if (BufferIova is Address b && (b.Value & 0x3F) != 0) errors.Add($"{path}:bufferIova = {b}: must be 64-byte aligned");
         if (!(StrayDmaFraction >= 0 && StrayDmaFraction <= 1)) errors.Add($"{path}:strayDmaFraction = {S(StrayDmaFraction)}: must be in [0, 1]");
         if (StrayDmaFraction > 0 && BufferPolicy != "map-per-packet") errors.Add($"{path}:strayDmaFraction = {S(StrayDmaFraction)}: needs bufferPolicy = map-per-packet");
+        if (IovaBatch is < 1 or > 256 || (IovaBatch & (IovaBatch - 1)) != 0) errors.Add($"{path}:iovaBatch = {IovaBatch}: must be a power of two in [1, 256]");
+        else if (IovaBatch > 1)
+        {
+            if (!rx) errors.Add($"{path}:iovaBatch = {IovaBatch}: batched IOVAs are for the receive ring (type nic-rx)");
+            else if (BufferPolicy != "map-per-packet") errors.Add($"{path}:iovaBatch = {IovaBatch}: needs bufferPolicy = map-per-packet");
+            else if (IovaBatch > RingSize / 2) errors.Add($"{path}:iovaBatch = {IovaBatch}: must be at most ringSize / 2 ({RingSize / 2})");
+        }
+        if (!(TxFraction >= 0 && TxFraction <= 1)) errors.Add($"{path}:txFraction = {S(TxFraction)}: must be in [0, 1]");
+        else if (TxFraction > 0 && !rx) errors.Add($"{path}:txFraction = {S(TxFraction)}: the transmit stream rides on a receive workload (type nic-rx); use type nic-tx for transmit alone");
+        else if (TxFraction > 0 && BufferPolicy != "map-per-packet") errors.Add($"{path}:txFraction = {S(TxFraction)}: needs bufferPolicy = map-per-packet (transmit buffers are mapped through the DMA API)");
+        if (TxBytes is < 1 or > 65536) errors.Add($"{path}:txBytes = {TxBytes}: must be in [1, 65536]");
         if (!(DriverNsPerPacket >= 0 && DriverNsPerPacket <= 1e9)) errors.Add($"{path}:driverNsPerPacket = {S(DriverNsPerPacket)}: must be in [0, 1e9]");
     }
 }

@@ -42,6 +42,7 @@ public sealed class NicWorkload : DeviceModelWorkload
     private const int KindArrival = 1;
     internal const int KindSent = 3;      // TX with a line rate: the packet at the head of the wire queue has left
     private const int KindReceived = 4;   // RX with a line rate: a packet's last bit has arrived (arg: 1 if measured)
+    internal const int KindTxStreamSent = 5; // the transmit stream's port: its head packet has left
 
     private readonly IDmaApi? _dmaApiArg;
     private readonly string _path;
@@ -58,6 +59,11 @@ public sealed class NicWorkload : DeviceModelWorkload
     private readonly long _wirePs;        // one packet's time on the wire
     private long _rxWireFree;             // RX, serialised: when the wire is free for the next packet
     private bool _arrivalsStarted;
+    // The transmit stream riding on a receive workload (nic.txFraction): its own rings, NIC side and driver side.
+    private readonly NicQueue[]? _txQueues;
+    private readonly NicController? _txController;
+    private readonly NicDriver? _txDriver;
+    private readonly double[]? _txCredit;
 
     public NicWorkload(WorkloadOptions options, DmaEngine device, Scheduler scheduler, RequestBudget budget, SimRandom rng,
         IDmaApi? dmaApi, string path = "workload")
@@ -88,6 +94,17 @@ public sealed class NicWorkload : DeviceModelWorkload
         _controller = new NicController(this, scheduler, _queues, _nic, _packetBytes, IsRx, Stats);
         _driver = new NicDriver(this, scheduler, _controller, _queues, _nic, _packetBytes, IsRx, Stats, rng, device);
         _controller.Driver = _driver;
+        if (IsRx && _nic.TxFraction > 0)
+        {
+            // TX rings follow the RX rings; queue q's TX ring is driven by the same driver CPU as its RX ring.
+            ulong txRings = RingIova + (ulong)_nic.Queues * _nic.RingStride;
+            _txQueues = new NicQueue[_nic.Queues];
+            for (int q = 0; q < _txQueues.Length; q++) _txQueues[q] = new NicQueue(q, _n, txRings + (ulong)q * _nic.RingStride, 0, rx: false);
+            _txController = new NicController(this, scheduler, _txQueues, _nic, _nic.TxBytes, false, TxStats, txStream: true);
+            _txDriver = new NicDriver(this, scheduler, _txController, _txQueues, _nic, _nic.TxBytes, false, TxStats, rng, device);
+            _txController.Driver = _txDriver;
+            _txCredit = new double[_nic.Queues];
+        }
         _rxSerialised = IsRx && _nic.LineRateGbps > 0;
         _wirePs = _nic.LineRateGbps > 0 ? _nic.WirePs(_packetBytes) : 0;
     }
@@ -102,6 +119,9 @@ public sealed class NicWorkload : DeviceModelWorkload
     /// <summary>recycle: the IOVA window the buffers of all queues cover (what the IOTLB has to reach).</summary>
     public long BufferWindowBytes => MapPerPacket ? 0 : (long)_queues.Length * _bufferCount * _bufferBytes;
     public NicStats Stats { get; } = new();
+    /// <summary>The transmit stream's counters (nic.txFraction &gt; 0).</summary>
+    public NicStats TxStats { get; } = new();
+    public bool HasTxStream => _txQueues is not null;
     public override string Section => "nic";
     public override IReadOnlyList<Engine.Stats.LatencyHistogram> Histograms => [Stats.PacketLatency, Stats.MapLatency, Stats.UnmapLatency];
 
@@ -117,7 +137,7 @@ public sealed class NicWorkload : DeviceModelWorkload
     private static ulong RingBase(WorkloadOptions o, DeviceOptions d)
         => o.Nic.RingIova?.Value ?? o.Iova?.Value ?? (d.DmaRegions.Count > 0 ? d.DmaRegions[0].Iova.Value : 0);
 
-    private static ulong RingsBytes(NicOptions n) => (ulong)Math.Max(1, n.Queues) * n.RingStride;
+    private static ulong RingsBytes(NicOptions n) => (ulong)Math.Max(1, n.Queues) * n.RingStride * (n.TxFraction > 0 ? 2UL : 1UL);
 
     private static ulong BufferBase(WorkloadOptions o, DeviceOptions d)
         => o.Nic.BufferIova?.Value ?? AlignUp(RingBase(o, d) + RingsBytes(o.Nic), 4096);
@@ -150,6 +170,7 @@ public sealed class NicWorkload : DeviceModelWorkload
     protected override void OnStart()
     {
         if (MapPerPacket) _driver.Api = ResolveDmaApi(_dmaApiArg, $"{_path}:nic:bufferPolicy = map-per-packet");
+        if (_txDriver is not null) _txDriver.Api = _driver.Api;
         if (!IsRx)
         {
             StartArrivals();
@@ -195,6 +216,9 @@ public sealed class NicWorkload : DeviceModelWorkload
             case KindReceived:
                 OnPacket(arg == 1);
                 break;
+            case KindTxStreamSent:
+                _txController!.PacketSent();
+                break;
         }
     }
 
@@ -222,7 +246,34 @@ public sealed class NicWorkload : DeviceModelWorkload
         return FinishOperation(measured);
     }
 
-    protected override void OnDmaDone(long tag, bool faulted) => _controller.OnDmaDone(tag, faulted);
+    protected override void OnDmaDone(long tag, bool faulted)
+    {
+        if (_txController is null) { _controller.OnDmaDone(tag, faulted); return; }
+        // Both streams share the device's tags: a completion on one may let the other issue.
+        if ((tag & NicController.TagTxStream) != 0) { _txController.OnDmaDone(tag, faulted); _controller.Pump(); }
+        else { _controller.OnDmaDone(tag, faulted); _txController.Pump(); }
+    }
+
+    /// <summary>RX: a packet of queue <paramref name="queue"/> was delivered; the transmit stream sends txFraction
+    /// packets per delivered one on the same queue (accumulated, so the stream is deterministic). A packet finding
+    /// the TX ring full is dropped.</summary>
+    internal void RxPacketDone(int queue)
+    {
+        if (_txCredit is null) return;
+        _txCredit[queue] += _nic.TxFraction;
+        if (_txCredit[queue] < 1) return;
+        _txCredit[queue] -= 1;
+        var q = _txQueues![queue];
+        bool measured = Measuring;
+        if (measured) TxStats.Offered++;
+        if (q.NoFreeSlot)
+        {
+            if (measured) TxStats.DroppedRingFull++;
+            return;
+        }
+        int slot = q.Claim(Scheduler.Now, measured);
+        _txDriver!.Send(q, slot);
+    }
 
     // ---- statistics ---------------------------------------------------------------------
 
@@ -235,6 +286,14 @@ public sealed class NicWorkload : DeviceModelWorkload
             q.Full.Reset(nowPs);
         }
         foreach (var cpu in _driver.Cpus) cpu.BusyTime.Reset(nowPs);
+        if (_txQueues is null) return;
+        TxStats.Reset();
+        foreach (var q in _txQueues)
+        {
+            q.Occupancy.Reset(nowPs);
+            q.Full.Reset(nowPs);
+        }
+        foreach (var cpu in _txDriver!.Cpus) cpu.BusyTime.Reset(nowPs);
     }
 
     /// <summary>
@@ -245,7 +304,9 @@ public sealed class NicWorkload : DeviceModelWorkload
     /// over queues), ringOccupancyMax (largest of any queue), ringFullFraction (share of time a
     /// queue had no free descriptor, averaged over queues), descriptorFetches, descriptorsPerFetch,
     /// bufferDmas, writeBacks, dmaFaults, bufferWindowBytes (recycle), maps, unmaps,
-    /// mapLatencyNs.mean, unmapLatencyNs.mean, driverBusyFraction (averaged over the queues' CPUs).
+    /// mapLatencyNs.mean, unmapLatencyNs.mean, driverBusyFraction (averaged over the queues' CPUs); with a
+    /// transmit stream (nic.txFraction) also tx.packetsOffered, tx.packetsDelivered, tx.packetsDropped,
+    /// tx.throughputGbps, tx.bufferDmas, tx.maps, tx.unmaps, tx.latencyNs.p50.
     /// </summary>
     public override IReadOnlyList<KeyValuePair<string, double>> Summary(double windowNs = 0)
     {
@@ -292,6 +353,19 @@ public sealed class NicWorkload : DeviceModelWorkload
         list.Add(new("mapLatencyNs.mean", Round(s.MapLatency.Mean / 1000.0)));
         list.Add(new("unmapLatencyNs.mean", Round(s.UnmapLatency.Mean / 1000.0)));
         list.Add(new("driverBusyFraction", Round(busy / nq)));
+        if (_txQueues is not null)
+        {
+            // The transmit stream (nic.txFraction): tx.*
+            var t = TxStats;
+            list.Add(new("tx.packetsOffered", t.Offered));
+            list.Add(new("tx.packetsDelivered", t.Delivered));
+            list.Add(new("tx.packetsDropped", t.Dropped));
+            list.Add(new("tx.throughputGbps", Round(w > 0 ? t.DeliveredBytes * 8.0 / w : 0)));
+            list.Add(new("tx.bufferDmas", t.BufferDmas));
+            list.Add(new("tx.maps", t.Maps));
+            list.Add(new("tx.unmaps", t.Unmaps));
+            list.Add(new("tx.latencyNs.p50", t.PacketLatency.Count == 0 ? 0 : t.PacketLatency.Percentile(50) / 1000.0));
+        }
         return list;
     }
 }

@@ -31,6 +31,7 @@ public static partial class ConfigValidator
         foreach (var (name, st) in new[] { ("stage1", t.Stage1), ("stage2", t.Stage2) })
             if (!PageSizes.TryParse(st.PageSize, out _)) errors.Add($"translation:{name}:pageSize = {st.PageSize}: allowed values are 4K, 2M, 1G");
         if (!DmaApiOptions.Modes.Contains(t.DmaApi.Mode)) errors.Add($"translation:dmaApi:mode = {t.DmaApi.Mode}: allowed values are {string.Join(", ", DmaApiOptions.Modes)}");
+        if (!DmaApiOptions.InvalidationHints.Contains(t.DmaApi.InvalidationHint)) errors.Add($"translation:dmaApi:invalidationHint = {t.DmaApi.InvalidationHint}: allowed values are {string.Join(", ", DmaApiOptions.InvalidationHints)}");
         if (t.DmaApi.FlushQueueEntries is < 1 or > 1 << 20) errors.Add($"translation:dmaApi:flushQueueEntries = {t.DmaApi.FlushQueueEntries}: must be in [1, 1048576]");
         if (!(t.DmaApi.FlushTimeoutUs > 0)) errors.Add($"translation:dmaApi:flushTimeoutUs = {t.DmaApi.FlushTimeoutUs}: must be > 0");
         foreach (var (key, v) in new[] { ("mapCostNs", t.DmaApi.MapCostNs), ("unmapCostNs", t.DmaApi.UnmapCostNs), ("invalidationSubmitNs", t.DmaApi.InvalidationSubmitNs), ("vmExitNs", t.DmaApi.VmExitNs), ("ioctlNs", t.DmaApi.IoctlNs), ("iopfHandlingNs", t.DmaApi.IopfHandlingNs) })

@@ -79,6 +79,11 @@ public sealed class DmaApiOptions
     /// <summary>Unmap invalidations carry the leaf-only hint (IH = 1), keeping the paging-structure caches.
     /// Default false: every unmap invalidation also flushes them (the model's behaviour before this option).</summary>
     public bool LeafOnlyInvalidation { get; set; }
+    /// <summary>IH of unmap invalidations: <c>never</c> (IH = 0: the paging-structure caches are flushed too; default, the
+    /// model's behaviour before this option), <c>kernel</c> (IH = 1 exactly when the unmap freed no page-table page, as
+    /// intel_iommu_tlb_sync sets it: <c>ih = list_empty(&amp;gather-&gt;freelist)</c>) or <c>always</c> (IH = 1 on every unmap). <c>leafOnlyInvalidation = true</c> forces <c>always</c> whatever this says.</summary>
+    public string InvalidationHint { get; set; } = "never";
+    public static readonly string[] InvalidationHints = ["never", "kernel", "always"];
 
     public static readonly string[] Modes = ["strict", "lazy", "none"];
 }

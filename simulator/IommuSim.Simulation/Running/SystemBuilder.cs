@@ -4,6 +4,7 @@ using IommuSim.Hardware;
 using IommuSim.Uapi;
 using IommuSim.Uapi.Designs;
 using IommuSim.Uapi.DmaApi;
+using IommuSim.Uapi.Driver;
 
 namespace IommuSim.Simulation.Running;
 
@@ -64,7 +65,14 @@ public static class SystemBuilder
         var api = new KernelDmaApi(platform, DmaApiCosts.FromNs(a.Mode, a.MapCostNs, a.UnmapCostNs, a.InvalidationSubmitNs, a.VmExitNs, a.IoctlNs,
             a.FlushQueueEntries, a.FlushTimeoutUs));
         platform.Stats.Register(api);
-        var costs = new RunTimeCosts(SimTime.FromNs(a.VmExitNs), SimTime.FromNs(a.IoctlNs), a.LeafOnlyInvalidation);
+        // leafOnlyInvalidation forces IH = 1 (Rubin et al.'s leaf-only mode) whatever invalidationHint says.
+        var hint = a.LeafOnlyInvalidation ? InvalidationHint.Always : a.InvalidationHint switch
+        {
+            "kernel" => InvalidationHint.Kernel,
+            "always" => InvalidationHint.Always,
+            _ => InvalidationHint.Never,
+        };
+        var costs = new RunTimeCosts(SimTime.FromNs(a.VmExitNs), SimTime.FromNs(a.IoctlNs), hint);
         IopfHandler? iopf = null;
         foreach (var dev in platform.Devices)
         {

@@ -9,7 +9,7 @@ namespace IommuSim.Uapi.Tests.Designs;
 /// <summary>What each design object answers besides provisioning: its mapping target, trap costs, fault delivery, checks.</summary>
 public class DesignObjectTests
 {
-    private static readonly RunTimeCosts Costs = new(VmExitPs: 1_000_000, IoctlPs: 300_000, LeafOnlyInvalidation: false);
+    private static readonly RunTimeCosts Costs = new(VmExitPs: 1_000_000, IoctlPs: 300_000, Hint: Driver.InvalidationHint.Never);
 
     [Fact]
     public void Registry_MapsEveryConfigName_ToItsDesign_AndRefusesOthers()

@@ -47,12 +47,12 @@ public class MappingTargetTests
         var flush = new List<InvalidationDescriptor>();
         var freed = new List<ulong>();
 
-        using (d.Driver.DeferFlushes(flush, freed)) d.Unmap(0x4000_0000, 0x1000, leafOnly: true);
+        using (d.Driver.DeferFlushes(flush, freed)) d.Unmap(0x4000_0000, 0x1000, Uapi.Driver.InvalidationHint.Kernel);
         Assert.Empty(freed);
         Assert.True(flush[0].LeafOnly); // nothing freed: IH may be set
 
         flush.Clear();
-        using (d.Driver.DeferFlushes(flush, freed)) d.Unmap(0x4000_0000, 2UL << 20, leafOnly: true);
+        using (d.Driver.DeferFlushes(flush, freed)) d.Unmap(0x4000_0000, 2UL << 20, Uapi.Driver.InvalidationHint.Kernel);
         Assert.Single(freed);
         Assert.False(flush[0].LeafOnly); // a table went: the paging-structure caches must drop it too
         Assert.Equal(tables, s.Port.Frames.TableFramesInUse); // still allocated: the caches may point at it
