@@ -38,6 +38,15 @@ public sealed class IommuKernel
 
     public bool GroupExists(int group) => Spec.Devices.Any(d => d.IommuGroup == group);
 
+    /// <summary>
+    /// The run-time DMA API of this kernel, on the same hardware port as the driver: its targets
+    /// (<see cref="DmaApi.MappingTargets"/>) map through this kernel's domains and IOASes.
+    /// </summary>
+    public DmaApi.KernelDmaApi CreateDmaApi(DmaApi.DmaApiCosts costs) => new(Port, costs);
+
+    /// <summary>The run-time I/O page-fault handler of this kernel (host demand paging), on the driver's port.</summary>
+    public DmaApi.IopfHandler CreateIopfHandler(long handlingPs) => new(Port, handlingPs);
+
     /// <summary>A new process address space (user memory backed by the hardware frame allocator).</summary>
     public UserAddressSpace NewAddressSpace() => new(Port.Frames);
 
