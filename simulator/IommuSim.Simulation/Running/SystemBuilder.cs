@@ -62,7 +62,7 @@ public static class SystemBuilder
         }
 
         var a = t.DmaApi;
-        var api = new KernelDmaApi(platform, DmaApiCosts.FromNs(a.Mode, a.MapCostNs, a.UnmapCostNs, a.InvalidationSubmitNs, a.VmExitNs, a.IoctlNs,
+        var api = sys.Kernel.CreateDmaApi(DmaApiCosts.FromNs(a.Mode, a.MapCostNs, a.UnmapCostNs, a.InvalidationSubmitNs, a.VmExitNs, a.IoctlNs,
             a.FlushQueueEntries, a.FlushTimeoutUs));
         platform.Stats.Register(api);
         // leafOnlyInvalidation forces IH = 1 (Rubin et al.'s leaf-only mode) whatever invalidationHint says.
@@ -81,7 +81,7 @@ public static class SystemBuilder
             api.Register(dev, target);
             if (dev.Options.Attach.DemandPaging)
             {
-                iopf ??= platform.Stats.Register(new IopfHandler(platform, SimTime.FromNs(a.IopfHandlingNs)));
+                iopf ??= platform.Stats.Register(sys.Kernel.CreateIopfHandler(SimTime.FromNs(a.IopfHandlingNs)));
                 design.DeliverFaults(iopf, dev, target, dev.Options.DmaRegions.Select(r => (r.Iova.Value, (ulong)r.Bytes.Bytes)), costs);
             }
         }
