@@ -36,7 +36,9 @@ public class SmmuArchitectureTests
         var r = Simulator.Run(Simulator.LoadConfig(Repo.Config("quickstart.json"),
             [Smmu, $"translation:design={design}", $"devices:0:attach:via={via}", .. Small]));
         var k = r.Flattened;
+        foreach (var key in IommuSim.Simulation.Sweeps.SummaryKeys.Contract) Assert.True(k.ContainsKey(key), $"summary lacks {key}");
         Assert.Equal(0, k["requests.faulted"]!.GetValue<long>());
+        Assert.Equal(0, k["faults.count"]!.GetValue<long>());
         Assert.Equal(3000, k["requests.completed"]!.GetValue<long>());
         Assert.True(k["iommu.translations"]!.GetValue<long>() > 0);
         if (design == "passthrough") Assert.Equal(k["iommu.translations"]!.GetValue<long>(), k["iommu.passThrough"]!.GetValue<long>());
