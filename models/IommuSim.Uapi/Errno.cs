@@ -10,6 +10,7 @@ public enum Errno
     OK = 0,
     EPERM = 1,
     ENOENT = 2,
+    EIO = 5,
     E2BIG = 7,
     EBADF = 9,
     ENOMEM = 12,

@@ -50,7 +50,7 @@ public sealed class ProvisionedDevice
     public uint HwptId { get; internal set; }
 
     /// <summary>Kernel DMA-API path: the device's default domain.</summary>
-    public VtdPagingDomain? KernelDomain { get; internal set; }
+    public IommuPagingDomain? KernelDomain { get; internal set; }
 
     /// <summary>
     /// The table that translates this device's IOVAs first, and the domain id its translations are

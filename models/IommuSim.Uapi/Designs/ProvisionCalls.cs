@@ -1,3 +1,4 @@
+using IommuSim.Uapi.Driver;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi.Iommufd;
 using IommuSim.Uapi.Vfio;
@@ -84,7 +85,7 @@ internal static class ProvisionCalls
         pd.Context = ictx;
         pd.HwptId = AttachPt(file, pt, d);
         var hwpt = (HwptPaging)ictx.Lookup(pd.HwptId)!;
-        pd.Table = hwpt.PagingDomain.Table;
+        pd.Table = (hwpt.PagingDomain as VtdPagingDomain)?.Table;
         pd.DomainId = hwpt.PagingDomain.DomainId;
     }
 }

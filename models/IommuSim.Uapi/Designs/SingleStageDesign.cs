@@ -22,7 +22,7 @@ public sealed class SingleStageDesign : TranslationDesign
 
     public override void Provision(ProvisionedSystem sys, ProvisionRequest req)
     {
-        var byGroupKernel = new Dictionary<int, VtdPagingDomain>();
+        var byGroupKernel = new Dictionary<int, IommuPagingDomain>();
         var byGroupIommufd = new Dictionary<int, uint>();
         var byGroupLegacy = new Dictionary<int, (int Container, int Group)>();
         IommufdContext? ictx = null;
@@ -60,7 +60,7 @@ public sealed class SingleStageDesign : TranslationDesign
     }
 
     /// <summary>The host DMA API: the group's default domain, buffers from host memory.</summary>
-    private static void AttachKernel(ProvisionedSystem sys, ProvisionRequest req, DeviceProvision d, ProvisionedDevice pd, Dictionary<int, VtdPagingDomain> byGroup)
+    private static void AttachKernel(ProvisionedSystem sys, ProvisionRequest req, DeviceProvision d, ProvisionedDevice pd, Dictionary<int, IommuPagingDomain> byGroup)
     {
         var kernel = sys.Kernel;
         int group = pd.Spec.IommuGroup;
@@ -76,7 +76,7 @@ public sealed class SingleStageDesign : TranslationDesign
             pd.Regions.Add(new ProvisionedRegion(r.Iova, r.Bytes, pa));
         }
         pd.KernelDomain = domain;
-        pd.Table = domain.Table;
+        pd.Table = (domain as VtdPagingDomain)?.Table;
         pd.DomainId = domain.DomainId;
     }
 
@@ -113,7 +113,7 @@ public sealed class SingleStageDesign : TranslationDesign
         pd.IoasId = ctx.CompatIoas!.Id;
         var hwpt = (HwptPaging)idev.Group.Get(IommufdContext.NoPasid)!.Hwpt;
         pd.HwptId = hwpt.Id;
-        pd.Table = hwpt.PagingDomain.Table;
+        pd.Table = (hwpt.PagingDomain as VtdPagingDomain)?.Table;
         pd.DomainId = hwpt.PagingDomain.DomainId;
     }
 
@@ -121,12 +121,15 @@ public sealed class SingleStageDesign : TranslationDesign
     {
         // The host kernel's DMA API maps in its own domain; a VFIO program maps each buffer
         // with IOAS_MAP / VFIO_IOMMU_MAP_DMA through its IOAS, one ioctl per call.
-        if (pd.KernelDomain is { } domain)
+        if (pd.KernelDomain is VtdPagingDomain domain)
         {
             ulong pool = platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
             return MappingTargets.ForKernelDomain(domain, new MappingWindow(pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes),
                 costs.Hint);
         }
+        // SMMUv3: the run-time DMA API does not issue SMMU commands yet (the config checks refuse
+        // per-request mapping there), so premapped regions only: buffers are identity-mapped.
+        if (pd.Table is null) return MappingTargets.Identity(platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20), BufferPoolBytes);
         return MappingTargets.ForIoas(pd.Context!, pd.IoasId, pd.HwptId, device.Options.Attach.Via == "vfio-container", BufferPoolBytes,
             DynamicIovaBase, DynamicIovaBytes, costs.IoctlPs);
     }

@@ -58,7 +58,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     {
         ulong va = poolVa + (output - BufferBase);
         Errno rc;
-        using (ictx.Kernel.Driver.DeferFlushes(flush, NoFreed))
+        using (ictx.Kernel.Vtd!.DeferFlushes(flush, NoFreed))
         {
             if (vfioContainer)
             {
@@ -85,7 +85,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     {
         Errno rc;
         CutAtEnds(_iopt, iova, bytes);
-        using (ictx.Kernel.Driver.DeferFlushes(Gather(flush), freedTablePages))
+        using (ictx.Kernel.Vtd!.DeferFlushes(Gather(flush), freedTablePages))
         {
             if (vfioContainer)
             {
@@ -115,7 +115,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     /// </summary>
     public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, domain, firstStage: false);
 
-    public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Driver.PutTablePages(pages);
+    public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Vtd!.PutTablePages(pages);
 }
 
 /// <summary>
@@ -154,7 +154,7 @@ internal sealed class GuestStage1Target(IommufdContext ictx, uint nestedHwptId, 
         _cmd.entry_num = 1;
         _cmd.data = _entry;
         Errno rc;
-        using (ictx.Kernel.Driver.DeferFlushes(into, NoFreed)) rc = ictx.HwptInvalidate(_cmd);
+        using (ictx.Kernel.Vtd!.DeferFlushes(into, NoFreed)) rc = ictx.HwptInvalidate(_cmd);
         Check(rc, "IOMMU_HWPT_INVALIDATE", addr, npages);
     }
 }
@@ -184,7 +184,7 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
             | ((access & Access.Read) != 0 ? IommuIoasMapFlags.READABLE : 0)
             | ((access & Access.Write) != 0 ? IommuIoasMapFlags.WRITEABLE : 0);
         Errno rc;
-        using (ictx.Kernel.Driver.DeferFlushes(flush, NoFreed)) rc = ictx.IoasMap(_map);
+        using (ictx.Kernel.Vtd!.DeferFlushes(flush, NoFreed)) rc = ictx.IoasMap(_map);
         Check(rc, "IOMMU_IOAS_MAP (shadow)", iova, bytes);
     }
 
@@ -194,7 +194,7 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
         _unmap.ioas_id = shadowIoasId; _unmap.iova = iova; _unmap.length = bytes;
         Errno rc;
         CutAtEnds(_iopt, iova, bytes);
-        using (ictx.Kernel.Driver.DeferFlushes(Gather(flush), freedTablePages)) rc = ictx.IoasUnmap(_unmap);
+        using (ictx.Kernel.Vtd!.DeferFlushes(Gather(flush), freedTablePages)) rc = ictx.IoasUnmap(_unmap);
         if (rc == Errno.ENOENT && _iopt.FirstArea(iova, iova + bytes - 1) is null)
         {
             if (flush is not null) UntracedUnmapFlush(shadow, iova, bytes, false, flush);
@@ -205,5 +205,5 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
 
     public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, shadow, firstStage: false);
 
-    public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Driver.PutTablePages(pages);
+    public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Vtd!.PutTablePages(pages);
 }

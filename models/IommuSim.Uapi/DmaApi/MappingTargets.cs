@@ -52,7 +52,7 @@ public static class MappingTargets
         ulong va = ictx.Mm.Mmap(bufferBytes, writable: true);
         ulong pa = ictx.Mm.Translate(va) ?? throw new InvalidOperationException("the buffer pool has no backing");
         var window = new MappingWindow(pa, bufferBytes, iovaBase, iovaBytes, ioctlPs, ioctlPs);
-        return new IoasTarget(ictx, ioasId, hwpt.PagingDomain, vfioContainer, va, window);
+        return new IoasTarget(ictx, ioasId, VtdDomainOf(hwpt), vfioContainer, va, window);
     }
 
     /// <summary>
@@ -76,8 +76,16 @@ public static class MappingTargets
     {
         var hwpt = ictx.Lookup(hwptId) as HwptPaging ?? throw new ArgumentException($"object {hwptId} is not a paging HWPT", nameof(hwptId));
         var window = new MappingWindow(vm.GpaToHpa(poolGpa), bufferBytes, iovaBase, iovaBytes, mapOverheadPs, 0, invalidateOverheadPs);
-        return new ShadowTarget(ictx, shadowIoasId, hwpt.PagingDomain, vm, stage1, poolGpa, window);
+        return new ShadowTarget(ictx, shadowIoasId, VtdDomainOf(hwpt), vm, stage1, poolGpa, window);
     }
+
+    /// <summary>
+    /// The run-time targets flush through the VT-d driver's gathered invalidations; on SMMUv3 run-time mapping
+    /// is refused by the config checks until the DMA-API layer issues SMMU commands (docs/smmuv3.md).
+    /// </summary>
+    private static VtdPagingDomain VtdDomainOf(HwptPaging hwpt)
+        => hwpt.PagingDomain as VtdPagingDomain
+           ?? throw new NotSupportedException($"run-time mapping through HWPT {hwpt.Id} needs a VT-d domain (SMMUv3: not modelled yet)");
 }
 
 /// <summary>What every translating target shares: its window and costs.</summary>

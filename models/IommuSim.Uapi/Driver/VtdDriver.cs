@@ -14,7 +14,7 @@ namespace IommuSim.Uapi.Driver;
 /// which submits it asynchronously and waits in simulated time (the run-time DMA-API path, which
 /// runs inside events).
 /// </summary>
-public sealed class VtdDriver
+public sealed class VtdDriver : IIommuDriver
 {
     /// <summary>DID 0 is reserved by the architecture (caching mode); Linux uses DID 1 (FLPT_DEFAULT_DID) for pass-through.</summary>
     public const ushort FlptDefaultDid = 1;
@@ -341,4 +341,14 @@ public sealed class VtdDriver
         else Port.SubmitAndWait(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_batch));
         _batch.Clear();
     }
+
+    // ---- iommu_ops (IIommuDriver) --------------------------------------------------------
+
+    public string Architecture => "vtd";
+    IommuDomain IIommuDriver.Identity => Identity;
+    IommuPagingDomain IIommuDriver.AllocPagingDomain(bool nestParent, bool dirtyTracking, int? levels, PageSize? maxPageSize)
+        => AllocPagingDomain(nestParent, dirtyTracking, levels, maxPageSize);
+    void IIommuDriver.SetDirtyTracking(IommuPagingDomain domain, bool enable) => SetDirtyTracking((VtdPagingDomain)domain, enable);
+    void IIommuDriver.ReadAndClearDirty(IommuPagingDomain domain, IReadOnlyList<(ulong Iova, ulong Last)> spans, bool noClear, Action<ulong, ulong> setDirty)
+        => ReadAndClearDirty((VtdPagingDomain)domain, spans, noClear, setDirty);
 }

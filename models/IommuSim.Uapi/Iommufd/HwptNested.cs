@@ -9,7 +9,7 @@ namespace IommuSim.Uapi.Iommufd;
 /// </summary>
 public sealed class HwptNested : HwptBase
 {
-    internal HwptNested(IommufdContext ictx, HwptPaging parent, Viommu? viommu, VtdNestedDomain domain, FaultQueue? fault, bool pasidCompat)
+    internal HwptNested(IommufdContext ictx, HwptPaging parent, Viommu? viommu, IommuNestedDomain domain, FaultQueue? fault, bool pasidCompat)
         : base(ictx, fault, pasidCompat)
     {
         Parent = parent;
@@ -18,12 +18,12 @@ public sealed class HwptNested : HwptBase
     }
 
     public override IommufdObjectType Type => IommufdObjectType.HwptNested;
-    public override VtdDomain Domain => NestedDomain;
+    public override IommuDomain Domain => NestedDomain;
     public override HwptPaging PagingParent => Parent;
 
     public HwptPaging Parent { get; }
     public Viommu? Viommu { get; }
-    public VtdNestedDomain NestedDomain { get; }
+    public IommuNestedDomain NestedDomain { get; }
 
     internal override void Release()
     {

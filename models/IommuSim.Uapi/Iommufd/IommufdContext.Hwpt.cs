@@ -68,7 +68,9 @@ public sealed partial class IommufdContext
             if (cmd.data_type != IommuHwptDataType.VTD_S1 || cmd.data is null) return Errno.EOPNOTSUPP;
             var s1 = cmd.data;
             if ((s1.flags & ~(ulong)(VtdS1Flags.SRE | VtdS1Flags.EAFE | VtdS1Flags.WPE)) != 0 || s1.__reserved != 0) return Errno.EOPNOTSUPP;
-            var domain = Kernel.Driver.AllocNestedDomain(parent.PagingDomain, (VtdS1Flags)s1.flags, s1.pgtbl_addr, s1.addr_width);
+            // iommufd_hwpt_nested_alloc: a driver without domain_alloc_nested (arm-smmu-v3 nests only through a vIOMMU) → EOPNOTSUPP.
+            if (Kernel.Vtd is not { } vtd) return Errno.EOPNOTSUPP;
+            var domain = vtd.AllocNestedDomain((VtdPagingDomain)parent.PagingDomain, (VtdS1Flags)s1.flags, s1.pgtbl_addr, s1.addr_width);
             hwpt = new HwptNested(this, parent, viommu, domain, fault: null, pasidCompat);
             if (viommu is not null) viommu.Get(); else parent.Get();
         }
@@ -110,7 +112,7 @@ public sealed partial class IommufdContext
                         var e = cmd.data![i];
                         if ((e.flags & ~IommuVtdInvFlags.LEAF) != 0 || e.__reserved != 0) return Errno.EOPNOTSUPP;
                         if ((e.addr & 0xFFF) != 0 || (e.npages == ulong.MaxValue && e.addr != 0)) return Errno.EINVAL;
-                        Kernel.Driver.FlushNestedUser(nested.NestedDomain, e.addr, e.npages, (e.flags & IommuVtdInvFlags.LEAF) != 0);
+                        Kernel.Vtd!.FlushNestedUser((VtdNestedDomain)nested.NestedDomain, e.addr, e.npages, (e.flags & IommuVtdInvFlags.LEAF) != 0);
                         cmd.entry_num = i + 1;
                     }
                     return Errno.OK;
@@ -133,7 +135,7 @@ public sealed partial class IommufdContext
         bool enable = (cmd.flags & IommuHwptSetDirtyTrackingFlags.ENABLE) != 0;
         if (enable && !hwpt.PagingDomain.DirtyTracking)
             foreach (var a in hwpt.Ioas.Iopt.Areas)
-                if (a.InDomains) hwpt.PagingDomain.Table.ClearDirty(a.Iova, a.Length);
+                if (a.InDomains) hwpt.PagingDomain.ClearDirty(a.Iova, a.Length);
         Kernel.Driver.SetDirtyTracking(hwpt.PagingDomain, enable);
         return Errno.OK;
     }

@@ -22,6 +22,7 @@ public static partial class ConfigValidator
         c.Memory.Validate("memory", errors);
         c.Pcie.Validate("pcie", errors);
         c.Iommu.Validate("iommu", errors);
+        ValidateSmmuPath(c, errors);
 
         var t = c.Translation;
         var design = TranslationDesigns.Find(t.Design);

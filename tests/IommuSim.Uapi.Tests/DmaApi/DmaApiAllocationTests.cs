@@ -33,7 +33,7 @@ public class DmaApiAllocationTests
         var dev = hw.Device(Sim.Dev3)!;
         ulong pool = hw.Frames.AllocateContiguous(4UL << 20, 2UL << 20);
         var api = new KernelDmaApi(sys.Kernel.Port, DmaApiCosts.FromNs(mode, 200, 150, 100, 1500, 400, 32, 50));
-        api.Register(dev, MappingTargets.ForKernelDomain(sys.Devices[Sim.Dev3].KernelDomain!,
+        api.Register(dev, MappingTargets.ForKernelDomain((Uapi.Driver.VtdPagingDomain)sys.Devices[Sim.Dev3].KernelDomain!,
             new MappingWindow(pool, 4UL << 20, 0x7000_0000_0000, 1UL << 36)));
         var loop = new Loop(api, dev);
         loop.Start();

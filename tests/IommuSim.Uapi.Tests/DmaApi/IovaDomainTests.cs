@@ -37,8 +37,8 @@ public class IovaDomainTests
         // The host kernel's default domain for the device, attached by the driver (context + PASID entry).
         var port = new PlatformPort(p);
         var kernel = new IommuKernel(port, PlatformPort.SpecFor(p));
-        var domain = kernel.Driver.AllocPagingDomain(nestParent: false, dirtyTracking: false);
-        Assert.Equal(Errno.OK, kernel.Driver.SetDevicePasid(kernel.Devices[0], 0, domain, null));
+        var domain = kernel.Vtd!.AllocPagingDomain(nestParent: false, dirtyTracking: false);
+        Assert.Equal(Errno.OK, kernel.Vtd!.SetDevicePasid(kernel.Devices[0], 0, domain, null));
         ulong buffers = p.Frames.AllocateContiguous(8 << 20, 1 << 21);
         var target = MappingTargets.ForKernelDomain(domain, new MappingWindow(buffers, 8 << 20, Window, WindowBytes),
             kernelHint ? InvalidationHint.Kernel : InvalidationHint.Never);

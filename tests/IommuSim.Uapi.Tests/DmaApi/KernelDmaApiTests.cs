@@ -27,8 +27,8 @@ public class KernelDmaApiTests
         // The host kernel's default domain for the device, attached by the driver (context + PASID entry).
         var port = new PlatformPort(p);
         var kernel = new IommuKernel(port, PlatformPort.SpecFor(p));
-        var domain = kernel.Driver.AllocPagingDomain(nestParent: false, dirtyTracking: false);
-        Assert.Equal(Errno.OK, kernel.Driver.SetDevicePasid(kernel.Devices[0], 0, domain, null));
+        var domain = kernel.Vtd!.AllocPagingDomain(nestParent: false, dirtyTracking: false);
+        Assert.Equal(Errno.OK, kernel.Vtd!.SetDevicePasid(kernel.Devices[0], 0, domain, null));
         ulong buffers = p.Frames.AllocateContiguous(1 << 20, 1 << 21);
         var target = MappingTargets.ForKernelDomain(domain, new MappingWindow(buffers, 1 << 20, 0x10_0000_0000, 1UL << 32));
         var api = new KernelDmaApi(port, DmaApiCosts.FromNs(mode, 200, 150, 100, 1500, 400, flushEntries, 50));

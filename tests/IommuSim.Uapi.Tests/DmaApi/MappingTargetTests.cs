@@ -40,7 +40,7 @@ public class MappingTargetTests
     {
         // intel_iommu_tlb_sync: ih = list_empty(&gather->freelist); iommu_put_pages_list runs after the flush.
         var s = new Sim();
-        var d = s.Kernel.Driver.AllocPagingDomain(nestParent: false, dirtyTracking: false);
+        var d = s.Kernel.Vtd!.AllocPagingDomain(nestParent: false, dirtyTracking: false);
         ulong pa = s.Port.Frames.AllocateContiguous(4UL << 20, 2UL << 20);
         d.Map(0x4000_0000, pa, 2UL << 20, Access.ReadWrite, allowLargePages: false); // fills one last-level table
         long tables = s.Port.Frames.TableFramesInUse;
@@ -72,7 +72,7 @@ public class MappingTargetTests
         var dev = hw.Device(Sim.Dev3)!;
         ulong pool = hw.Frames.AllocateContiguous(4UL << 20, 2UL << 20);
         var api = new KernelDmaApi(sys.Kernel.Port, mode == "lazy" ? Lazy : Strict);
-        api.Register(dev, MappingTargets.ForKernelDomain(sys.Devices[Sim.Dev3].KernelDomain!,
+        api.Register(dev, MappingTargets.ForKernelDomain((Uapi.Driver.VtdPagingDomain)sys.Devices[Sim.Dev3].KernelDomain!,
             new MappingWindow(pool, 4UL << 20, 0x7000_0000_0000, 1UL << 36)));
         var c = new Client();
         Call(hw, c, () => api.MapAt(dev, 0x7000_0020_0000, 2 << 20, Access.ReadWrite, c, 1));
@@ -146,9 +146,9 @@ public class MappingTargetTests
         Assert.False(r.Faulted);
         Assert.Equal(pd.Vm!.GpaToHpa(gpa), r.PhysicalAddress);
 
-        long flushes = sys.Kernel.Driver.FlushCount;
+        long flushes = sys.Kernel.Vtd!.FlushCount;
         Call(hw, c, () => api.Unmap(dev, iova, 2048, c, 1));
-        Assert.Equal(flushes + 1, sys.Kernel.Driver.FlushCount); // one HWPT_INVALIDATE entry, flushed by the driver
+        Assert.Equal(flushes + 1, sys.Kernel.Vtd!.FlushCount); // one HWPT_INVALIDATE entry, flushed by the driver
         Assert.False(pd.Table.TryTranslate(iova, out _, out _, out _));
         Assert.True(hw.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
     }

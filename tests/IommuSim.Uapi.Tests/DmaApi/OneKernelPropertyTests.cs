@@ -79,7 +79,7 @@ public class OneKernelPropertyTests
             var pd = _sys.Devices[rid];
             _dev = _hw.Device(rid)!;
             _iopt = ((Ioas)pd.Context!.Lookup(pd.IoasId)!).Iopt;
-            _table = ((HwptPaging)pd.Context.Lookup(pd.HwptId)!).PagingDomain.Table;
+            _table = ((Uapi.Driver.VtdPagingDomain)((HwptPaging)pd.Context.Lookup(pd.HwptId)!).PagingDomain).Table;
             _api = new KernelDmaApi(_sys.Kernel.Port, DmaApiCosts.FromNs(lazy ? "lazy" : "strict", 200, 150, 100, 1500, 400, 4, 50));
             _api.Register(_dev, MappingTargets.ForIoas(pd.Context, pd.IoasId, pd.HwptId, via == "vfio-container", 4UL << 20,
                 0x7000_0000_0000, 1UL << 36, ioctlPs: 400_000));

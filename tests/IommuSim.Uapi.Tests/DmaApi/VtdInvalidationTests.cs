@@ -21,8 +21,8 @@ public class VtdInvalidationTests
     private static (Sim S, VtdPagingDomain D) Attached(uint pasid)
     {
         var s = new Sim(AtsSpec);
-        var d = s.Kernel.Driver.AllocPagingDomain(nestParent: false, dirtyTracking: false);
-        Assert.Equal(Errno.OK, s.Kernel.Driver.SetDevicePasid(s.Device(Sim.Dev3), pasid, d, null));
+        var d = s.Kernel.Vtd!.AllocPagingDomain(nestParent: false, dirtyTracking: false);
+        Assert.Equal(Errno.OK, s.Kernel.Vtd!.SetDevicePasid(s.Device(Sim.Dev3), pasid, d, null));
         return (s, d);
     }
 
@@ -68,9 +68,9 @@ public class VtdInvalidationTests
     public void FirstStageRange_IsPasidSelective_WithoutTheDomainFallback_AndFlushAllTakesTheWholeDeviceTlb()
     {
         var s = new Sim(AtsSpec);
-        var parent = s.Kernel.Driver.AllocPagingDomain(nestParent: true, dirtyTracking: false);
-        var nested = s.Kernel.Driver.AllocNestedDomain(parent, VtdS1Flags.None, 0x10_0000, 48);
-        Assert.Equal(Errno.OK, s.Kernel.Driver.SetDevicePasid(s.Device(Sim.Dev3), 0, nested, null));
+        var parent = s.Kernel.Vtd!.AllocPagingDomain(nestParent: true, dirtyTracking: false);
+        var nested = s.Kernel.Vtd!.AllocNestedDomain(parent, VtdS1Flags.None, 0x10_0000, 48);
+        Assert.Equal(Errno.OK, s.Kernel.Vtd!.SetDevicePasid(s.Device(Sim.Dev3), 0, nested, null));
 
         var list = new List<InvalidationDescriptor>();
         VtdInvalidation.AddRange(list, nested, firstStage: true, 0x8000_0000, 0x8000_0000, leafOnly: false);
@@ -92,12 +92,12 @@ public class VtdInvalidationTests
         // npages = 2^52 from 0: calculate_psi_aligned_address gives the widest mask; the model's descriptor range
         // arithmetic stops at 2^64, so the builder says "all of the PASID", which covers the same entries.
         var s = new Sim(AtsSpec);
-        var parent = s.Kernel.Driver.AllocPagingDomain(nestParent: true, dirtyTracking: false);
-        var nested = s.Kernel.Driver.AllocNestedDomain(parent, VtdS1Flags.None, 0x10_0000, 48);
-        Assert.Equal(Errno.OK, s.Kernel.Driver.SetDevicePasid(s.Device(Sim.Dev3), 0, nested, null));
+        var parent = s.Kernel.Vtd!.AllocPagingDomain(nestParent: true, dirtyTracking: false);
+        var nested = s.Kernel.Vtd!.AllocNestedDomain(parent, VtdS1Flags.None, 0x10_0000, 48);
+        Assert.Equal(Errno.OK, s.Kernel.Vtd!.SetDevicePasid(s.Device(Sim.Dev3), 0, nested, null));
         var list = new List<InvalidationDescriptor>();
         var freed = new List<ulong>();
-        using (s.Kernel.Driver.DeferFlushes(list, freed)) s.Kernel.Driver.FlushNestedUser(nested, 0, 1UL << 52, leafOnly: false);
+        using (s.Kernel.Vtd!.DeferFlushes(list, freed)) s.Kernel.Vtd!.FlushNestedUser(nested, 0, 1UL << 52, leafOnly: false);
         Assert.Equal(InvalidationType.PasidIotlb, list[0].Type);
         Assert.Equal(InvalidationGranularity.Device, list[0].Granularity);
         Assert.Equal(InvalidationGranularity.Global, list[1].Granularity);
