@@ -28,6 +28,10 @@ public sealed class IommuKernel
     public PlatformSpec Spec { get; }
     public VtdDriver Driver { get; }
 
+    /// <summary>The vIOMMU ops of the IOMMU driver (iommu_ops.get_viommu_size/viommu_init); null for a driver without
+    /// them, such as intel-iommu, whose VIOMMU_ALLOC is then EOPNOTSUPP.</summary>
+    public IViommuDriver? ViommuDriver { get; set; }
+
     public IReadOnlyList<DeviceSpec> Devices => Spec.Devices;
 
     public DeviceSpec? FindDevice(RequesterId rid) => Spec.Devices.FirstOrDefault(d => d.Rid == rid);

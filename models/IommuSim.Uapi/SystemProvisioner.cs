@@ -375,7 +375,7 @@ public static class SystemProvisioner
                 pd.IoasId = vs.Ioas;
                 pd.HwptId = attach.pt_id;
                 pd.Table = s1;
-                pd.DomainId = ((HwptNested)ictx.Lookup(attach.pt_id)!).NestedDomain.DomainId;
+                pd.DomainId = ((HwptNested)ictx.Lookup(attach.pt_id)!).NestedDomain!.DomainId;
             }
             else
             {

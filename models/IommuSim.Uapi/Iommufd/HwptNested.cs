@@ -17,18 +17,32 @@ public sealed class HwptNested : HwptBase
         NestedDomain = domain;
     }
 
+    /// <summary>A nested HWPT a vIOMMU driver made (iommufd_viommu_alloc_hwpt_nested): its domain is the driver's.</summary>
+    internal HwptNested(IommufdContext ictx, Viommu viommu, object viommuDomain, FaultQueue? fault, bool pasidCompat)
+        : base(ictx, fault, pasidCompat)
+    {
+        Parent = viommu.Hwpt;
+        Viommu = viommu;
+        ViommuDomain = viommuDomain;
+    }
+
     public override IommufdObjectType Type => IommufdObjectType.HwptNested;
-    public override VtdDomain Domain => NestedDomain;
+    /// <summary>The VT-d domain; a vIOMMU driver's HWPT never reaches the VT-d driver (attach refuses it: EINVAL).</summary>
+    public override VtdDomain Domain => NestedDomain!;
     public override HwptPaging PagingParent => Parent;
 
     public HwptPaging Parent { get; }
     public Viommu? Viommu { get; }
-    public VtdNestedDomain NestedDomain { get; }
+    /// <summary>The VT-d nested domain (HWPT_ALLOC on a nest parent with VTD_S1 data); null for a vIOMMU driver's domain.</summary>
+    public VtdNestedDomain? NestedDomain { get; }
+
+    /// <summary>The vIOMMU driver's nested domain (SMMUv3: struct arm_smmu_nested_domain, the guest STE); null for VT-d.</summary>
+    public object? ViommuDomain { get; }
 
     internal override void Release()
     {
         if (Viommu is not null) Viommu.Put(); else Parent.Put();
         Fault?.Put();
-        Context.Kernel.Driver.FreeDomain(NestedDomain);
+        if (NestedDomain is not null) Context.Kernel.Driver.FreeDomain(NestedDomain);
     }
 }

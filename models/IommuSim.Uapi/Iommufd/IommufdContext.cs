@@ -96,7 +96,7 @@ public sealed partial class IommufdContext
     {
         if (Closed) return;
         foreach (var idev in _objects.Values.OfType<IommufdDevice>().ToList()) DeviceUnbind(idev);
-        foreach (var t in new[] { IommufdObjectType.Access, IommufdObjectType.Vdevice, IommufdObjectType.HwptNested, IommufdObjectType.Viommu,
+        foreach (var t in new[] { IommufdObjectType.Access, IommufdObjectType.HwQueue, IommufdObjectType.Veventq, IommufdObjectType.Vdevice, IommufdObjectType.HwptNested, IommufdObjectType.Viommu,
                      IommufdObjectType.HwptPaging, IommufdObjectType.Fault, IommufdObjectType.Ioas })
         {
             foreach (var o in _objects.Values.Where(o => o.Type == t).ToList()) RemoveObject(o);
@@ -166,6 +166,10 @@ public sealed partial class IommufdContext
         {
             case null:
                 return Errno.ENOENT;
+            case HwptNested { NestedDomain: null }:
+                // A domain of another IOMMU driver (a vIOMMU driver's nested domain): __iommu_attach_group's
+                // domain->owner check is EINVAL.
+                return Errno.EINVAL;
             case HwptBase hwpt:
                 {
                     Errno rc = replace ? DoReplace(idev, pasid, hwpt) : DoAttach(idev, pasid, hwpt);
