@@ -107,10 +107,15 @@ public class HwQueueTests
             Enc(new SmmuCommand { Opcode = SmmuOpcode.AtcInv, Sid = 0x18 }),
             Enc(new SmmuCommand { Opcode = SmmuOpcode.CmdSync })], out int consumed));
         Assert.Equal(3, consumed);
-        var issued = v.Host.Batches.Single();
-        Assert.False(v.Host.BatchSync.Single());        // no kernel-appended sync: the guest wrote its own
-        Assert.Equal(vintf.Vmid, issued[0].Vmid);
-        Assert.Equal(Sim.Dev3.Value, issued[1].Sid);
+        Assert.Empty(v.Host.Batches);                   // nothing went through the host's command queue
+        Assert.Equal(0, v.Host.Smmu.CommandQueue.Executed);
+        Assert.Equal(3, vcmdq.Queue.Executed);          // the VCMDQ's own consumer, reading guest memory
+        Assert.Equal(1, vcmdq.Queue.Syncs);
+        // The commands sit in the guest's queue memory as the hardware read them: VMID and StreamID replaced.
+        var words = Enumerable.Range(0, 2).Select(i => SmmuCommand.Decode(v.Host.Memory.ReadU64(vcmdq.BasePa + 16UL * (ulong)i),
+            v.Host.Memory.ReadU64(vcmdq.BasePa + 16UL * (ulong)i + 8))).ToArray();
+        Assert.Equal(vintf.Vmid, words[0].Vmid);
+        Assert.Equal(Sim.Dev3.Value, words[1].Sid);
         Assert.Equal(Errno.EIO, vcmdq.Submit([Enc(new SmmuCommand { Opcode = SmmuOpcode.CfgiCdAll, Sid = 0x19 })], out consumed));
         Assert.Equal((0, 1L), (consumed, vcmdq.Errors));
     }

@@ -72,5 +72,16 @@ internal sealed class SmmuHostSim : IArmSmmuV3Host
 
     public Tegra241Cmdqv? Cmdqv { get; }
 
+    public List<CommandQueue> GuestQueues { get; } = [];
+
+    public CommandQueue CreateGuestQueue(ulong basePa, int log2Size)
+    {
+        var q = Smmu.CreateCommandQueue(basePa, log2Size);
+        GuestQueues.Add(q);
+        return q;
+    }
+
+    public void WaitForQueue(CommandQueue queue) => Scheduler.Run();
+
     public IEnumerable<SmmuCommand> Issued => Batches.SelectMany(b => b);
 }

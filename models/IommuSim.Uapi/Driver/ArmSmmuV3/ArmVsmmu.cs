@@ -38,6 +38,12 @@ public interface IArmSmmuV3Host
     /// <summary>arm_smmu_cmdq_issue_cmdlist on the main command queue (with a CMD_SYNC when <paramref name="sync"/>).</summary>
     Errno IssueCmdlist(ReadOnlySpan<SmmuCommand> cmds, bool sync);
 
+    /// <summary>An extra queue the SMMU hardware reads from guest memory at <paramref name="basePa"/> (a Tegra241 VCMDQ).</summary>
+    CommandQueue CreateGuestQueue(ulong basePa, int log2Size);
+
+    /// <summary>Software waits until the SMMU has consumed everything in <paramref name="queue"/> (polls CONS).</summary>
+    void WaitForQueue(CommandQueue queue);
+
     /// <summary>smmu->impl_ops for the Tegra241 CMDQV implementation, when the SMMU has one.</summary>
     Tegra241Cmdqv? Cmdqv { get; }
 }

@@ -86,7 +86,7 @@ public sealed class Tegra241Vintf : ArmVsmmu
         if ((basePa & ~Tegra241Cmdqv.VCMDQ_ADDR) != 0 || (basePa & (length - 1)) != 0) return Errno.EINVAL;
         // iommufd_hw_queue_depend: the previous queue is held until this one goes.
         prev?.HwQueue.Get();
-        var vcmdq = new Tegra241Vcmdq(this, hwQueue, (int)index, prev, basePa, log2Size);
+        var vcmdq = new Tegra241Vcmdq(this, hwQueue, (int)index, prev, basePa, log2Size, Smmu.CreateGuestQueue(basePa & Tegra241Cmdqv.VCMDQ_ADDR, log2Size));
         _lvcmdqs[index] = vcmdq;
         hwQueue.DriverData = vcmdq;
         return Errno.OK;
@@ -103,12 +103,15 @@ public sealed class Tegra241Vintf : ArmVsmmu
 
 /// <summary>
 /// struct tegra241_vcmdq for a user LVCMDQ: 2^Log2Size commands at host physical <see cref="BasePa"/> (the guest's
-/// queue memory) that the hardware consumes directly. <see cref="Submit"/> is what the guest does: write commands at
-/// PROD in its memory and write PROD to the VINTF page0; the VINTF replaces vSIDs (SID_MATCH → SID_REPLACE) and forces
-/// its VMID, then the SMMU executes them. No VMM and no host kernel is involved.
+/// queue memory) that the hardware consumes directly, with its own consumer (<see cref="Queue"/>). <see cref="Submit"/>
+/// is what the guest does: write commands at PROD in its memory and write PROD to the VINTF page0, then poll CONS;
+/// the VINTF replaces vSIDs (SID_MATCH → SID_REPLACE) and forces its VMID. No VMM and no host kernel is involved.
 /// </summary>
-public sealed class Tegra241Vcmdq(Tegra241Vintf vintf, HwQueue hwQueue, int lidx, Tegra241Vcmdq? prev, ulong basePa, int log2Size)
+public sealed class Tegra241Vcmdq(Tegra241Vintf vintf, HwQueue hwQueue, int lidx, Tegra241Vcmdq? prev, ulong basePa, int log2Size, CommandQueue queue)
 {
+    /// <summary>The hardware queue over the guest's memory.</summary>
+    public CommandQueue Queue { get; } = queue;
+
     public Tegra241Vintf Vintf { get; } = vintf;
     public HwQueue HwQueue { get; } = hwQueue;
     public int Lidx { get; } = lidx;
@@ -148,10 +151,13 @@ public sealed class Tegra241Vcmdq(Tegra241Vintf vintf, HwQueue hwQueue, int lidx
             }
             converted.Add(SmmuCommand.Decode(c0, c1));
         }
-        if (converted.Count > 0)
+        // The guest fills at most the free slots at a time and waits for CONS to move on (as a driver does).
+        for (int at = 0; at < converted.Count;)
         {
-            Errno rc = Vintf.Smmu.IssueCmdlist(converted.ToArray(), sync: false);
-            if (rc != Errno.OK) return rc;
+            int n = (int)Math.Min((uint)(converted.Count - at), Queue.FreeSlots);
+            if (n == 0 || !Queue.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(converted).Slice(at, n))) return Errno.EIO;
+            Vintf.Smmu.WaitForQueue(Queue);
+            at += n;
         }
         consumed = converted.Count;
         Executed += consumed;
