@@ -46,6 +46,11 @@ internal static partial class IommufdCalls
         // read(2) on a vEVENTQ fd: count bytes (default: room for 16 SMMUv3 vEVENTs).
         yield return ("VEVENTQ_READ", ScriptCalls.Spec("bytes", ["veventq_id"], VeventqRead, ("veventq_id", n), ("count", n)));
         // The guest writes commands into its VCMDQ and PROD to the VINTF page0: the hardware takes them, no VMM.
+        // The guest's SMMUv3 structures in its RAM: a CD table + VMSAv8-64 stage-1 table; binds the STE word 0.
+        yield return ("GUEST_SMMU_CD_ALLOC", ScriptCalls.Spec("ste0", ["vm"], GuestSmmuCdAlloc, ("vm", n), ("asid", n)));
+        yield return ("GUEST_SMMU_MAP", ScriptCalls.Spec(null, ["ste0", "iova", "gpa", "length"], GuestSmmuMap,
+            ("ste0", n), ("iova", n), ("gpa", n), ("length", n), ("flags", ArgKind.FlagsOf(typeof(IommuIoasMapFlags)))));
+        yield return ("GUEST_SMMU_UNMAP", ScriptCalls.Spec(null, ["ste0", "iova", "length"], GuestSmmuUnmap, ("ste0", n), ("iova", n), ("length", n)));
         yield return ("VCMDQ_SUBMIT", ScriptCalls.Spec("consumed", ["hw_queue_id", "cmds"], VcmdqSubmit, ("hw_queue_id", n), ("cmds", SmmuCmdsKind.Instance)));
     }
 
@@ -91,6 +96,64 @@ internal static partial class IommufdCalls
         SmmuCmds.TryParse(s.Raw(st, "cmds"), out var cmds);
         rc = vcmdq.Submit(cmds.ToArray(), out int consumed);
         return CallResult.Of(rc).Dec("consumed", (ulong)consumed).Bound((ulong)consumed);
+    }
+
+    private static CallResult GuestSmmuCdAlloc(ScriptSession s, Statement st)
+    {
+        if (s.Vms.GetValueOrDefault(s.Num(st, "vm")) is not { } vm) return CallResult.Of(Errno.ENOENT);
+        ulong asid = s.Num(st, "asid", 1);
+        if (asid > ushort.MaxValue) return CallResult.Of(Errno.EINVAL);
+        ArmVsmmuGuest g;
+        try
+        {
+            g = new ArmVsmmuGuest(vm, (ushort)asid);
+        }
+        catch (Vm.GuestRamExhaustedException)
+        {
+            return CallResult.Of(Errno.ENOMEM);
+        }
+        s.SmmuGuests[g.Ste0] = g;
+        return new CallResult { Main = g.Ste0 }.Hex("ste0", g.Ste0).Hex("s1_context_ptr", g.CdTable.Base).Hex("ttb0", g.Stage1.Root);
+    }
+
+    private static CallResult GuestSmmuMap(ScriptSession s, Statement st)
+    {
+        if (s.SmmuGuests.GetValueOrDefault(s.Num(st, "ste0")) is not { } g) return CallResult.Of(Errno.ENOENT);
+        ulong iova = s.Num(st, "iova"), gpa = s.Num(st, "gpa"), len = s.Num(st, "length");
+        ulong flags = s.Flags(st, "flags", IommuIoasMapFlags.READABLE | IommuIoasMapFlags.WRITEABLE);
+        var access = ((flags & IommuIoasMapFlags.READABLE) != 0 ? IommuSim.Hardware.PageTables.Access.Read : IommuSim.Hardware.PageTables.Access.None)
+                     | ((flags & IommuIoasMapFlags.WRITEABLE) != 0 ? IommuSim.Hardware.PageTables.Access.Write : IommuSim.Hardware.PageTables.Access.None);
+        if (access == IommuSim.Hardware.PageTables.Access.None || len == 0 || ((iova | gpa | len) & 0xFFF) != 0 || gpa > g.Vm.MemoryBytes
+            || len > g.Vm.MemoryBytes - gpa || iova > g.Stage1.MaxInput || len - 1 > g.Stage1.MaxInput - iova)
+            return CallResult.Of(Errno.EINVAL);
+        try
+        {
+            g.Stage1.Map(iova, gpa, len, access, maxLeafShift: 12);
+        }
+        catch (Vm.GuestRamExhaustedException)
+        {
+            return CallResult.Of(Errno.ENOMEM);
+        }
+        catch (InvalidOperationException)
+        {
+            return CallResult.Of(Errno.EEXIST);
+        }
+        return new CallResult();
+    }
+
+    private static CallResult GuestSmmuUnmap(ScriptSession s, Statement st)
+    {
+        if (s.SmmuGuests.GetValueOrDefault(s.Num(st, "ste0")) is not { } g) return CallResult.Of(Errno.ENOENT);
+        ulong iova = s.Num(st, "iova"), len = s.Num(st, "length");
+        if (len == 0 || ((iova | len) & 0xFFF) != 0 || iova > g.Stage1.MaxInput || len - 1 > g.Stage1.MaxInput - iova) return CallResult.Of(Errno.EINVAL);
+        try
+        {
+            return new CallResult().Hex("length", g.Stage1.Unmap(iova, len));
+        }
+        catch (InvalidOperationException)
+        {
+            return CallResult.Of(Errno.EINVAL); // would split a block
+        }
     }
 
     private static IommuHwptInvalidate ViommuInvalidateIn(ScriptSession s, Statement st, IommuHwptInvalidate c)
