@@ -9,6 +9,7 @@ using IommuSim.Hardware.Memory;
 using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
+using IommuSim.Hardware.Smmu;
 
 namespace IommuSim.Hardware;
 
@@ -18,7 +19,9 @@ public readonly record struct DmaResult(bool Faulted, FaultReason Reason, ulong 
 /// <summary>
 /// The simulated machine: scheduler, physical memory and its timing, the IOMMU, the root complex
 /// and the PCIe devices, each on its own link. Software (the uAPI layer) programs it through
-/// <see cref="Iommu"/>'s tables and invalidation queue; workloads drive its devices.
+/// <see cref="Iommu"/>'s tables and invalidation queue (VT-d) or <see cref="Smmu"/>'s stream table
+/// and command queue (SMMUv3, <c>iommu.architecture = smmuv3</c>); workloads drive its devices.
+/// The root complex sees either through <see cref="ITranslationAgent"/>.
 /// </summary>
 public sealed class Platform
 {
@@ -42,7 +45,17 @@ public sealed class Platform
         Frames = new FrameAllocator(Memory, AllocatorBase, PhysicalLimit);
         Timing = Stats.Register(new MemoryTimingModel(memory, SimRandom.ForStream(seed, "memory")));
         Iommu = Stats.Register(new IommuUnit(iommu, Scheduler, Memory, Frames, Timing, SimRandom.ForStream(seed, "iommu")));
-        RootComplex = Stats.Register(new RootComplex(Scheduler, Timing, iommuOnPath ? Iommu : null, pcie));
+        ITranslationAgent agent = Iommu;
+        if (iommu.IsSmmu)
+        {
+            // The VT-d unit stays built (off the path, idle) so that code written for it keeps a target;
+            // only the SMMU translates.
+            Smmu = Stats.Register(new SmmuUnit(iommu.Smmu, Scheduler, Memory, Frames, Timing));
+            SmmuAdapter = new SmmuPcieAdapter(Smmu);
+            agent = SmmuAdapter;
+        }
+        TranslationAgent = iommuOnPath ? agent : null;
+        RootComplex = Stats.Register(new RootComplex(Scheduler, Timing, TranslationAgent, pcie));
     }
 
     public ulong Seed { get; }
@@ -52,6 +65,13 @@ public sealed class Platform
     public FrameAllocator Frames { get; }
     public MemoryTimingModel Timing { get; }
     public IommuUnit Iommu { get; }
+    /// <summary>The SMMUv3 when <c>iommu.architecture = smmuv3</c>, else null.</summary>
+    public SmmuUnit? Smmu { get; }
+    public SmmuPcieAdapter? SmmuAdapter { get; }
+    /// <summary>The IOMMU on the PCIe path (VT-d unit or SMMU adapter), null when the IOMMU is off the path.</summary>
+    public ITranslationAgent? TranslationAgent { get; }
+    /// <summary><c>vtd</c> or <c>smmuv3</c>.</summary>
+    public string Architecture => Smmu is null ? "vtd" : "smmuv3";
     public RootComplex RootComplex { get; }
     public StatsRegistry Stats { get; } = new();
     public IReadOnlyList<DmaEngine> Devices => _devices;
@@ -66,6 +86,7 @@ public sealed class Platform
         Stats.Register(dev.Stats);
         Stats.Register(dev.Ats);
         Iommu.RegisterEndpoint(rid.Value, dev);
+        Smmu?.RegisterEndpoint(rid.Value, new SmmuAtsEndpoint(dev));
         Attach(dev, _observer);
         _devices.Add(dev);
         _byRid[rid.Value] = dev;

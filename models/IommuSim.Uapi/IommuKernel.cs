@@ -8,7 +8,8 @@ using IommuSim.Uapi.Memory;
 namespace IommuSim.Uapi;
 
 /// <summary>
-/// The host kernel of the simulated machine as far as DMA remapping goes: the VT-d driver, the PCI
+/// The host kernel of the simulated machine as far as DMA remapping goes: the IOMMU driver (VT-d or
+/// arm-smmu-v3, by the platform's architecture), the PCI
 /// devices and their iommu groups, who owns each group's DMA (one iommufd context at a time), and
 /// the iopf path that routes page requests to fault queues. Processes open iommufd contexts on it.
 /// </summary>
@@ -21,12 +22,38 @@ public sealed class IommuKernel
     {
         Port = port;
         Spec = spec ?? new PlatformSpec();
-        Driver = new VtdDriver(port, Spec);
+        // The driver that probes is the one for the IOMMU the platform has (iommu.architecture).
+        Driver = port is PlatformPort { Platform.Smmu: not null } pp
+            ? new Driver.ArmSmmuV3.ArmSmmuV3Driver(new PlatformSmmuPort(pp.Platform), Spec)
+            : new VtdDriver(port, Spec);
+        ViommuDriver = ViommuOpsOf(Driver);
+    }
+
+    /// <summary>The vIOMMU ops of a driver: arm-smmu-v3 has them (with the Tegra241 CMDQV when the SMMU has one);
+    /// intel-iommu has none.</summary>
+    private static IViommuDriver? ViommuOpsOf(IIommuDriver driver)
+    {
+        if (driver is not Driver.ArmSmmuV3.ArmSmmuV3Driver smmu) return null;
+        if (smmu.Port.Smmu.Options.Tegra241Cmdqv) smmu.Cmdqv = new Driver.ArmSmmuV3.Tegra241Cmdqv(smmu);
+        return new Driver.ArmSmmuV3.ArmVsmmuDriver(smmu);
+    }
+
+    /// <summary>A kernel whose IOMMU driver is <paramref name="driver"/> (the platform's architecture picks it).</summary>
+    public IommuKernel(IHardwarePort port, IIommuDriver driver)
+    {
+        Port = port;
+        Spec = driver.Spec;
+        Driver = driver;
+        ViommuDriver = ViommuOpsOf(driver);
     }
 
     public IHardwarePort Port { get; }
     public PlatformSpec Spec { get; }
-    public VtdDriver Driver { get; }
+    /// <summary>The IOMMU driver (iommu_ops): VT-d or arm-smmu-v3.</summary>
+    public IIommuDriver Driver { get; }
+
+    /// <summary>The VT-d driver when the platform is VT-d (VT-d-only paths: nested VTD_S1 domains), else null.</summary>
+    public VtdDriver? Vtd => Driver as VtdDriver;
 
     /// <summary>The vIOMMU ops of the IOMMU driver (iommu_ops.get_viommu_size/viommu_init); null for a driver without
     /// them, such as intel-iommu, whose VIOMMU_ALLOC is then EOPNOTSUPP.</summary>

@@ -50,7 +50,7 @@ public sealed class ProvisionedDevice
     public uint HwptId { get; internal set; }
 
     /// <summary>Kernel DMA-API path: the device's default domain.</summary>
-    public VtdPagingDomain? KernelDomain { get; internal set; }
+    public IommuPagingDomain? KernelDomain { get; internal set; }
 
     /// <summary>
     /// The table that translates this device's IOVAs first, and the domain id its translations are
@@ -163,7 +163,7 @@ public static class SystemProvisioner
     private static void SingleStage(ProvisionedSystem sys, ProvisionRequest req)
     {
         var kernel = sys.Kernel;
-        var byGroupKernel = new Dictionary<int, VtdPagingDomain>();
+        var byGroupKernel = new Dictionary<int, IommuPagingDomain>();
         var byGroupIommufd = new Dictionary<int, uint>();
         var byGroupLegacy = new Dictionary<int, (int Container, int Group)>();
         IommufdContext? ictx = null;
@@ -188,7 +188,7 @@ public static class SystemProvisioner
                         pd.Regions.Add(new ProvisionedRegion(r.Iova, r.Bytes, pa));
                     }
                     pd.KernelDomain = domain;
-                    pd.Table = domain.Table;
+                    pd.Table = (domain as VtdPagingDomain)?.Table;
                     pd.DomainId = domain.DomainId;
                     break;
                 }
@@ -238,7 +238,7 @@ public static class SystemProvisioner
                     pd.IoasId = ctx.CompatIoas!.Id;
                     var hwpt = (HwptPaging)idev.Group.Get(IommufdContext.NoPasid)!.Hwpt;
                     pd.HwptId = hwpt.Id;
-                    pd.Table = hwpt.PagingDomain.Table;
+                    pd.Table = (hwpt.PagingDomain as VtdPagingDomain)?.Table;
                     pd.DomainId = hwpt.PagingDomain.DomainId;
                     break;
                 }
@@ -296,7 +296,7 @@ public static class SystemProvisioner
         pd.Context = ictx;
         pd.HwptId = attach.pt_id;
         var hwpt = (HwptPaging)ictx.Lookup(attach.pt_id)!;
-        pd.Table = hwpt.PagingDomain.Table;
+        pd.Table = (hwpt.PagingDomain as VtdPagingDomain)?.Table;
         pd.DomainId = hwpt.PagingDomain.DomainId;
     }
 

@@ -336,7 +336,7 @@ public class IoasIoctlTests
             if (!huge) Assert.Equal(Errno.OK, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = ioas, val64 = 0 }));
             Assert.Equal(Errno.OK, s.Map(ioas, s.Mmap(0x400000), 0x400000, 0x40000000));
             Assert.Equal(Errno.OK, s.Attach(s.Bind(Sim.Dev3), ioas, out uint hwpt));
-            var table = ((HwptPaging)s.Ctx.Lookup(hwpt)!).PagingDomain.Table;
+            var table = ((IommuSim.Uapi.Driver.VtdPagingDomain)((HwptPaging)s.Ctx.Lookup(hwpt)!).PagingDomain).Table;
             Assert.True(table.TryTranslate(0x40000000, out _, out _, out var size));
             Assert.Equal(huge ? PageSize.Size2M : PageSize.Size4K, size);
         }

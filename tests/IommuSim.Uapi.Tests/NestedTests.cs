@@ -243,7 +243,7 @@ public class NestedTests
         var da = ((HwptNested)g.S.Ctx.Lookup(a)!).NestedDomain!;
         var db = ((HwptNested)g.S.Ctx.Lookup(b)!).NestedDomain!;
         Assert.NotEqual(da.DomainId, db.DomainId);
-        Assert.Same(da.Parent, db.Parent);
+        Assert.Same(da.ParentDomain, db.ParentDomain);
         Assert.Equal(Errno.OK, g.S.Attach(g.Dev, a, out _));
         uint pt = b;
         Assert.Equal(Errno.OK, g.S.Ctx.DeviceReplace(g.Dev, 0, ref pt));

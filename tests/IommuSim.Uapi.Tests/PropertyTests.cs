@@ -35,7 +35,7 @@ public class PropertyTests
             Assert.Equal(Errno.OK, s.Ctx.Option(new IommuOption { option_id = IommuOptionId.HUGE_PAGES, op = IommuOptionOp.SET, object_id = ioas, val64 = 0 }));
         var dev = s.Bind(Sim.Dev3);
         Assert.Equal(Errno.OK, s.Attach(dev, ioas, out uint hwptId));
-        var table = ((HwptPaging)s.Ctx.Lookup(hwptId)!).PagingDomain.Table;
+        var table = ((IommuSim.Uapi.Driver.VtdPagingDomain)((HwptPaging)s.Ctx.Lookup(hwptId)!).PagingDomain).Table;
         ulong pool = s.Mmap(PoolBytes);
         var model = new List<RefArea>();
 

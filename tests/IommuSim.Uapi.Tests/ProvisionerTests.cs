@@ -72,7 +72,7 @@ public class ProvisionerTests
             {
                 var (sys, hw) = Build("single-stage", via, s2: new StageSpec(4, s2));
                 var pd = sys.Devices[Sim.Dev3];
-                var table = pd.KernelDomain?.Table ?? ((IommuSim.Uapi.Iommufd.HwptPaging)pd.Context!.Lookup(pd.HwptId)!).PagingDomain.Table;
+                var table = (pd.KernelDomain as IommuSim.Uapi.Driver.VtdPagingDomain)?.Table ?? ((IommuSim.Uapi.Driver.VtdPagingDomain)((IommuSim.Uapi.Iommufd.HwptPaging)pd.Context!.Lookup(pd.HwptId)!).PagingDomain).Table;
                 var shape = new List<(ulong, ulong, Access, PageSize)>();
                 foreach (var region in pd.Regions)
                 {

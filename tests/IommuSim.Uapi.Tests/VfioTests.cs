@@ -53,8 +53,8 @@ public class VfioTests
         Assert.True(le.Present);
         Assert.Equal(le, ce);
 
-        var lt = ((HwptPaging)lc.Lookup(lc.CompatIoas!.HwptList[0].Id)!).PagingDomain.Table;
-        var ct = ((HwptPaging)c.Ctx.Lookup(attach.pt_id)!).PagingDomain.Table;
+        var lt = ((IommuSim.Uapi.Driver.VtdPagingDomain)((HwptPaging)lc.Lookup(lc.CompatIoas!.HwptList[0].Id)!).PagingDomain).Table;
+        var ct = ((IommuSim.Uapi.Driver.VtdPagingDomain)((HwptPaging)c.Ctx.Lookup(attach.pt_id)!).PagingDomain).Table;
         foreach (var (start, len) in new[] { (0x4000_0000ul, 0x400000ul), (0x5000_0000ul, 0x4000ul) })
         {
             for (ulong iova = start; iova < start + len; iova += 0x1000)

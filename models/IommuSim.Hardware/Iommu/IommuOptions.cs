@@ -3,6 +3,16 @@ namespace IommuSim.Hardware.Iommu;
 /// <summary>Parameters of the IOMMU (config section <c>iommu</c>). Cycles are IOMMU clock cycles.</summary>
 public sealed class IommuOptions
 {
+    /// <summary><c>vtd</c> (Intel VT-d, the default) or <c>smmuv3</c> (Arm SMMUv3, parameters under <see cref="Smmu"/>):
+    /// which IOMMU sits on the PCIe path. The VT-d keys below apply to <c>vtd</c> only.</summary>
+    public string Architecture { get; set; } = "vtd";
+
+    public static readonly string[] Architectures = ["vtd", "smmuv3"];
+
+    /// <summary>Whether the SMMUv3 model is selected.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsSmmu => Architecture == "smmuv3";
+
     /// <summary>IOMMU clock (MHz).</summary>
     public double ClockMHz { get; set; } = 1500;
 
@@ -21,9 +31,13 @@ public sealed class IommuOptions
     public WalkCacheOptions WalkCaches { get; set; } = new();
     public WalkerOptions Walkers { get; set; } = new();
     public InvalidationOptions Invalidation { get; set; } = new();
+    /// <summary>The SMMUv3 model's parameters (config section <c>iommu.smmu</c>; docs/smmuv3.md).</summary>
+    public Smmu.SmmuOptions Smmu { get; set; } = new();
 
     public void Validate(string path, List<string> errors)
     {
+        if (!Architectures.Contains(Architecture)) errors.Add($"{path}:architecture = {Architecture}: allowed values are {string.Join(", ", Architectures)}");
+        errors.AddRange(Smmu.Validate($"{path}:smmu"));
         if (!(ClockMHz > 0 && ClockMHz <= 100_000)) errors.Add($"{path}:clockMHz = {ClockMHz}: must be in (0, 100000] MHz");
         if (InputQueueDepth is < 1 or > 1 << 20) errors.Add($"{path}:inputQueueDepth = {InputQueueDepth}: must be in [1, 1048576]");
         if (ContextLookupCycles is < 0 or > 10_000) errors.Add($"{path}:contextLookupCycles = {ContextLookupCycles}: must be in [0, 10000]");

@@ -14,7 +14,8 @@ namespace IommuSim.Hardware.Pcie;
 /// flow-control credits and so stalls the device), releases posted writes in the port's order, sends
 /// translated requests to memory and returns read data as completions of at most MPS, split only at
 /// read-completion-boundary (RCB) addresses. Traversal costs
-/// <c>rootComplexLatencyNs</c> each way. With the IOMMU off, addresses go to memory unchanged.
+/// <c>rootComplexLatencyNs</c> each way. With the IOMMU off, addresses go to memory unchanged. The IOMMU is
+/// whatever architecture the platform built (VT-d or SMMUv3), seen through <see cref="ITranslationAgent"/>.
 /// </summary>
 public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
 {
@@ -24,11 +25,11 @@ public sealed class RootComplex : IEventHandler, ITranslationSink, IResettable
 
     private readonly Scheduler _sched;
     private readonly MemoryTimingModel _timing;
-    private readonly IommuUnit? _iommu;
+    private readonly ITranslationAgent? _iommu;
     private readonly long _latencyPs;
     private Tlp? _blockedHead, _blockedTail;
 
-    public RootComplex(Scheduler sched, MemoryTimingModel timing, IommuUnit? iommu, PcieOptions options)
+    public RootComplex(Scheduler sched, MemoryTimingModel timing, ITranslationAgent? iommu, PcieOptions options)
     {
         _sched = sched;
         _timing = timing;

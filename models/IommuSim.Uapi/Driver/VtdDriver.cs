@@ -11,7 +11,7 @@ namespace IommuSim.Uapi.Driver;
 /// and detach, and sends queued invalidations. Every flush is synchronous (descriptors + wait,
 /// run until the wait completes), which is what makes a strict unmap safe.
 /// </summary>
-public sealed class VtdDriver
+public sealed class VtdDriver : IIommuDriver
 {
     /// <summary>DID 0 is reserved by the architecture (caching mode); Linux uses DID 1 (FLPT_DEFAULT_DID) for pass-through.</summary>
     public const ushort FlptDefaultDid = 1;
@@ -301,4 +301,14 @@ public sealed class VtdDriver
         Port.SubmitAndWait(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_batch));
         _batch.Clear();
     }
+
+    // ---- iommu_ops (IIommuDriver) --------------------------------------------------------
+
+    public string Architecture => "vtd";
+    IommuDomain IIommuDriver.Identity => Identity;
+    IommuPagingDomain IIommuDriver.AllocPagingDomain(bool nestParent, bool dirtyTracking, int? levels, PageSize? maxPageSize)
+        => AllocPagingDomain(nestParent, dirtyTracking, levels, maxPageSize);
+    void IIommuDriver.SetDirtyTracking(IommuPagingDomain domain, bool enable) => SetDirtyTracking((VtdPagingDomain)domain, enable);
+    void IIommuDriver.ReadAndClearDirty(IommuPagingDomain domain, IReadOnlyList<(ulong Iova, ulong Last)> spans, bool noClear, Action<ulong, ulong> setDirty)
+        => ReadAndClearDirty((VtdPagingDomain)domain, spans, noClear, setDirty);
 }

@@ -15,7 +15,7 @@ public enum VtdS1Flags : ulong
 /// stage 2 of a NEST_PARENT paging domain. The driver never reads the guest table; it only points
 /// PASID entries at it (PGTT nested) and forwards the guest's invalidations.
 /// </summary>
-public sealed class VtdNestedDomain : VtdDomain
+public sealed class VtdNestedDomain : IommuNestedDomain
 {
     internal VtdNestedDomain(ushort did, VtdPagingDomain parent, VtdS1Flags flags, ulong pgtblAddr, uint addrWidth)
         : base(did)
@@ -27,6 +27,7 @@ public sealed class VtdNestedDomain : VtdDomain
     }
 
     public VtdPagingDomain Parent { get; }
+    public override IommuPagingDomain ParentDomain => Parent;
     public VtdS1Flags Flags { get; }
 
     /// <summary>Guest-physical address of the stage-1 root.</summary>

@@ -7,19 +7,16 @@ namespace IommuSim.Uapi.Driver;
 /// memory. Backs an iommufd HWPT_PAGING (and the host kernel's DMA-API domain). A NEST_PARENT
 /// domain is the stage 2 of nested domains, which are flushed with it.
 /// </summary>
-public sealed class VtdPagingDomain : VtdDomain
+public sealed class VtdPagingDomain : IommuPagingDomain
 {
     private readonly VtdDriver _driver;
-    private readonly List<VtdNestedDomain> _children = [];
 
     internal VtdPagingDomain(VtdDriver driver, ushort did, PageTable table, PageSize maxPageSize, bool nestParent, bool dirtyCapable)
-        : base(did)
+        : base(did, nestParent, dirtyCapable)
     {
         _driver = driver;
         Table = table;
         MaxPageSize = maxPageSize;
-        NestParent = nestParent;
-        DirtyCapable = dirtyCapable;
     }
 
     public PageTable Table { get; }
@@ -27,26 +24,13 @@ public sealed class VtdPagingDomain : VtdDomain
     /// <summary>Largest leaf this domain uses when alignment allows.</summary>
     public PageSize MaxPageSize { get; }
 
-    public bool NestParent { get; }
-
-    /// <summary>Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING (has dirty ops).</summary>
-    public bool DirtyCapable { get; }
-
-    /// <summary>SLADE is set in the PASID entries pointing here.</summary>
-    public bool DirtyTracking { get; internal set; }
-
     /// <summary>Last IOVA of the aperture: 2^48−1 for a 4-level table.</summary>
-    public ulong ApertureLast => Table.MaxAddress;
+    public override ulong ApertureLast => Table.MaxAddress;
 
     /// <summary>domain->pgsize_bitmap: 4K always, then the huge sizes the table can hold.</summary>
-    public ulong PgsizeBitmap => 0x1000UL
+    public override ulong PgsizeBitmap => 0x1000UL
         | (MaxPageSize >= PageSize.Size2M ? 0x20_0000UL : 0)
         | (MaxPageSize >= PageSize.Size1G && Table.Levels > 3 ? 0x4000_0000UL : 0);
-
-    public IReadOnlyList<VtdNestedDomain> Children => _children;
-
-    internal void AddChild(VtdNestedDomain d) => _children.Add(d);
-    internal void RemoveChild(VtdNestedDomain d) => _children.Remove(d);
 
     /// <summary>
     /// iommu_map(): writes leaves for [iova, iova+length) → pa. No invalidation is needed (VT-d without
@@ -54,7 +38,7 @@ public sealed class VtdPagingDomain : VtdDomain
     /// which the paging-structure caches may still point to: then the range is flushed, as
     /// __domain_mapping does after dma_pte_free_pagetable.
     /// </summary>
-    public void Map(ulong iova, ulong pa, ulong length, Access prot, bool allowLargePages)
+    public override void Map(ulong iova, ulong pa, ulong length, Access prot, bool allowLargePages)
     {
         long freed = Table.TablesFreedByMap;
         Table.Map(iova, pa, length, prot, allowLargePages ? MaxPageSize : PageSize.Size4K);
@@ -66,10 +50,13 @@ public sealed class VtdPagingDomain : VtdDomain
     /// TLBs, and the combined entries of nested children) and waits, so that no DMA can use the
     /// old translation once this returns. Returns the bytes that were mapped.
     /// </summary>
-    public ulong Unmap(ulong iova, ulong length)
+    public override ulong Unmap(ulong iova, ulong length)
     {
         ulong removed = Table.Unmap(iova, length);
         if (removed > 0) _driver.FlushRange(this, iova, length);
         return removed;
     }
+
+    /// <summary>Clears second-stage D bits (before SLADE is set, so tracking starts clean).</summary>
+    public override void ClearDirty(ulong iova, ulong length) => Table.ClearDirty(iova, length);
 }

@@ -15,7 +15,7 @@ public abstract class HwptBase : IommufdObject
         PasidCompat = pasidCompat;
     }
 
-    public abstract VtdDomain Domain { get; }
+    public abstract IommuDomain Domain { get; }
 
     /// <summary>hwpt->fault: where I/O page faults on this domain are delivered, if anywhere.</summary>
     public FaultQueue? Fault { get; internal set; }

@@ -9,7 +9,7 @@ namespace IommuSim.Uapi.Iommufd;
 /// </summary>
 public sealed class HwptNested : HwptBase
 {
-    internal HwptNested(IommufdContext ictx, HwptPaging parent, Viommu? viommu, VtdNestedDomain domain, FaultQueue? fault, bool pasidCompat)
+    internal HwptNested(IommufdContext ictx, HwptPaging parent, Viommu? viommu, IommuNestedDomain domain, FaultQueue? fault, bool pasidCompat)
         : base(ictx, fault, pasidCompat)
     {
         Parent = parent;
@@ -18,31 +18,23 @@ public sealed class HwptNested : HwptBase
     }
 
     /// <summary>A nested HWPT a vIOMMU driver made (iommufd_viommu_alloc_hwpt_nested): its domain is the driver's.</summary>
-    internal HwptNested(IommufdContext ictx, Viommu viommu, object viommuDomain, FaultQueue? fault, bool pasidCompat)
-        : base(ictx, fault, pasidCompat)
-    {
-        Parent = viommu.Hwpt;
-        Viommu = viommu;
-        ViommuDomain = viommuDomain;
-    }
+    internal HwptNested(IommufdContext ictx, Viommu viommu, IommuNestedDomain domain, FaultQueue? fault, bool pasidCompat)
+        : this(ictx, viommu.Hwpt, viommu, domain, fault, pasidCompat) { }
 
     public override IommufdObjectType Type => IommufdObjectType.HwptNested;
-    /// <summary>The VT-d domain; a vIOMMU driver's HWPT never reaches the VT-d driver (attach refuses it: EINVAL).</summary>
-    public override VtdDomain Domain => NestedDomain!;
+    public override IommuDomain Domain => NestedDomain;
     public override HwptPaging PagingParent => Parent;
 
     public HwptPaging Parent { get; }
     public Viommu? Viommu { get; }
-    /// <summary>The VT-d nested domain (HWPT_ALLOC on a nest parent with VTD_S1 data); null for a vIOMMU driver's domain.</summary>
-    public VtdNestedDomain? NestedDomain { get; }
-
-    /// <summary>The vIOMMU driver's nested domain (SMMUv3: struct arm_smmu_nested_domain, the guest STE); null for VT-d.</summary>
-    public object? ViommuDomain { get; }
+    /// <summary>The nested domain: VT-d's (HWPT_ALLOC on a nest parent with VTD_S1 data) or a vIOMMU driver's (SMMUv3:
+    /// struct arm_smmu_nested_domain with the guest STE).</summary>
+    public IommuNestedDomain NestedDomain { get; }
 
     internal override void Release()
     {
         if (Viommu is not null) Viommu.Put(); else Parent.Put();
         Fault?.Put();
-        if (NestedDomain is not null) Context.Kernel.Driver.FreeDomain(NestedDomain);
+        Context.Kernel.Driver.FreeDomain(NestedDomain);
     }
 }

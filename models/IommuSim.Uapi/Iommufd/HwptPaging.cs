@@ -9,7 +9,7 @@ namespace IommuSim.Uapi.Iommufd;
 /// </summary>
 public sealed class HwptPaging : HwptBase
 {
-    internal HwptPaging(IommufdContext ictx, Ioas ioas, VtdPagingDomain domain, bool autoDomain, FaultQueue? fault, bool pasidCompat)
+    internal HwptPaging(IommufdContext ictx, Ioas ioas, IommuPagingDomain domain, bool autoDomain, FaultQueue? fault, bool pasidCompat)
         : base(ictx, fault, pasidCompat)
     {
         Ioas = ioas;
@@ -18,11 +18,11 @@ public sealed class HwptPaging : HwptBase
     }
 
     public override IommufdObjectType Type => IommufdObjectType.HwptPaging;
-    public override VtdDomain Domain => PagingDomain;
+    public override IommuDomain Domain => PagingDomain;
     public override HwptPaging PagingParent => this;
 
     public Ioas Ioas { get; }
-    public VtdPagingDomain PagingDomain { get; }
+    public IommuPagingDomain PagingDomain { get; }
     public bool AutoDomain { get; }
     public bool NestParent => PagingDomain.NestParent;
 

@@ -67,7 +67,7 @@ public sealed partial class IommufdContext
             if (viommu.Ops is not { } ops) return Errno.EOPNOTSUPP;
             rc = ops.AllocDomainNested(viommu, cmd.flags & ~IommuHwptAllocFlags.FAULT_ID_VALID, cmd, out var domain);
             if (rc != Errno.OK) return rc;
-            hwpt = new HwptNested(this, viommu, domain!, fault: null, pasidCompat);
+            hwpt = new HwptNested(this, viommu, (IommuNestedDomain)domain!, fault: null, pasidCompat);
             viommu.Get();
         }
         else
@@ -79,7 +79,9 @@ public sealed partial class IommufdContext
             if (cmd.data_type != IommuHwptDataType.VTD_S1 || cmd.data is null) return Errno.EOPNOTSUPP;
             var s1 = cmd.data;
             if ((s1.flags & ~(ulong)(VtdS1Flags.SRE | VtdS1Flags.EAFE | VtdS1Flags.WPE)) != 0 || s1.__reserved != 0) return Errno.EOPNOTSUPP;
-            var domain = Kernel.Driver.AllocNestedDomain(parent.PagingDomain, (VtdS1Flags)s1.flags, s1.pgtbl_addr, s1.addr_width);
+            // iommufd_hwpt_nested_alloc: a driver without domain_alloc_nested (arm-smmu-v3 nests only through a vIOMMU) → EOPNOTSUPP.
+            if (Kernel.Vtd is not { } vtd) return Errno.EOPNOTSUPP;
+            var domain = vtd.AllocNestedDomain((VtdPagingDomain)parent.PagingDomain, (VtdS1Flags)s1.flags, s1.pgtbl_addr, s1.addr_width);
             hwpt = new HwptNested(this, parent, null, domain, fault: null, pasidCompat);
             parent.Get();
         }
@@ -114,7 +116,7 @@ public sealed partial class IommufdContext
         {
             case null:
                 return Errno.ENOENT;
-            case HwptNested { NestedDomain: null }:
+            case HwptNested { NestedDomain: not VtdNestedDomain }:
                 // A nested HWPT made by a vIOMMU driver: its domain has no cache_invalidate_user (SMMUv3 invalidates
                 // through the vIOMMU).
                 return Errno.EOPNOTSUPP;
@@ -129,7 +131,7 @@ public sealed partial class IommufdContext
                         var e = cmd.data![i];
                         if ((e.flags & ~IommuVtdInvFlags.LEAF) != 0 || e.__reserved != 0) return Errno.EOPNOTSUPP;
                         if ((e.addr & 0xFFF) != 0 || (e.npages == ulong.MaxValue && e.addr != 0)) return Errno.EINVAL;
-                        Kernel.Driver.FlushNestedUser(nested.NestedDomain, e.addr, e.npages, (e.flags & IommuVtdInvFlags.LEAF) != 0);
+                        Kernel.Vtd!.FlushNestedUser((VtdNestedDomain)nested.NestedDomain, e.addr, e.npages, (e.flags & IommuVtdInvFlags.LEAF) != 0);
                         cmd.entry_num = i + 1;
                     }
                     return Errno.OK;
@@ -157,7 +159,7 @@ public sealed partial class IommufdContext
         bool enable = (cmd.flags & IommuHwptSetDirtyTrackingFlags.ENABLE) != 0;
         if (enable && !hwpt.PagingDomain.DirtyTracking)
             foreach (var a in hwpt.Ioas.Iopt.Areas)
-                if (a.InDomains) hwpt.PagingDomain.Table.ClearDirty(a.Iova, a.Length);
+                if (a.InDomains) hwpt.PagingDomain.ClearDirty(a.Iova, a.Length);
         Kernel.Driver.SetDirtyTracking(hwpt.PagingDomain, enable);
         return Errno.OK;
     }

@@ -97,6 +97,7 @@ public sealed partial class IommufdContext
     {
         done = 0;
         events.Clear();
+        Kernel.ViommuDriver?.HandleEvents(); // the event IRQ has run by the time user space reads
         Errno rc = Get(veventqId, out Veventq q);
         return rc != Errno.OK ? rc : q.Read(count, 0, events, out done);
     }

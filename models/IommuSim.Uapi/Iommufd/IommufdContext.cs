@@ -166,10 +166,6 @@ public sealed partial class IommufdContext
         {
             case null:
                 return Errno.ENOENT;
-            case HwptNested { NestedDomain: null }:
-                // A domain of another IOMMU driver (a vIOMMU driver's nested domain): __iommu_attach_group's
-                // domain->owner check is EINVAL.
-                return Errno.EINVAL;
             case HwptBase hwpt:
                 {
                     Errno rc = replace ? DoReplace(idev, pasid, hwpt) : DoAttach(idev, pasid, hwpt);

@@ -14,6 +14,9 @@ public interface IViommuDriver
 
     /// <summary>viommu_init: set <see cref="Viommu.Ops"/> (and fill the type's out data); an error aborts the allocation.</summary>
     Errno ViommuInit(Viommu viommu, HwptPaging parent, IommuViommuAlloc cmd);
+
+    /// <summary>The driver's event interrupt thread: pending hardware events go where they belong (a vEVENTQ or the host log).</summary>
+    void HandleEvents();
 }
 
 /// <summary>struct iommufd_viommu_ops: what a vIOMMU of one driver type can do. Members a type lacks answer false / EOPNOTSUPP.</summary>

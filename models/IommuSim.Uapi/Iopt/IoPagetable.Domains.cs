@@ -45,7 +45,7 @@ public sealed partial class IoPagetable
     /// alignment to the domain's smallest page (EADDRINUSE when areas are not aligned to it), then
     /// pins every area and maps it into the new domain (EFAULT for unbacked memory). Atomic.
     /// </summary>
-    public Errno AddDomain(VtdPagingDomain domain)
+    public Errno AddDomain(IommuPagingDomain domain)
     {
         if (_domains.Contains(domain)) return Errno.OK;
         ulong minPage = domain.PgsizeBitmap & (~domain.PgsizeBitmap + 1);
@@ -86,7 +86,7 @@ public sealed partial class IoPagetable
         return Errno.OK;
     }
 
-    private Errno FillOne(IoptArea a, VtdPagingDomain d)
+    private Errno FillOne(IoptArea a, IommuPagingDomain d)
     {
         Errno rc = a.Pages.Resolve(a.StartByte, a.Length, (a.Prot & Access.Write) != 0, _runs);
         if (rc != Errno.OK) return rc;
@@ -100,7 +100,7 @@ public sealed partial class IoPagetable
     }
 
     /// <summary>iopt_table_remove_domain: unmaps everything from it, drops its reservations, lowers the alignment.</summary>
-    public void RemoveDomain(VtdPagingDomain domain)
+    public void RemoveDomain(IommuPagingDomain domain)
     {
         if (!_domains.Remove(domain)) return;
         foreach (var a in _areas)

@@ -18,14 +18,14 @@ public sealed partial class IoPagetable
     private readonly List<IoptArea> _areas = [];            // sorted by Iova, non-overlapping
     private readonly List<IoptReserved> _reserved = [];
     private List<(ulong Start, ulong Last)> _allowed = [];  // sorted, non-overlapping
-    private readonly List<VtdPagingDomain> _domains = [];
+    private readonly List<IommuPagingDomain> _domains = [];
     private readonly List<Iommufd.IommufdAccess> _accesses = [];
     private readonly List<(ulong Va, ulong Pa, ulong Length)> _runs = [];
 
     public IReadOnlyList<IoptArea> Areas => _areas;
     public IReadOnlyList<IoptReserved> Reserved => _reserved;
     public IReadOnlyList<(ulong Start, ulong Last)> Allowed => _allowed;
-    public IReadOnlyList<VtdPagingDomain> Domains => _domains;
+    public IReadOnlyList<IommuPagingDomain> Domains => _domains;
     public IReadOnlyList<Iommufd.IommufdAccess> Accesses => _accesses;
 
     /// <summary>iopt->iova_alignment: 1 for an IOAS without domains.</summary>
@@ -128,7 +128,7 @@ public sealed partial class IoPagetable
 
     /// <summary>Pins an area (charging RLIMIT_MEMLOCK: ENOMEM) and maps it into every domain of the IOAS; nothing
     /// is pinned or mapped when either fails.</summary>
-    private Errno FillDomains(IoptArea a, IReadOnlyList<VtdPagingDomain> domains)
+    private Errno FillDomains(IoptArea a, IReadOnlyList<IommuPagingDomain> domains)
     {
         Errno rc = a.Pages.Pin(a.StartByte, a.Length);
         if (rc != Errno.OK) return rc;
@@ -146,7 +146,7 @@ public sealed partial class IoPagetable
     }
 
     /// <summary>Unmaps an area from every domain (each unmap flushes and waits) and unpins its pages.</summary>
-    private void UnfillDomains(IoptArea a, IReadOnlyList<VtdPagingDomain> domains)
+    private void UnfillDomains(IoptArea a, IReadOnlyList<IommuPagingDomain> domains)
     {
         if (!a.InDomains) return;
         foreach (var d in domains) d.Unmap(a.Iova, a.Length);

@@ -131,6 +131,7 @@ public static class SummaryBuilder
             },
             ["devices"] = Devices(run),
         };
+        SmmuSummary.Apply(s, run);
         return s;
     }
 

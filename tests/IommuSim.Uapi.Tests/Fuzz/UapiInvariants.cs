@@ -81,7 +81,7 @@ internal static class UapiInvariants
             require(((a.Iova | a.Length) & (iopt.IovaAlignment - 1)) == 0, $"IOAS {ioas.Id}: area 0x{a.Iova:x}+0x{a.Length:x} breaks alignment 0x{iopt.IovaAlignment:x}");
             if (iopt.Domains.Count == 0) continue;
             require(a.Pages.PinnedPages > 0, $"IOAS {ioas.Id}: area 0x{a.Iova:x} is in a domain but its pages are not pinned");
-            foreach (var d in iopt.Domains)
+            foreach (IommuSim.Uapi.Driver.VtdPagingDomain d in iopt.Domains)
             {
                 foreach (ulong probe in new[] { a.Iova, a.Iova + ((a.Length - 1) & ~(Page - 1)) })
                 {
@@ -102,7 +102,7 @@ internal static class UapiInvariants
         for (ulong slot = 0x4000_0000; slot < 0x4000_0000 + 16 * 0x20_0000UL; slot += 0x20_0000)
         {
             if (iopt.FirstArea(slot, slot) is not null) continue;
-            foreach (var d in iopt.Domains)
+            foreach (IommuSim.Uapi.Driver.VtdPagingDomain d in iopt.Domains)
                 require(!d.Table.TryTranslate(slot, out _, out _, out _), $"IOAS {ioas.Id}: domain {d.DomainId} maps unmapped slot 0x{slot:x}");
         }
     }

@@ -83,5 +83,11 @@ internal sealed class SmmuHostSim : IArmSmmuV3Host
 
     public void WaitForQueue(CommandQueue queue) => Scheduler.Run();
 
+    /// <summary>This host keeps its events (no masters attached to nested domains here).</summary>
+    public void HandleEvents()
+    {
+        while (Smmu.EventQueue.TryRead(out _)) { }
+    }
+
     public IEnumerable<SmmuCommand> Issued => Batches.SelectMany(b => b);
 }

@@ -46,6 +46,9 @@ public interface IArmSmmuV3Host
 
     /// <summary>smmu->impl_ops for the Tegra241 CMDQV implementation, when the SMMU has one.</summary>
     Tegra241Cmdqv? Cmdqv { get; }
+
+    /// <summary>arm_smmu_evtq_thread: drain the event queue, forwarding guest-owned events to their vIOMMU.</summary>
+    void HandleEvents();
 }
 
 /// <summary>
@@ -66,6 +69,8 @@ public sealed class ArmVsmmuDriver(IArmSmmuV3Host host) : IViommuDriver, IHwInfo
     }
 
     public object IommuDev(IommufdDevice idev) => Host.IommuDev;
+
+    public void HandleEvents() => Host.HandleEvents();
 
     /// <summary>arm_vsmmu_init: the parent must be this SMMU's stage 2 (EINVAL); the vIOMMU takes its VMID.</summary>
     public Errno ViommuInit(Viommu viommu, HwptPaging parent, IommuViommuAlloc cmd)
@@ -95,14 +100,32 @@ public sealed class ArmVsmmuDriver(IArmSmmuV3Host host) : IViommuDriver, IHwInfo
     }
 }
 
-/// <summary>struct arm_smmu_nested_domain: the guest's STE words (EATS cleared) on a vIOMMU's stage 2.</summary>
-public sealed record ArmSmmuNestedDomain(ArmVsmmu Vsmmu, ulong Ste0, ulong Ste1, bool EnableAts)
+/// <summary>
+/// struct arm_smmu_nested_domain: the guest's STE words (EATS cleared) on a vIOMMU's stage 2. Attaching it installs
+/// a nested STE (arm_smmu_make_nested_domain_ste): the guest's CD table (S1ContextPtr, an IPA) as stage 1 over the
+/// vIOMMU's stage-2 table and VMID; its tag is that VMID.
+/// </summary>
+public sealed class ArmSmmuNestedDomain(ArmVsmmu vsmmu, ulong ste0, ulong ste1, bool enableAts) : IommuNestedDomain(vsmmu.Vmid)
 {
+    public ArmVsmmu Vsmmu { get; } = vsmmu;
+    public ulong Ste0 { get; } = ste0;
+    public ulong Ste1 { get; } = ste1;
+    public bool EnableAts { get; } = enableAts;
+
+    public override IommuPagingDomain ParentDomain => Vsmmu.Core.Hwpt.PagingDomain;
+
     /// <summary>The vSTE's Config (a non-valid vSTE is an abort STE).</summary>
     public uint Cfg => (Ste0 & STRTAB_STE_0_V) == 0 ? STRTAB_STE_0_CFG_ABORT : ArmVsmmuUserData.Cfg(Ste0);
 
     /// <summary>S1ContextPtr: the guest's CD table, an IPA.</summary>
     public ulong S1ContextPtr => Ste0 & STRTAB_STE_0_S1CTXPTR_MASK;
+
+    /// <summary>STE.S1Fmt and S1CDMax of the guest's CD table.</summary>
+    public byte S1Fmt => (byte)((Ste0 & STRTAB_STE_0_S1FMT) >> 4);
+    public byte S1CdMax => (byte)((Ste0 & STRTAB_STE_0_S1CDMAX) >> 59);
+
+    /// <summary>STE.S1DSS of the vSTE.</summary>
+    public byte S1Dss => (byte)(Ste1 & STRTAB_STE_1_S1DSS);
 }
 
 /// <summary>
