@@ -21,6 +21,7 @@ public static partial class ConfigValidator
         c.Memory.Validate("memory", errors);
         c.Pcie.Validate("pcie", errors);
         c.Iommu.Validate("iommu", errors);
+        ValidateSmmuPath(c, errors);
 
         var t = c.Translation;
         if (!TranslationOptions.Designs.Contains(t.Design)) errors.Add($"translation:design = {t.Design}: allowed values are {string.Join(", ", TranslationOptions.Designs)}");

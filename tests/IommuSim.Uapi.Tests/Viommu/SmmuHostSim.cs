@@ -3,6 +3,7 @@ using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Memory;
 using IommuSim.Hardware.Smmu;
 using IommuSim.Hardware.Smmu.Queues;
+using IommuSim.Uapi.Driver;
 using IommuSim.Uapi.Driver.ArmSmmuV3;
 using IommuSim.Uapi.Hardware;
 using IommuSim.Uapi.Iommufd;
@@ -58,6 +59,21 @@ internal sealed class SmmuHostSim : IArmSmmuV3Host
     {
         vmid = parent.PagingDomain.DomainId;
         return parent.NestParent;
+    }
+
+    /// <summary>A nested domain over the (VT-d) parent of this host: it carries the vSTE for the tests to read.</summary>
+    public Errno AllocNestedDomain(ArmVsmmu vsmmu, ulong ste0, ulong ste1, bool enableAts, out IommuNestedDomain? domain)
+    {
+        domain = new HostNestedDomain(vsmmu, ste0, ste1, enableAts);
+        return Errno.OK;
+    }
+
+    internal sealed class HostNestedDomain(ArmVsmmu vsmmu, ulong ste0, ulong ste1, bool enableAts) : IommuNestedDomain(vsmmu.Vmid)
+    {
+        public ulong Ste0 { get; } = ste0;
+        public ulong Ste1 { get; } = ste1;
+        public bool EnableAts { get; } = enableAts;
+        public override IommuPagingDomain ParentDomain => vsmmu.Core.Hwpt.PagingDomain;
     }
 
     public Errno IssueCmdlist(ReadOnlySpan<SmmuCommand> cmds, bool sync)

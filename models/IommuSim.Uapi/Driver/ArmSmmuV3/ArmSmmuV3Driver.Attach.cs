@@ -21,13 +21,11 @@ public sealed partial class ArmSmmuV3Driver
     {
         if (!_masters.TryGetValue(dev.Rid.Value, out var m)) return Errno.ENODEV;
         if (domain is ArmSmmuBlockedDomain) domain = null;
-        if (domain is ArmSmmuNestedDomain nested)
-        {
-            // arm_smmu_attach_dev_nested (arm-smmu-v3-iommufd.c): RID only, then its checks.
-            if (pasid != 0) return Errno.EINVAL;
-            if (CheckNestedAttach(m, nested) is var nrc && nrc != Errno.OK) return nrc;
-        }
-        else if (domain is not (null or ArmSmmuDomain or ArmSmmuIdentityDomain)) return Errno.EINVAL;
+        if (domain is not (null or ArmSmmuDomain or ArmSmmuIdentityDomain or ArmSmmuNestedDomain)) return Errno.EINVAL;
+        // A nested domain is a whole-stream STE: it attaches to the RID only, and not while PASIDs use the host CD table.
+        if (domain is ArmSmmuNestedDomain && (pasid != 0 || m.Pasids.Count > 0)) return Errno.EINVAL;
+        // arm_smmu_attach_dev_nested's own checks for a vIOMMU's nested domain (ArmVsmmuHost.cs).
+        if (domain is ArmSmmuNestedDomain { Vsmmu: not null } vn && CheckNestedAttach(m, vn) is var nrc && nrc != Errno.OK) return nrc;
         if (ReferenceEquals(domain, old)) return Errno.OK;
         var s = domain as ArmSmmuDomain;
 
@@ -73,17 +71,20 @@ public sealed partial class ArmSmmuV3Driver
         StreamTableEntry ste;
         switch (m.RidDomain)
         {
-            case ArmSmmuNestedDomain n: // the guest's STE over the vIOMMU's stage 2 (ArmVsmmuHost.cs)
-                ste = NestedSte(m, n);
+            case ArmSmmuNestedDomain n:
+                ste = n.GuestSte.Config switch
+                {
+                    SteConfig.Abort => AbortSte,
+                    SteConfig.Bypass => S2Ste(m, n.Parent),
+                    _ => S2Ste(m, n.Parent) with
+                    {
+                        Config = SteConfig.Nested, S1Fmt = n.GuestSte.S1Fmt, S1ContextPtr = n.GuestSte.S1ContextPtr,
+                        S1CdMax = n.GuestSte.S1CdMax, S1Dss = n.GuestSte.S1Dss, Eats = m.AtsEnabled ? n.GuestSte.Eats : (byte)0,
+                    },
+                };
                 break;
             case ArmSmmuDomain { Stage: ArmSmmuStage.S2 } d:
-                ste = new StreamTableEntry
-                {
-                    Valid = true, Config = SteConfig.Stage2, Eats = m.AtsEnabled ? (byte)1 : (byte)0, S2Vmid = d.Vmid,
-                    S2T0Sz = (byte)(64 - d.Table.InputBits), S2Sl0 = StreamTableEntry.EncodeSl0(d.Table.Granule, d.Table.StartLevel),
-                    S2Granule = d.Table.Granule, S2Ps = 5, S2Aa64 = true, S2HardwareAccess = d.DirtyCapable, S2HardwareDirty = d.DirtyCapable,
-                    S2Record = true, S2Ttb = d.Table.Root,
-                };
+                ste = S2Ste(m, d);
                 break;
             case ArmSmmuDomain: // stage 1 through CD 0
                 ste = CdTableSte(m, s1Dss: 2);
@@ -98,6 +99,16 @@ public sealed partial class ArmSmmuV3Driver
         StreamTable.Install(m.Sid, ste);
         _cmds.Add(new SmmuCommand { Opcode = SmmuOpcode.CfgiSte, Sid = m.Sid });
     }
+
+    /// <summary>arm_smmu_make_s2_domain_ste: stage 2 with the domain's VMID and S2TTB, 4 KiB granule, 48-bit PS,
+    /// faults recorded, HTTU for a dirty-tracking domain.</summary>
+    private static StreamTableEntry S2Ste(ArmSmmuMaster m, ArmSmmuDomain d) => new()
+    {
+        Valid = true, Config = SteConfig.Stage2, Eats = m.AtsEnabled ? (byte)1 : (byte)0, S2Vmid = d.Vmid,
+        S2T0Sz = (byte)(64 - d.Table.InputBits), S2Sl0 = StreamTableEntry.EncodeSl0(d.Table.Granule, d.Table.StartLevel),
+        S2Granule = d.Table.Granule, S2Ps = 5, S2Aa64 = true, S2HardwareAccess = d.DirtyCapable, S2HardwareDirty = d.DirtyCapable,
+        S2Record = true, S2Ttb = d.Table.Root,
+    };
 
     /// <summary>arm_smmu_make_cdtable_ste: stage 1 through the master's CD table; S1DSS says what SSID-less
     /// transactions do: 0 abort, 1 bypass, 2 use CD 0.</summary>

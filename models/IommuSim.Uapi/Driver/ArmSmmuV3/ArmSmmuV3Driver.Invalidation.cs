@@ -40,6 +40,10 @@ public sealed partial class ArmSmmuV3Driver
     {
         foreach (var (dev, pasid) in d.Attachments)
             if (dev.Ats) _cmds.Add(AtcInv(dev.Rid.Value, pasid, start, pages));
+        // A nest parent's change reaches devices through its nested domains; their ATCs hold guest IOVAs, so all of it goes.
+        foreach (var child in d.Children)
+            foreach (var (dev, pasid) in child.Attachments)
+                if (dev.Ats) _cmds.Add(AtcInv(dev.Rid.Value, pasid, 0, 0));
     }
 
     /// <summary>

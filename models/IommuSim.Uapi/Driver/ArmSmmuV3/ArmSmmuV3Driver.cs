@@ -89,6 +89,22 @@ public sealed partial class ArmSmmuV3Driver : IIommuDriver
         => AllocPagingDomain(nestParent, dirtyTracking, levels, maxPageSize);
 
     /// <summary>
+    /// arm_vsmmu_alloc_domain_nested's domain part: a nested domain from a guest STE (two dwords of
+    /// IOMMU_HWPT_DATA_ARM_SMMUV3) over a NEST_PARENT stage-2 domain; EINVAL when the parent is not one.
+    /// (The iommufd vIOMMU objects that call this are the vIOMMU work, Driver/ArmSmmuV3/ArmVsmmu*.)
+    /// </summary>
+    public Errno AllocNestedDomain(ArmSmmuDomain parent, ReadOnlySpan<ulong> guestSte, out ArmSmmuNestedDomain? domain)
+    {
+        domain = null;
+        if (!parent.NestParent || parent.Stage != ArmSmmuStage.S2) return Errno.EINVAL;
+        var rc = ArmSmmuNestedDomain.Validate(guestSte, out var kept);
+        if (rc != Errno.OK) return rc;
+        domain = new ArmSmmuNestedDomain(parent, kept);
+        parent.AddChild(domain);
+        return Errno.OK;
+    }
+
+    /// <summary>
     /// Frees a detached domain: its tag's TLB entries are invalidated (TLBI_NH_ASID / TLBI_S12_VMALL +
     /// CMD_SYNC, as arm_smmu_domain_free_paging → arm_smmu_tlb_inv_context) and the ASID/VMID reused.
     /// </summary>
@@ -96,7 +112,15 @@ public sealed partial class ArmSmmuV3Driver : IIommuDriver
     {
         if (d.Freed || d is ArmSmmuIdentityDomain or ArmSmmuBlockedDomain) return;
         if (d.Attachments.Count != 0) throw new InvalidOperationException($"domain {d.DomainId} is still attached");
-        if (d is ArmSmmuNestedDomain) { d.Freed = true; return; } // arm_smmu_domain_nested_free: nothing cached under it of its own
+        if (d is ArmSmmuNestedDomain n)
+        {
+            // The guest's ASIDs live under the parent's VMID: TLBI_NH_ALL of that VMID drops them.
+            n.Parent.RemoveChild(n);
+            _cmds.Add(new SmmuCommand { Opcode = SmmuOpcode.TlbiNhAll, Vmid = n.Parent.Vmid });
+            Sync();
+            n.Freed = true;
+            return;
+        }
         if (d is not ArmSmmuDomain s) throw new ArgumentException($"not an arm-smmu-v3 domain: {d.GetType().Name}", nameof(d));
         if (s.Children.Count != 0) throw new InvalidOperationException($"domain {d.DomainId} still has nested children");
         AddInvalidateAll(s);

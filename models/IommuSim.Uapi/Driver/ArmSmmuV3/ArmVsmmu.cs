@@ -35,6 +35,12 @@ public interface IArmSmmuV3Host
     /// <summary>to_smmu_domain(parent)->smmu == smmu; its stage-2 VMID (s2_cfg.vmid).</summary>
     bool S2Parent(HwptPaging parent, out ushort vmid);
 
+    /// <summary>
+    /// The domain part of arm_vsmmu_alloc_domain_nested (the vSTE already validated, EATS cleared from
+    /// <paramref name="ste1"/>): a nested domain over the vIOMMU's stage-2 parent, with ATS when <paramref name="enableAts"/>.
+    /// </summary>
+    Errno AllocNestedDomain(ArmVsmmu vsmmu, ulong ste0, ulong ste1, bool enableAts, out IommuNestedDomain? domain);
+
     /// <summary>arm_smmu_cmdq_issue_cmdlist on the main command queue (with a CMD_SYNC when <paramref name="sync"/>).</summary>
     Errno IssueCmdlist(ReadOnlySpan<SmmuCommand> cmds, bool sync);
 
@@ -101,34 +107,6 @@ public sealed class ArmVsmmuDriver(IArmSmmuV3Host host) : IViommuDriver, IHwInfo
 }
 
 /// <summary>
-/// struct arm_smmu_nested_domain: the guest's STE words (EATS cleared) on a vIOMMU's stage 2. Attaching it installs
-/// a nested STE (arm_smmu_make_nested_domain_ste): the guest's CD table (S1ContextPtr, an IPA) as stage 1 over the
-/// vIOMMU's stage-2 table and VMID; its tag is that VMID.
-/// </summary>
-public sealed class ArmSmmuNestedDomain(ArmVsmmu vsmmu, ulong ste0, ulong ste1, bool enableAts) : IommuNestedDomain(vsmmu.Vmid)
-{
-    public ArmVsmmu Vsmmu { get; } = vsmmu;
-    public ulong Ste0 { get; } = ste0;
-    public ulong Ste1 { get; } = ste1;
-    public bool EnableAts { get; } = enableAts;
-
-    public override IommuPagingDomain ParentDomain => Vsmmu.Core.Hwpt.PagingDomain;
-
-    /// <summary>The vSTE's Config (a non-valid vSTE is an abort STE).</summary>
-    public uint Cfg => (Ste0 & STRTAB_STE_0_V) == 0 ? STRTAB_STE_0_CFG_ABORT : ArmVsmmuUserData.Cfg(Ste0);
-
-    /// <summary>S1ContextPtr: the guest's CD table, an IPA.</summary>
-    public ulong S1ContextPtr => Ste0 & STRTAB_STE_0_S1CTXPTR_MASK;
-
-    /// <summary>STE.S1Fmt and S1CDMax of the guest's CD table.</summary>
-    public byte S1Fmt => (byte)((Ste0 & STRTAB_STE_0_S1FMT) >> 4);
-    public byte S1CdMax => (byte)((Ste0 & STRTAB_STE_0_S1CDMAX) >> 59);
-
-    /// <summary>STE.S1DSS of the vSTE.</summary>
-    public byte S1Dss => (byte)(Ste1 & STRTAB_STE_1_S1DSS);
-}
-
-/// <summary>
 /// struct arm_vsmmu with arm_vsmmu_ops: nested domains from a guest STE (arm_vsmmu_alloc_domain_nested) and the
 /// guest's invalidation commands (arm_vsmmu_cache_invalidate), with the vSID → pSID table of its vDEVICEs.
 /// </summary>
@@ -157,8 +135,9 @@ public class ArmVsmmu(IArmSmmuV3Host host, Viommu core, ushort vmid) : IViommuOp
         ulong[] ste = [arg.ste[0], arg.ste[1]];
         Errno rc = ValidateVste(ste, out bool enableAts);
         if (rc != Errno.OK) return rc;
-        domain = new ArmSmmuNestedDomain(this, ste[0], ste[1] & ~STRTAB_STE_1_EATS, enableAts);
-        return Errno.OK;
+        rc = Smmu.AllocNestedDomain(this, ste[0], ste[1] & ~STRTAB_STE_1_EATS, enableAts, out var nested);
+        domain = nested;
+        return rc;
     }
 
     /// <summary>arm_vsmmu_vsid_to_sid: the vDEVICE with this virtual id, its device's StreamID.</summary>

@@ -9,7 +9,7 @@ namespace IommuSim.Uapi.Driver.ArmSmmuV3;
 /// <summary>
 /// The parts of arm-smmu-v3.c the vIOMMU code (arm-smmu-v3-iommufd.c) calls: the SMMU's ID registers and features,
 /// the main command queue, a master's StreamID and a stage-2 domain's VMID (<see cref="IArmSmmuV3Host"/>); the nested
-/// STE of a vIOMMU's nested domain (arm_smmu_attach_dev_nested, arm_smmu_make_nested_domain_ste); and the event-queue
+/// domain of a vIOMMU and its attach checks (arm_smmu_attach_dev_nested); and the event-queue
 /// thread that forwards a guest-owned event to the master's vIOMMU (arm_smmu_evtq_thread → arm_smmu_handle_evt →
 /// arm_vmaster_report_event).
 /// </summary>
@@ -95,7 +95,7 @@ public sealed partial class ArmSmmuV3Driver : IArmSmmuV3Host
         Span<ulong> d = stackalloc ulong[4];
         while (Port.Smmu.EventQueue.TryRead(out var e))
         {
-            if (!e.Stall && !e.Stage2 && _masters.TryGetValue(e.Sid, out var m) && m.RidDomain is ArmSmmuNestedDomain n
+            if (!e.Stall && !e.Stage2 && _masters.TryGetValue(e.Sid, out var m) && m.RidDomain is ArmSmmuNestedDomain { Vsmmu: not null } n
                 && n.Vsmmu.Core.Vdevs.Values.FirstOrDefault(v => v.Device.Spec == m.Spec) is { } vdev)
             {
                 e.Encode(d);
@@ -106,40 +106,28 @@ public sealed partial class ArmSmmuV3Driver : IArmSmmuV3Host
     }
 
     /// <summary>
-    /// arm_smmu_make_nested_domain_ste: a non-valid vSTE or Config abort → an abort STE; bypass → the stage-2 STE of
-    /// the parent; S1_TRANS → a nested STE: the parent's stage 2 (VMID, S2TTB) with the guest's S1ContextPtr, S1Fmt,
-    /// S1CDMax and S1DSS, EATS when the guest asked for ATS and the master has it.
+    /// arm_vsmmu_alloc_domain_nested's domain: the vSTE words (EATS set back to TRANS when the guest asked for ATS,
+    /// as arm_smmu_make_nested_domain_ste sets it from enable_ats) over the vIOMMU's stage-2 parent.
     /// </summary>
-    internal StreamTableEntry NestedSte(ArmSmmuMaster m, ArmSmmuNestedDomain n)
+    public Errno AllocNestedDomain(ArmVsmmu vsmmu, ulong ste0, ulong ste1, bool enableAts, out IommuNestedDomain? domain)
     {
-        var p = (ArmSmmuDomain)n.ParentDomain;
-        var s2 = new StreamTableEntry
-        {
-            Valid = true, Config = SteConfig.Stage2, S2Vmid = p.Vmid, S2T0Sz = (byte)(64 - p.Table.InputBits),
-            S2Sl0 = StreamTableEntry.EncodeSl0(p.Table.Granule, p.Table.StartLevel), S2Granule = p.Table.Granule, S2Ps = 5,
-            S2Aa64 = true, S2HardwareAccess = p.DirtyCapable, S2HardwareDirty = p.DirtyCapable, S2Record = true, S2Ttb = p.Table.Root,
-            Eats = m.AtsEnabled ? (byte)1 : (byte)0,
-        };
-        return n.Cfg switch
-        {
-            ArmVsmmuUserData.STRTAB_STE_0_CFG_S1_TRANS => s2 with
-            {
-                Config = SteConfig.Nested, S1ContextPtr = n.S1ContextPtr, S1Fmt = n.S1Fmt, S1CdMax = n.S1CdMax, S1Dss = n.S1Dss,
-                Eats = n.EnableAts && m.AtsEnabled ? (byte)1 : (byte)0,
-            },
-            ArmVsmmuUserData.STRTAB_STE_0_CFG_BYPASS => s2,
-            _ => AbortSte,
-        };
+        domain = null;
+        if (vsmmu.Core.Hwpt.PagingDomain is not ArmSmmuDomain parent) return Errno.EINVAL;
+        ulong eats = enableAts ? (ulong)ArmVsmmuUserData.STRTAB_STE_1_EATS_TRANS << 28 : 0;
+        Errno rc = AllocNestedDomain(parent, [ste0, ste1 | eats], out var nested);
+        if (rc != Errno.OK) return rc;
+        nested!.Vsmmu = vsmmu;
+        domain = nested;
+        return Errno.OK;
     }
 
-    /// <summary>arm_smmu_attach_dev_nested's checks: the vIOMMU is this SMMU's (EINVAL) and no PASID uses the master's
-    /// CD table (EBUSY); a translating vSTE needs a vDEVICE for the master (arm_smmu_attach_prepare_vmaster: ENOENT).</summary>
+    /// <summary>arm_smmu_attach_dev_nested's checks for a vIOMMU's domain: the vIOMMU is this SMMU's (EINVAL); a
+    /// translating vSTE needs a vDEVICE for the master (arm_smmu_attach_prepare_vmaster: iommufd_viommu_get_vdev_id's ENOENT).</summary>
     internal Errno CheckNestedAttach(ArmSmmuMaster m, ArmSmmuNestedDomain n)
     {
-        if (!ReferenceEquals(n.Vsmmu.Smmu, this)) return Errno.EINVAL;
-        if (m.Pasids.Count > 0) return Errno.EBUSY;
+        if (!ReferenceEquals(n.Vsmmu!.Smmu, this)) return Errno.EINVAL;
         bool hasVdev = n.Vsmmu.Core.Vdevs.Values.Any(v => v.Device.Spec == m.Spec);
-        if (!hasVdev && n.Cfg is not (ArmVsmmuUserData.STRTAB_STE_0_CFG_ABORT or ArmVsmmuUserData.STRTAB_STE_0_CFG_BYPASS)) return Errno.ENOENT;
+        if (!hasVdev && n.GuestSte.Config is not (SteConfig.Abort or SteConfig.Bypass)) return Errno.ENOENT;
         return Errno.OK;
     }
 }
