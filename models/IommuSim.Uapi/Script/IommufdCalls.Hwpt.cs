@@ -16,7 +16,7 @@ internal static partial class IommufdCalls
             ("ste0", n), ("ste1", n));
         // entry_num is in/out: the entries handled, reported on failure too.
         yield return Ioctl("HWPT_INVALIDATE", "entry_num", ["hwpt_id"], HwptInvalidateIn,
-            (_, _, c, rc) => CallResult.Of(rc).Dec("entry_num", c.entry_num).Bound(c.entry_num),
+            (s, st, c, rc) => ViommuInvalidateOut(s, st, CallResult.Of(rc).Dec("entry_num", c.entry_num).Bound(c.entry_num)),
             ("hwpt_id", n), ("data_type", ArgKind.FlagsOf(typeof(IommuHwptInvalidateDataType))), ("entries", ArgKind.Entries), ("entry_len", n), ("entry_num", n),
             ("cmds", SmmuCmdsKind.Instance), ("__reserved", n));
         yield return Ioctl("HWPT_SET_DIRTY_TRACKING", null, ["hwpt_id"],

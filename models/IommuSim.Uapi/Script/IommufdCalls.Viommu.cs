@@ -94,8 +94,9 @@ internal static partial class IommufdCalls
         if (rc != Errno.OK) return CallResult.Of(rc);
         if (q.DriverData is not Tegra241Vcmdq vcmdq) return CallResult.Of(Errno.EINVAL);
         SmmuCmds.TryParse(s.Raw(st, "cmds"), out var cmds);
+        long start = s.Kernel.Port.NowPs;
         rc = vcmdq.Submit(cmds.ToArray(), out int consumed);
-        return CallResult.Of(rc).Dec("consumed", (ulong)consumed).Bound((ulong)consumed);
+        return CallResult.Of(rc).Dec("consumed", (ulong)consumed).Dec("sim_ns", (ulong)Math.Max(0, s.Kernel.Port.NowPs - start) / 1000).Bound((ulong)consumed);
     }
 
     private static CallResult GuestSmmuCdAlloc(ScriptSession s, Statement st)
@@ -156,8 +157,13 @@ internal static partial class IommufdCalls
         }
     }
 
+    /// <summary>SMMUv3 commands through the vIOMMU: how long the SMMU took, in simulated ns (commands and CMD_SYNCs).</summary>
+    private static CallResult ViommuInvalidateOut(ScriptSession s, Statement st, CallResult r)
+        => st.Has("cmds") ? r.Dec("sim_ns", (ulong)Math.Max(0, s.Kernel.Port.NowPs - s.MarkPs) / 1000) : r;
+
     private static IommuHwptInvalidate ViommuInvalidateIn(ScriptSession s, Statement st, IommuHwptInvalidate c)
     {
+        s.MarkPs = s.Kernel.Port.NowPs;
         SmmuCmds.TryParse(s.Raw(st, "cmds"), out var cmds);
         c.data_arm_smmuv3 = cmds.Count == 0 ? null : cmds.Select(x => new IommuViommuArmSmmuv3Invalidate { cmd0 = x.C0, cmd1 = x.C1 }).ToArray();
         if (!st.Has("entry_num")) c.entry_num = (uint)cmds.Count;
