@@ -42,14 +42,27 @@ public static class SmmuSummary
             ["readsPerWalk"] = Round(w.Count > 0 ? reads / (double)w.Count : 0),
             ["meanLatencyNs"] = Round(w.WalkLatency.Mean / 1000.0),
         };
+        if (s["per4KiB"] is JsonObject per)
+        {
+            long bytes = 0;
+            foreach (var d in run.Platform.Devices) bytes += d.Stats.Bytes;
+            double units = bytes / 4096.0;
+            double Per(long v) => Round(units > 0 ? v / units : 0);
+            per["iotlbMisses"] = Per(tlb.Misses);
+            per["walks"] = Per(w.Count);
+            per["iommuMemoryReads"] = Per(reads);
+        }
         s["walkCaches"] = new JsonObject { ["hits"] = smmu.WalkCaches.Hits, ["misses"] = smmu.WalkCaches.Misses };
         s["contextCache"] = new JsonObject { ["hits"] = smmu.ConfigCache.Hits, ["misses"] = smmu.ConfigCache.Misses };
         if (s["latencyNs"] is JsonObject lat) lat["translation"] = Latency(smmu.TranslationLatency);
-        s["invalidation"] = new JsonObject
+        if (s["invalidation"] is JsonObject inv)
         {
-            ["descriptors"] = smmu.CommandQueue.Executed - smmu.CommandQueue.Syncs,
-            ["waitDescriptors"] = smmu.CommandQueue.Syncs,
-        };
+            inv["descriptors"] = smmu.CommandQueue.Executed - smmu.CommandQueue.Syncs;
+            inv["busyNs"] = 0;
+            inv["iotlbDescriptors"] = 0;
+            inv["deviceTlbDescriptors"] = smmu.AtcInvalidations;
+            inv["waitDescriptors"] = smmu.CommandQueue.Syncs;
+        }
         s["iommu"] = new JsonObject
         {
             ["translations"] = smmu.Translations,
@@ -57,6 +70,8 @@ public static class SmmuSummary
             ["tableFetchReads"] = smmu.ConfigFetchReads,
             ["inputQueueFullRefusals"] = smmu.SlotFullRefusals,
         };
+        // Faults: every event record the SMMU wrote (translation, permission, C_BAD_* …) or lost to a full queue.
+        if (s["faults"] is JsonObject faults) faults["count"] = smmu.EventQueue.Written + smmu.EventQueue.Lost;
         s["smmu"] = Section(smmu);
     }
 

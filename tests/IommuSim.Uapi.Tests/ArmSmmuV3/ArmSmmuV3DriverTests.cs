@@ -173,4 +173,44 @@ public sealed class ArmSmmuV3DriverTests
         var nested = new IommuHwptAlloc { dev_id = idev.Id, pt_id = parent.out_hwpt_id, data_type = IommuHwptDataType.VTD_S1, data = new IommuHwptVtdS1 { addr_width = 48 } };
         Assert.Equal(Errno.EOPNOTSUPP, s.Ctx.HwptAlloc(nested));
     }
+
+    [Theory]
+    [InlineData(IommuSim.Hardware.Iommu.Invalidation.PageResponseCode.Success, 2)] // CMDQ_PRI_1_RESP_SUCC
+    [InlineData(IommuSim.Hardware.Iommu.Invalidation.PageResponseCode.Failure, 1)] // CMDQ_PRI_1_RESP_FAIL
+    [InlineData(IommuSim.Hardware.Iommu.Invalidation.PageResponseCode.Invalid, 0)] // CMDQ_PRI_1_RESP_DENY
+    public void Page_responses_are_posted_as_pri_resp(IommuSim.Hardware.Iommu.Invalidation.PageResponseCode code, byte resp)
+    {
+        // arm_smmu_page_response / arm_smmu_handle_ppr: CMD_PRI_RESP with the StreamID, SSID, PRGI and response, no CMD_SYNC.
+        var s = NewSim();
+        var q = s.Platform.Smmu!.CommandQueue;
+        uint prod = q.Prod;
+        long syncs = q.Syncs;
+        Driver(s).PageResponse(s.Device(Sim.Dev3), 3, 17, code);
+        ulong slot = q.Base + 16UL * (prod & (q.Entries - 1));
+        var c = SmmuCommand.Decode(s.Platform.Memory.ReadU64(slot), s.Platform.Memory.ReadU64(slot + 8));
+        Assert.Equal(SmmuOpcode.PriResp, c.Opcode);
+        Assert.Equal((uint)Sim.Dev3.Value, c.Sid);
+        Assert.Equal(3u, c.Ssid);
+        Assert.Equal((ushort)17, c.Tag);
+        Assert.Equal(resp, c.Action);
+        s.Platform.RunUntil(() => q.Cons == q.Prod);
+        Assert.Equal(q.Prod, q.Cons);
+        Assert.Equal(syncs, q.Syncs);
+    }
+
+    [Fact]
+    public void An_unmap_reaches_the_ats_device_atc()
+    {
+        // arm_smmu_atc_inv_domain → CMD_ATC_INV → the device's ATS invalidation; the CMD_SYNC waits for its round trip.
+        var s = NewSim(ats: true);
+        var drv = Driver(s);
+        var d = drv.AllocPagingDomain(false, false);
+        Assert.Equal(Errno.OK, drv.SetDevicePasid(s.Device(Sim.Dev3), 0, d, null));
+        d.Map(0x10_0000, 0x2_0000_0000, 0x1000, Access.ReadWrite, false);
+        var dev = s.Platform.Devices[0];
+        long before = dev.Ats.DeviceTlbInvalidations, t0 = s.Port.NowPs;
+        d.Unmap(0x10_0000, 0x1000);
+        Assert.Equal(before + 1, dev.Ats.DeviceTlbInvalidations);
+        Assert.True(s.Port.NowPs - t0 >= IommuSim.Engine.Time.SimTime.FromNs(s.Platform.Smmu!.Options.Queues.AtcInvalidateRoundTripNs));
+    }
 }
