@@ -21,6 +21,8 @@ public enum Errno
     EINVAL = 22,
     ENOTTY = 25,
     ENOSPC = 28,
+    ESPIPE = 29,
+    ERANGE = 34,
     EOVERFLOW = 75,
     EBADFD = 77,
     EMSGSIZE = 90,

@@ -26,6 +26,16 @@ public sealed class IommuKernel
         Driver = port is PlatformPort { Platform.Smmu: not null } pp
             ? new Driver.ArmSmmuV3.ArmSmmuV3Driver(new PlatformSmmuPort(pp.Platform), Spec)
             : new VtdDriver(port, Spec);
+        ViommuDriver = ViommuOpsOf(Driver);
+    }
+
+    /// <summary>The vIOMMU ops of a driver: arm-smmu-v3 has them (with the Tegra241 CMDQV when the SMMU has one);
+    /// intel-iommu has none.</summary>
+    private static IViommuDriver? ViommuOpsOf(IIommuDriver driver)
+    {
+        if (driver is not Driver.ArmSmmuV3.ArmSmmuV3Driver smmu) return null;
+        if (smmu.Port.Smmu.Options.Tegra241Cmdqv) smmu.Cmdqv = new Driver.ArmSmmuV3.Tegra241Cmdqv(smmu);
+        return new Driver.ArmSmmuV3.ArmVsmmuDriver(smmu);
     }
 
     /// <summary>A kernel whose IOMMU driver is <paramref name="driver"/> (the platform's architecture picks it).</summary>
@@ -34,6 +44,7 @@ public sealed class IommuKernel
         Port = port;
         Spec = driver.Spec;
         Driver = driver;
+        ViommuDriver = ViommuOpsOf(driver);
     }
 
     public IHardwarePort Port { get; }
@@ -43,6 +54,10 @@ public sealed class IommuKernel
 
     /// <summary>The VT-d driver when the platform is VT-d (VT-d-only paths: nested VTD_S1 domains), else null.</summary>
     public VtdDriver? Vtd => Driver as VtdDriver;
+
+    /// <summary>The vIOMMU ops of the IOMMU driver (iommu_ops.get_viommu_size/viommu_init); null for a driver without
+    /// them, such as intel-iommu, whose VIOMMU_ALLOC is then EOPNOTSUPP.</summary>
+    public IViommuDriver? ViommuDriver { get; set; }
 
     public IReadOnlyList<DeviceSpec> Devices => Spec.Devices;
 

@@ -81,4 +81,19 @@ public class SmmuArchitectureTests
         Assert.True(k["iommu.translations"]!.GetValue<long>() > 0);
         Assert.InRange(k["latencyNs.dma.mean"]!.GetValue<double>(), 100, 10_000);
     }
+
+    [Theory]
+    [InlineData("iommu:smmu:queues:commandQueueLog2=1")]  // a 2-entry command queue: the driver waits for space
+    [InlineData("iommu:smmu:tlb:entries=0")]
+    [InlineData("iommu:smmu:configCache:entries=0")]      // every transaction fetches STE and CD
+    [InlineData("iommu:smmu:walkCache:enabled=false")]
+    [InlineData("iommu:smmu:translationSlots=1")]
+    [InlineData("iommu:smmu:walkers:count=1")]
+    [InlineData("iommu:smmu:queues:eventQueueLog2=1")]
+    public void Edge_geometries_run_to_completion(string set)
+    {
+        var r = Simulator.Run(Simulator.LoadConfig(Repo.Config("quickstart.json"), [Smmu, set, "devices:0:attach:via=kernel", .. Small]));
+        Assert.Equal(3000, r.Flattened["requests.completed"]!.GetValue<long>());
+        Assert.Equal(0, r.Flattened["requests.faulted"]!.GetValue<long>());
+    }
 }

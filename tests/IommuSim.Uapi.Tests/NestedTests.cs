@@ -240,8 +240,8 @@ public class NestedTests
     {
         var g = Setup();
         uint a = AllocNested(g), b = AllocNested(g);
-        var da = ((HwptNested)g.S.Ctx.Lookup(a)!).NestedDomain;
-        var db = ((HwptNested)g.S.Ctx.Lookup(b)!).NestedDomain;
+        var da = ((HwptNested)g.S.Ctx.Lookup(a)!).NestedDomain!;
+        var db = ((HwptNested)g.S.Ctx.Lookup(b)!).NestedDomain!;
         Assert.NotEqual(da.DomainId, db.DomainId);
         Assert.Same(da.ParentDomain, db.ParentDomain);
         Assert.Equal(Errno.OK, g.S.Attach(g.Dev, a, out _));

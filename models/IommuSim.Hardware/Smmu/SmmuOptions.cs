@@ -16,6 +16,9 @@ public sealed class SmmuOptions
     public SmmuWalkCacheOptions WalkCache { get; set; } = new();
     public SmmuWalkerOptions Walkers { get; set; } = new();
     public SmmuQueueOptions Queues { get; set; } = new();
+    /// <summary>The SMMU has NVIDIA's Tegra241 CMDQV extension (VINTFs with guest-owned VCMDQs, as on Grace).
+    /// Assumption: off (a plain SMMUv3, like gem5's).</summary>
+    public bool Tegra241Cmdqv { get; set; }
 
     public IEnumerable<string> Validate(string path)
     {

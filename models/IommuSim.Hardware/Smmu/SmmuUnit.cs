@@ -52,7 +52,8 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
         WalkCaches = new SmmuWalkCaches(options.WalkCache);
         _walker = new SmmuWalker(options.Walkers, WalkCaches, Tlb, mem, timing, sched, Clock, options.WalkCache.LookupCycles, this);
         CommandQueue = new CommandQueue(Memory, timing, sched, Clock, options.Queues.CommandQueueLog2, options.Queues.CyclesPerCommand, mem);
-        CommandQueue.Attach(new CommandExecutor(this));
+        CommandTarget = new CommandExecutor(this);
+        CommandQueue.Attach(CommandTarget);
         EventQueue = new EventQueue(Memory, options.Queues.EventQueueLog2);
         PriQueue = new PriQueue(Memory, options.Queues.PriQueueLog2);
         _atcRoundTripPs = SimTime.FromNs(options.Queues.AtcInvalidateRoundTripNs);
@@ -66,6 +67,19 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
     public SmmuWalkCaches WalkCaches { get; }
     public SmmuWalker Walker => _walker;
     public CommandQueue CommandQueue { get; }
+
+    /// <summary>What consumes commands (caches, ATS endpoints, stalls): every command queue of this SMMU feeds it,
+    /// the main one and any extra queue an implementation adds (Tegra241 VCMDQs).</summary>
+    public ISmmuCommandTarget CommandTarget { get; }
+
+    /// <summary>An extra command queue the hardware reads at <paramref name="basePa"/> (2^<paramref name="log2Size"/>
+    /// commands) with the main queue's consumer timing, executing on this SMMU (a Tegra241 VCMDQ in guest memory).</summary>
+    public CommandQueue CreateCommandQueue(ulong basePa, int log2Size)
+    {
+        var q = new CommandQueue(Memory, _timing, _sched, Clock, log2Size, _options.Queues.CyclesPerCommand, _mem, basePa);
+        q.Attach(CommandTarget);
+        return q;
+    }
     public EventQueue EventQueue { get; }
     public PriQueue PriQueue { get; }
     /// <summary>SMMU_STRTAB_BASE / _CFG, as the driver programmed them.</summary>

@@ -50,7 +50,7 @@ public sealed class NestedDesign : VmDesign
         pd.Context = ictx;
         pd.IoasId = vs.Ioas;
         pd.Table = guestStage1;
-        pd.DomainId = ((HwptNested)ictx.Lookup(pd.HwptId)!).NestedDomain.DomainId;
+        pd.DomainId = ((HwptNested)ictx.Lookup(pd.HwptId)!).NestedDomain!.DomainId;
     }
 
     /// <summary>The VMM maps guest RAM GPA = IOVA, leaving out the MSI window as a real VMM leaves its hole.</summary>

@@ -63,7 +63,7 @@ public static class MappingTargets
     public static IMappingTarget ForGuestStage1(IommufdContext ictx, uint nestedHwptId, PageTable stage1, MappingWindow window)
     {
         var hwpt = ictx.Lookup(nestedHwptId) as HwptNested ?? throw new ArgumentException($"object {nestedHwptId} is not a nested HWPT", nameof(nestedHwptId));
-        return new GuestStage1Target(ictx, nestedHwptId, hwpt.NestedDomain.DomainId, stage1, window);
+        return new GuestStage1Target(ictx, nestedHwptId, hwpt.NestedDomain!.DomainId, stage1, window);
     }
 
     /// <summary>

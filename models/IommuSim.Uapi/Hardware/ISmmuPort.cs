@@ -30,4 +30,7 @@ public interface ISmmuPort
 
     /// <summary>Writes commands without a CMD_SYNC (PRI_RESP, RESUME: nothing waits for them). Safe inside a hardware event.</summary>
     void Post(ReadOnlySpan<SmmuCommand> commands);
+
+    /// <summary>Runs the simulation until <paramref name="done"/> holds or nothing is left to happen (software polling).</summary>
+    void RunUntil(Func<bool> done);
 }

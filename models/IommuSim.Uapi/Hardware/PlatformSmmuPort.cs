@@ -65,6 +65,8 @@ public sealed class PlatformSmmuPort : ISmmuPort
         if (!Smmu.CommandQueue.Submit(commands)) throw new InvalidOperationException("command queue full");
     }
 
+    public void RunUntil(Func<bool> done) => Platform.RunUntil(done);
+
     private void WaitForSpace(int n)
     {
         var q = Smmu.CommandQueue;

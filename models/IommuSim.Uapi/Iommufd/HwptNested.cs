@@ -17,12 +17,18 @@ public sealed class HwptNested : HwptBase
         NestedDomain = domain;
     }
 
+    /// <summary>A nested HWPT a vIOMMU driver made (iommufd_viommu_alloc_hwpt_nested): its domain is the driver's.</summary>
+    internal HwptNested(IommufdContext ictx, Viommu viommu, IommuNestedDomain domain, FaultQueue? fault, bool pasidCompat)
+        : this(ictx, viommu.Hwpt, viommu, domain, fault, pasidCompat) { }
+
     public override IommufdObjectType Type => IommufdObjectType.HwptNested;
     public override IommuDomain Domain => NestedDomain;
     public override HwptPaging PagingParent => Parent;
 
     public HwptPaging Parent { get; }
     public Viommu? Viommu { get; }
+    /// <summary>The nested domain: VT-d's (HWPT_ALLOC on a nest parent with VTD_S1 data) or a vIOMMU driver's (SMMUv3:
+    /// struct arm_smmu_nested_domain with the guest STE).</summary>
     public IommuNestedDomain NestedDomain { get; }
 
     internal override void Release()

@@ -9,7 +9,7 @@ public sealed record IommufdIoctlOp(string Name, uint Nr, uint MinSize, uint Siz
 
 /// <summary>
 /// <c>iommufd_ioctl_ops[]</c> and the dispatch rules of <c>iommufd_fops_ioctl</c>. Sizes from
-/// include/uapi/linux/iommufd.h (v6.16): a struct that grew keeps its old end as <c>min_size</c>.
+/// include/uapi/linux/iommufd.h (v6.17): a struct that grew keeps its old end as <c>min_size</c>.
 /// </summary>
 public static class IommufdIoctlTable
 {
@@ -44,6 +44,9 @@ public static class IommufdIoctlTable
         // offsetofend(out_viommu_id); data_len, __reserved, data_uptr (v6.16) end at 40.
         Op<IommuViommuAlloc>("VIOMMU_ALLOC", 0x90, 24, 40, (c, x) => c.ViommuAlloc(x)),
         Op<IommuVdeviceAlloc>("VDEVICE_ALLOC", 0x91, 24, 24, (c, x) => c.VdeviceAlloc(x)),
+        Op<IommuIoasChangeProcess>("IOAS_CHANGE_PROCESS", 0x92, 8, 8, (c, x) => c.IoasChangeProcess(x)),
+        Op<IommuVeventqAlloc>("VEVENTQ_ALLOC", 0x93, 32, 32, (c, x) => c.VeventqAlloc(x)),
+        Op<IommuHwQueueAlloc>("HW_QUEUE_ALLOC", 0x94, 40, 40, (c, x) => c.HwQueueAlloc(x)),
     ];
 
     private static readonly Dictionary<string, IommufdIoctlOp> ByNameMap = Ops.ToDictionary(o => o.Name, StringComparer.Ordinal);

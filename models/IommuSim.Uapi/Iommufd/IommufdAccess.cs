@@ -18,6 +18,9 @@ public sealed class IommufdAccess : IommufdObject
 
     public IReadOnlyList<(ulong Start, ulong Last)> Pins => _pins;
 
+    /// <summary>iommufd_access_create_internal (a HW queue's access): no id, no unmap op, so IOAS_UNMAP of its pins is EBUSY.</summary>
+    internal bool Internal { get; init; }
+
     /// <summary>iommufd_access_pin_pages: lock the areas under [iova, iova+length).</summary>
     public Errno Pin(ulong iova, ulong length)
     {
@@ -42,6 +45,7 @@ public sealed class IommufdAccess : IommufdObject
     /// <summary>access->ops->unmap (iommufd_test_access_unmap): drop every pin intersecting [start, last].</summary>
     internal void NotifyUnmap(ulong start, ulong last)
     {
+        if (Internal) return;
         for (int i = _pins.Count - 1; i >= 0; i--)
         {
             var (s, l) = _pins[i];

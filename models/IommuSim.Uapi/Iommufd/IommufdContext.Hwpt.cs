@@ -25,8 +25,9 @@ public sealed partial class IommufdContext
     public Errno HwptAlloc(IommuHwptAlloc cmd)
     {
         if (cmd.__reserved != 0) return Errno.EOPNOTSUPP;
-        if (cmd.data_type == IommuHwptDataType.NONE && cmd.data is not null) return Errno.EINVAL;
-        if (cmd.data_type != IommuHwptDataType.NONE && cmd.data is null) return Errno.EINVAL;
+        bool hasData = cmd.data is not null || cmd.data_arm_smmuv3 is not null; // data_len != 0
+        if (cmd.data_type == IommuHwptDataType.NONE && hasData) return Errno.EINVAL;
+        if (cmd.data_type != IommuHwptDataType.NONE && !hasData) return Errno.EINVAL;
         Errno rc = Get(cmd.dev_id, out IommufdDevice idev);
         if (rc != Errno.OK) return rc;
         var ptObj = Lookup(cmd.pt_id);
@@ -58,11 +59,21 @@ public sealed partial class IommufdContext
             ioas.AddHwpt(paging);
             hwpt = paging;
         }
+        else if (ptObj is Viommu viommu)
+        {
+            // iommufd_viommu_alloc_hwpt_nested: the driver's alloc_domain_nested makes the domain from its data.
+            if ((cmd.flags & ~IommuHwptAllocFlags.FAULT_ID_VALID) != 0) return Errno.EOPNOTSUPP;
+            if (!hasData) return Errno.EOPNOTSUPP;
+            if (viommu.Ops is not { } ops) return Errno.EOPNOTSUPP;
+            rc = ops.AllocDomainNested(viommu, cmd.flags & ~IommuHwptAllocFlags.FAULT_ID_VALID, cmd, out var domain);
+            if (rc != Errno.OK) return rc;
+            hwpt = new HwptNested(this, viommu, (IommuNestedDomain)domain!, fault: null, pasidCompat);
+            viommu.Get();
+        }
         else
         {
-            // Nested: on a paging parent directly, or on a vIOMMU wrapping one.
-            var viommu = ptObj as Viommu;
-            var parent = viommu?.Hwpt ?? (HwptPaging)ptObj;
+            // Nested on a paging parent directly (iommufd_hwpt_nested_alloc).
+            var parent = (HwptPaging)ptObj;
             if ((cmd.flags & ~(IommuHwptAllocFlags.FAULT_ID_VALID | IommuHwptAllocFlags.PASID)) != 0) return Errno.EOPNOTSUPP;
             if (parent.AutoDomain || !parent.NestParent) return Errno.EINVAL;
             if (cmd.data_type != IommuHwptDataType.VTD_S1 || cmd.data is null) return Errno.EOPNOTSUPP;
@@ -71,8 +82,8 @@ public sealed partial class IommufdContext
             // iommufd_hwpt_nested_alloc: a driver without domain_alloc_nested (arm-smmu-v3 nests only through a vIOMMU) → EOPNOTSUPP.
             if (Kernel.Vtd is not { } vtd) return Errno.EOPNOTSUPP;
             var domain = vtd.AllocNestedDomain((VtdPagingDomain)parent.PagingDomain, (VtdS1Flags)s1.flags, s1.pgtbl_addr, s1.addr_width);
-            hwpt = new HwptNested(this, parent, viommu, domain, fault: null, pasidCompat);
-            if (viommu is not null) viommu.Get(); else parent.Get();
+            hwpt = new HwptNested(this, parent, null, domain, fault: null, pasidCompat);
+            parent.Get();
         }
         if (wantsFault)
         {
@@ -90,20 +101,28 @@ public sealed partial class IommufdContext
     }
 
     /// <summary>
-    /// IOMMU_HWPT_INVALIDATE: forwards a guest's stage-1 invalidations. Stops at the first bad
-    /// entry (earlier ones stay applied); entry_num returns how many were handled.
+    /// IOMMU_HWPT_INVALIDATE (iommufd_hwpt_invalidate): __reserved EOPNOTSUPP; entries without data or entry_len
+    /// EINVAL; then a nested HWPT (its domain's cache_invalidate_user) or a vIOMMU (its ops->cache_invalidate; none:
+    /// EOPNOTSUPP); any other object EINVAL. entry_num returns how many entries were handled, on failure too.
     /// </summary>
     public Errno HwptInvalidate(IommuHwptInvalidate cmd)
     {
         uint requested = cmd.entry_num;
         cmd.entry_num = 0;
-        if (requested > 0 && (cmd.data is null || cmd.entry_len == 0)) return Errno.EINVAL;
+        if (cmd.__reserved != 0) return Errno.EOPNOTSUPP;
+        bool hasData = cmd.data is not null || cmd.data_arm_smmuv3 is not null; // data_uptr != 0
+        if (requested > 0 && (!hasData || cmd.entry_len == 0)) return Errno.EINVAL;
         switch (Lookup(cmd.hwpt_id))
         {
             case null:
                 return Errno.ENOENT;
+            case HwptNested { NestedDomain: not VtdNestedDomain }:
+                // A nested HWPT made by a vIOMMU driver: its domain has no cache_invalidate_user (SMMUv3 invalidates
+                // through the vIOMMU).
+                return Errno.EOPNOTSUPP;
             case HwptNested nested:
                 {
+                    // intel_nested_cache_invalidate_user → iommu_copy_struct_from_user_array.
                     if (cmd.data_type != IommuHwptInvalidateDataType.VTD_S1) return Errno.EINVAL;
                     if (requested > 0 && cmd.entry_len < VtdS1InvalidateEntryLen) return Errno.EINVAL;
                     if (requested > (cmd.data?.Length ?? 0)) return Errno.EFAULT;
@@ -117,9 +136,14 @@ public sealed partial class IommufdContext
                     }
                     return Errno.OK;
                 }
-            case Viommu:
-                // The simulated VT-d vIOMMU has no user-queue invalidation format.
-                return Errno.EOPNOTSUPP;
+            case Viommu viommu:
+                {
+                    if (viommu.Ops is not { } ops) return Errno.EOPNOTSUPP;
+                    uint done = requested;
+                    Errno rc = ops.CacheInvalidate(viommu, cmd, ref done);
+                    cmd.entry_num = done;
+                    return rc;
+                }
             default:
                 return Errno.EINVAL;
         }
@@ -188,6 +212,7 @@ public sealed partial class IommufdContext
         if ((cmd.flags & IommuHwInfoFlags.INPUT_TYPE) == 0) cmd.out_data_type = IommuHwInfoType.DEFAULT;
         Errno rc = Get(cmd.dev_id, out IommufdDevice idev);
         if (rc != Errno.OK) return rc;
+        if (Kernel.ViommuDriver is IHwInfoDriver other) return GetHwInfoOf(other, idev, cmd);
         if (cmd.out_data_type != IommuHwInfoType.DEFAULT && cmd.out_data_type != IommuHwInfoType.INTEL_VTD) return Errno.EOPNOTSUPP;
         var spec = Kernel.Spec;
         // struct iommu_hw_info_vtd { u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg; }
@@ -218,6 +243,36 @@ public sealed partial class IommufdContext
         return Errno.OK;
     }
 
+    /// <summary>
+    /// iommufd_get_hw_info with another driver's hw_info (arm_smmu_hw_info: the SMMU's ID registers): the same copy and
+    /// zero-fill rules; IOMMU_HW_CAP_DIRTY_TRACKING when the SMMU updates dirty state (IDR0.HTTU = 2), the PASID width
+    /// from the device and IDR1.SSIDSIZE.
+    /// </summary>
+    private Errno GetHwInfoOf(IHwInfoDriver driver, IommufdDevice idev, IommuHwInfo cmd)
+    {
+        uint type = cmd.out_data_type;
+        Errno rc = driver.HwInfo(idev, ref type, out byte[] kernelData);
+        if (rc != Errno.OK) return rc;
+        if (cmd.data_len > 0)
+        {
+            if (cmd.data is null) return Errno.EFAULT;
+            int held = (int)Math.Min(cmd.data_len, (uint)cmd.data.Length);
+            int copy = Math.Min(held, kernelData.Length);
+            kernelData.AsSpan(0, copy).CopyTo(cmd.data);
+            cmd.data.AsSpan(copy, held - copy).Clear();
+        }
+        cmd.data_len = (uint)kernelData.Length;
+        cmd.out_data_type = type;
+        uint idr0 = kernelData.Length >= 12 ? BitConverter.ToUInt32(kernelData, 8) : 0;
+        uint idr1 = kernelData.Length >= 16 ? BitConverter.ToUInt32(kernelData, 12) : 0;
+        int ssidBits = (int)((idr1 >> 6) & 0x1F);
+        int pasidLog2 = Math.Min(idev.Spec.PasidBits, ssidBits);
+        cmd.out_capabilities = (((idr0 >> 6) & 3) == 2 ? IommuHwCap.DIRTY_TRACKING : 0)
+                               | (pasidLog2 > 0 ? IommuHwCap.PCI_PASID_EXEC | IommuHwCap.PCI_PASID_PRIV : 0);
+        cmd.out_max_pasid_log2 = (byte)pasidLog2;
+        return Errno.OK;
+    }
+
     public Errno FaultQueueAlloc(IommuFaultAlloc cmd)
     {
         if (cmd.flags != 0) return Errno.EOPNOTSUPP;
@@ -225,35 +280,6 @@ public sealed partial class IommufdContext
         f.Fd = Kernel.AllocateFd();
         cmd.out_fault_id = f.Id;
         cmd.out_fault_fd = (uint)f.Fd;
-        return Errno.OK;
-    }
-
-    public Errno ViommuAlloc(IommuViommuAlloc cmd)
-    {
-        if (cmd.flags != 0 || cmd.type != (uint)IommuViommuType.INTEL_VTD) return Errno.EOPNOTSUPP;
-        Errno rc = Get(cmd.dev_id, out IommufdDevice _);
-        if (rc != Errno.OK) return rc;
-        rc = Get(cmd.hwpt_id, out HwptPaging hwpt);
-        if (rc != Errno.OK) return rc;
-        if (!hwpt.NestParent) return Errno.EINVAL;
-        hwpt.Get();
-        cmd.out_viommu_id = Finalize(new Viommu(this, IommuViommuType.INTEL_VTD, hwpt)).Id;
-        return Errno.OK;
-    }
-
-    public Errno VdeviceAlloc(IommuVdeviceAlloc cmd)
-    {
-        Errno rc = Get(cmd.viommu_id, out Viommu viommu);
-        if (rc != Errno.OK) return rc;
-        rc = Get(cmd.dev_id, out IommufdDevice idev);
-        if (rc != Errno.OK) return rc;
-        if (idev.Vdevice is not null) return Errno.EEXIST;
-        var v = new Vdevice(this, viommu, idev, cmd.virt_id);
-        if (!viommu.TryAddVdevice(v)) return Errno.EEXIST;
-        viommu.Get();
-        idev.Get();
-        idev.Vdevice = v;
-        cmd.out_vdevice_id = Finalize(v).Id;
         return Errno.OK;
     }
 

@@ -96,7 +96,7 @@ public sealed partial class IommufdContext
     {
         if (Closed) return;
         foreach (var idev in _objects.Values.OfType<IommufdDevice>().ToList()) DeviceUnbind(idev);
-        foreach (var t in new[] { IommufdObjectType.Access, IommufdObjectType.Vdevice, IommufdObjectType.HwptNested, IommufdObjectType.Viommu,
+        foreach (var t in new[] { IommufdObjectType.Access, IommufdObjectType.HwQueue, IommufdObjectType.Veventq, IommufdObjectType.Vdevice, IommufdObjectType.HwptNested, IommufdObjectType.Viommu,
                      IommufdObjectType.HwptPaging, IommufdObjectType.Fault, IommufdObjectType.Ioas })
         {
             foreach (var o in _objects.Values.Where(o => o.Type == t).ToList()) RemoveObject(o);

@@ -11,6 +11,8 @@ public enum IommufdObjectType
     Viommu,
     Vdevice,
     Access,
+    Veventq,
+    HwQueue,
 }
 
 /// <summary>

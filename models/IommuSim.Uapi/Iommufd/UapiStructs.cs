@@ -153,6 +153,8 @@ public sealed class IommuHwptAlloc
     public uint data_type;
     /// <summary>data_uptr/data_len: the driver data, null for none.</summary>
     public IommuHwptVtdS1? data;
+    /// <summary>data_uptr/data_len for IOMMU_HWPT_DATA_ARM_SMMUV3 (a nested HWPT on an SMMUv3 vIOMMU), null for none.</summary>
+    public IommuHwptArmSmmuv3? data_arm_smmuv3;
     public uint fault_id;
     public uint __reserved2;
 }
@@ -282,6 +284,9 @@ public sealed class IommuHwptInvalidate
     /// <summary>In: entries in <see cref="data"/>; out: entries handled.</summary>
     public uint entry_num;
     public IommuHwptVtdS1Invalidate[]? data;
+    /// <summary>The entries for IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 (raw SMMUv3 commands), null for none.</summary>
+    public IommuViommuArmSmmuv3Invalidate[]? data_arm_smmuv3;
+    public uint __reserved;
 }
 
 public sealed class IommuFaultAlloc
@@ -319,21 +324,4 @@ public sealed class IommuHwptPageResponse
 
     public uint cookie;
     public uint code;
-}
-
-public sealed class IommuViommuAlloc
-{
-    public uint flags;
-    public uint type;
-    public uint dev_id;
-    public uint hwpt_id;
-    public uint out_viommu_id;
-}
-
-public sealed class IommuVdeviceAlloc
-{
-    public uint viommu_id;
-    public uint dev_id;
-    public uint out_vdevice_id;
-    public ulong virt_id;
 }

@@ -80,6 +80,7 @@ internal static class ArgKinds
         EntriesKind => TryEntries(text, out _) ? null : "expected ADDR/NPAGES[/LEAF],… or nothing",
         PageSizeKind => PageSizes.TryParse(text, out _) ? null : "page size must be 4K, 2M or 1G",
         OpKind => text is "R" or "W" ? null : "op must be R or W",
+        SmmuCmdsKind => SmmuCmds.TryParse(text, out _, out string? error) ? null : error,
         _ => null,
     };
 
@@ -95,6 +96,7 @@ internal static class ArgKinds
     {
         ["id"] = (32, false), ["ioas_id"] = (32, false), ["dev_id"] = (32, false), ["pt_id"] = (32, false),
         ["hwpt_id"] = (32, false), ["fault_id"] = (32, false), ["viommu_id"] = (32, false), ["access_id"] = (32, false),
+        ["veventq_id"] = (32, false), ["hw_queue_id"] = (32, false), ["veventq_depth"] = (32, false), ["index"] = (32, false), ["__reserved"] = (32, false),
         ["object_id"] = (32, false), ["dst_ioas_id"] = (32, false), ["src_ioas_id"] = (32, false),
         ["flags"] = (32, false), ["option_id"] = (32, false), ["data_type"] = (32, false), ["in_data_type"] = (32, false), ["data_len"] = (32, false),
         ["num_iovas"] = (32, false), ["entry_len"] = (32, false), ["entry_num"] = (32, false), ["addr_width"] = (32, false),
@@ -111,7 +113,7 @@ internal static class ArgKinds
     public static ArgKind WithWidth(string call, string key, ArgKind kind)
     {
         if (WideFields.Contains((call, key))) return kind;
-        if (key == "type" && call == "VIOMMU_ALLOC") return kind is FlagsKind vf ? vf with { Bits = 32 } : kind;
+        if (key == "type" && call is "VIOMMU_ALLOC" or "VEVENTQ_ALLOC" or "HW_QUEUE_ALLOC") return kind is FlagsKind vf ? vf with { Bits = 32 } : kind;
         if (!FieldWidths.TryGetValue(key, out var w)) return kind;
         return kind switch
         {

@@ -12,11 +12,13 @@ internal static partial class IommufdCalls
         yield return Ioctl("HWPT_ALLOC", "out_hwpt_id", ["dev_id", "pt_id"], HwptAllocIn,
             (_, _, c, rc) => OnOk(rc, r => r.Dec("out_hwpt_id", c.out_hwpt_id).Bound(c.out_hwpt_id)),
             ("flags", ArgKind.FlagsOf(typeof(IommuHwptAllocFlags))), ("dev_id", n), ("pt_id", n), ("data_type", ArgKind.FlagsOf(typeof(IommuHwptDataType))),
-            ("fault_id", n), ("pgtbl_addr", n), ("addr_width", n), ("vtd_flags", ArgKind.FlagsOf(typeof(VtdS1Flags), "", nameof(VtdS1Flags.None))));
+            ("fault_id", n), ("pgtbl_addr", n), ("addr_width", n), ("vtd_flags", ArgKind.FlagsOf(typeof(VtdS1Flags), "", nameof(VtdS1Flags.None))),
+            ("ste0", n), ("ste1", n));
         // entry_num is in/out: the entries handled, reported on failure too.
         yield return Ioctl("HWPT_INVALIDATE", "entry_num", ["hwpt_id"], HwptInvalidateIn,
-            (_, _, c, rc) => CallResult.Of(rc).Dec("entry_num", c.entry_num).Bound(c.entry_num),
-            ("hwpt_id", n), ("data_type", ArgKind.FlagsOf(typeof(IommuHwptInvalidateDataType))), ("entries", ArgKind.Entries), ("entry_len", n), ("entry_num", n));
+            (s, st, c, rc) => ViommuInvalidateOut(s, st, CallResult.Of(rc).Dec("entry_num", c.entry_num).Bound(c.entry_num)),
+            ("hwpt_id", n), ("data_type", ArgKind.FlagsOf(typeof(IommuHwptInvalidateDataType))), ("entries", ArgKind.Entries), ("entry_len", n), ("entry_num", n),
+            ("cmds", SmmuCmdsKind.Instance), ("__reserved", n));
         yield return Ioctl("HWPT_SET_DIRTY_TRACKING", null, ["hwpt_id"],
             (s, st) => new IommuHwptSetDirtyTracking { hwpt_id = s.U32(st, "hwpt_id"), flags = (uint)s.Flags(st, "flags") },
             (_, _, _, rc) => CallResult.Of(rc), ("hwpt_id", n), ("flags", ArgKind.FlagsOf(typeof(IommuHwptSetDirtyTrackingFlags))));
@@ -32,15 +34,7 @@ internal static partial class IommufdCalls
             ("in_data_type", ArgKind.FlagsOf(typeof(IommuHwInfoType), "", nameof(IommuHwInfoType.NONE))));
         yield return Ioctl("FAULT_QUEUE_ALLOC", "out_fault_id", [], (s, st) => new IommuFaultAlloc { flags = s.U32(st, "flags") },
             (_, _, c, rc) => OnOk(rc, r => r.Dec("out_fault_id", c.out_fault_id).Dec("out_fault_fd", c.out_fault_fd).Bound(c.out_fault_id)), ("flags", n));
-        yield return Ioctl("VIOMMU_ALLOC", "out_viommu_id", ["dev_id", "hwpt_id"], (s, st) => new IommuViommuAlloc
-        {
-            flags = s.U32(st, "flags"), type = (uint)s.Flags(st, "type", (ulong)IommuViommuType.INTEL_VTD),
-            dev_id = s.U32(st, "dev_id"), hwpt_id = s.U32(st, "hwpt_id"),
-        }, (_, _, c, rc) => OnOk(rc, r => r.Dec("out_viommu_id", c.out_viommu_id).Bound(c.out_viommu_id)),
-            ("flags", n), ("type", ArgKind.FlagsOf(typeof(IommuViommuType))), ("dev_id", n), ("hwpt_id", n));
-        yield return Ioctl("VDEVICE_ALLOC", "out_vdevice_id", ["viommu_id", "dev_id", "virt_id"],
-            (s, st) => new IommuVdeviceAlloc { viommu_id = s.U32(st, "viommu_id"), dev_id = s.U32(st, "dev_id"), virt_id = s.Num(st, "virt_id") },
-            (_, _, c, rc) => OnOk(rc, r => r.Dec("out_vdevice_id", c.out_vdevice_id).Bound(c.out_vdevice_id)), ("viommu_id", n), ("dev_id", n), ("virt_id", n));
+        foreach (var call in ViommuCalls()) yield return call;
     }
 
     private static IommuHwptAlloc HwptAllocIn(ScriptSession s, Statement st)
@@ -52,20 +46,25 @@ internal static partial class IommufdCalls
         };
         if (st.Has("pgtbl_addr") || st.Has("addr_width") || st.Has("vtd_flags"))
             c.data = new IommuHwptVtdS1 { pgtbl_addr = s.Num(st, "pgtbl_addr"), addr_width = s.U32(st, "addr_width", 48), flags = s.Flags(st, "vtd_flags") };
+        // IOMMU_HWPT_DATA_ARM_SMMUV3: the guest STE's two used words.
+        if (st.Has("ste0") || st.Has("ste1"))
+            c.data_arm_smmuv3 = new IommuHwptArmSmmuv3 { ste = [s.Num(st, "ste0"), s.Num(st, "ste1")] };
         return c;
     }
 
     private static IommuHwptInvalidate HwptInvalidateIn(ScriptSession s, Statement st)
     {
         ArgKinds.TryEntries(st.Has("entries") ? s.Raw(st, "entries") : "", out var entries);
-        return new IommuHwptInvalidate
+        var c = new IommuHwptInvalidate
         {
             hwpt_id = s.U32(st, "hwpt_id"),
             data_type = (uint)s.Flags(st, "data_type"),
             entry_len = s.U32(st, "entry_len", IommufdContext.VtdS1InvalidateEntryLen),
             entry_num = st.Has("entry_num") ? s.U32(st, "entry_num") : (uint)entries.Count,
             data = entries.Count == 0 ? null : entries.Select(e => new IommuHwptVtdS1Invalidate { addr = e.Addr, npages = e.Npages, flags = e.Flags }).ToArray(),
+            __reserved = s.U32(st, "__reserved"),
         };
+        return st.Has("cmds") ? ViommuInvalidateIn(s, st, c) : c;
     }
 
     private static CallResult HwptGetDirtyBitmapOut(ScriptSession s, Statement st, IommuHwptGetDirtyBitmap c, Errno rc)

@@ -64,6 +64,12 @@ internal sealed class ScriptSession
     public Dictionary<string, ulong> Vars { get; } = new(StringComparer.Ordinal);
     public Dictionary<ulong, VirtualMachine> Vms { get; } = [];
 
+    /// <summary>Guests' SMMUv3 CD + stage-1 tables (GUEST_SMMU_CD_ALLOC), by the STE word 0 that points at them.</summary>
+    public Dictionary<ulong, Driver.ArmSmmuV3.ArmVsmmuGuest> SmmuGuests { get; } = [];
+
+    /// <summary>Simulated time (ps) when a timed call started (vIOMMU invalidations print how long the SMMU took).</summary>
+    public long MarkPs { get; set; }
+
     public string Raw(Statement s, string key) => s.Args[key].Text;
 
     public ulong Num(Statement s, string key, ulong dflt = 0)

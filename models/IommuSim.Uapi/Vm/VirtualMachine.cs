@@ -47,4 +47,7 @@ public sealed class VirtualMachine
     }
 
     public PageTable? PageTable(ulong rootGpa) => _tables.GetValueOrDefault(rootGpa);
+
+    /// <summary>The guest kernel's allocator of table pages (top of guest RAM down), shared by every guest table format.</summary>
+    public GuestTableMemory TableMemory => _tableMemory;
 }

@@ -11,7 +11,7 @@ namespace IommuSim.Uapi.Tests.Boundary;
 public class IoctlTableTests
 {
     /// <summary>iommufd_ioctl_ops[] is indexed by _IOC_NR(cmd) - IOMMUFD_CMD_BASE: the rows are dense from 0x80, one per
-    /// command of include/uapi/linux/iommufd.h (IOMMUFD_CMD_DESTROY = 0x80 … IOMMUFD_CMD_VDEVICE_ALLOC = 0x91).</summary>
+    /// command of include/uapi/linux/iommufd.h (IOMMUFD_CMD_DESTROY = 0x80 … IOMMUFD_CMD_HW_QUEUE_ALLOC = 0x94).</summary>
     [Fact]
     public void Table_is_dense_from_IOMMUFD_CMD_BASE_and_min_size_never_exceeds_size()
     {
@@ -24,7 +24,7 @@ public class IoctlTableTests
             Assert.True(op.MinSize <= op.Size, op.Name);
             Assert.True(op.MinSize >= 8 && op.MinSize % 4 == 0, op.Name); // every struct starts with u32 size and one more u32
         }
-        Assert.Equal(0x91u, IommufdIoctlTable.Ops[^1].Nr);
+        Assert.Equal(0x94u, IommufdIoctlTable.Ops[^1].Nr);
     }
 
     /// <summary>IOCTL_OP rows whose struct grew after its first version (main.c): min_size stays at the old end.</summary>
@@ -47,6 +47,9 @@ public class IoctlTableTests
     [InlineData("IOAS_MAP_FILE", 0x8f, 40, 40)]               // iova
     [InlineData("VIOMMU_ALLOC", 0x90, 24, 40)]                // out_viommu_id; data_len, data_uptr (v6.16)
     [InlineData("VDEVICE_ALLOC", 0x91, 24, 24)]               // virt_id
+    [InlineData("IOAS_CHANGE_PROCESS", 0x92, 8, 8)]           // __reserved
+    [InlineData("VEVENTQ_ALLOC", 0x93, 32, 32)]               // __reserved
+    [InlineData("HW_QUEUE_ALLOC", 0x94, 40, 40)]              // length
     public void Row_matches_IOCTL_OP(string name, uint nr, uint min, uint size)
     {
         var op = IommufdIoctlTable.ByName(name)!;
@@ -57,7 +60,7 @@ public class IoctlTableTests
     /// EINVAL; copy_struct_from_user: a larger struct with non-zero bytes past op->size → E2BIG, with zero bytes → accepted.</summary>
     [Theory]
     [InlineData(0x7fu, 64ul, false, Errno.ENOTTY)]   // below IOMMUFD_CMD_BASE
-    [InlineData(0x92u, 64ul, false, Errno.ENOTTY)]   // past the last row
+    [InlineData(0x95u, 64ul, false, Errno.ENOTTY)]   // past the last row (HW_QUEUE_ALLOC = 0x94)
     [InlineData(0xffu, 0ul, true, Errno.ENOTTY)]     // ENOTTY before any size check
     [InlineData(0x81u, 11ul, false, Errno.EINVAL)]   // IOAS_ALLOC: one byte short of out_ioas_id
     [InlineData(0x81u, 11ul, true, Errno.EINVAL)]    // the minimum is checked before the unknown bytes

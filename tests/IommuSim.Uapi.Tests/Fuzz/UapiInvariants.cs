@@ -23,7 +23,7 @@ internal static class UapiInvariants
     }
 
     /// <summary>Each object's user count is exactly the references the others hold (iommufd_object users).</summary>
-    private static void CheckReferences(List<IommufdObject> objects, Action<bool, string> require)
+    internal static void CheckReferences(List<IommufdObject> objects, Action<bool, string> require)
     {
         var expected = objects.ToDictionary(o => o, _ => 0);
         void Ref(IommufdObject o, string by)
@@ -46,6 +46,21 @@ internal static class UapiInvariants
                     break;
                 case Viommu v:
                     Ref(v.Hwpt, $"vIOMMU {v.Id}");
+                    break;
+                case Vdevice vd:
+                    Ref(vd.Viommu, $"vDEVICE {vd.Id}");
+                    Ref(vd.Device, $"vDEVICE {vd.Id}");
+                    require(ReferenceEquals(vd.Device.Vdevice, vd) && vd.Viommu.Vdevs.GetValueOrDefault(vd.VirtId) == vd, $"vDEVICE {vd.Id} is not in its vIOMMU and device");
+                    break;
+                case Veventq q:
+                    Ref(q.Viommu, $"vEVENTQ {q.Id}");
+                    require(q.NumEvents <= q.Depth && q.Viommu.FindVeventq(q.VeventqType) == q, $"vEVENTQ {q.Id}: {q.NumEvents} events of depth {q.Depth}, or not its vIOMMU's");
+                    break;
+                case HwQueue hq:
+                    Ref(hq.Viommu, $"HW queue {hq.Id}");
+                    if (hq.Access is { } ia) Ref(ia.Ioas, $"HW queue {hq.Id}'s internal access");
+                    // iommufd_hw_queue_depend: a Tegra241 LVCMDQ holds the one below it.
+                    if (hq.DriverData is Driver.ArmSmmuV3.Tegra241Vcmdq { Prev: { } prev }) Ref(prev.HwQueue, $"HW queue {hq.Id}");
                     break;
                 case IommufdAccess a:
                     Ref(a.Ioas, $"access {a.Id}");

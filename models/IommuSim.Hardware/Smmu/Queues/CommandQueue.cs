@@ -41,6 +41,11 @@ public sealed class CommandQueue : IEventHandler, IResettable
 
     public CommandQueue(ISmmuTableMemory memory, MemoryTimingModel timing, Scheduler sched, ClockDomain clock,
         int log2Size, int cyclesPerCommand, PhysicalMemory? physical = null)
+        : this(memory, timing, sched, clock, log2Size, cyclesPerCommand, physical, memory.AllocateTable(16UL << log2Size)) { }
+
+    /// <summary>A queue at a base software chose (a guest's queue memory, e.g. a Tegra241 VCMDQ): nothing is allocated.</summary>
+    public CommandQueue(ISmmuTableMemory memory, MemoryTimingModel timing, Scheduler sched, ClockDomain clock,
+        int log2Size, int cyclesPerCommand, PhysicalMemory? physical, ulong baseAddress)
     {
         _memory = memory;
         _physical = physical;
@@ -49,7 +54,7 @@ public sealed class CommandQueue : IEventHandler, IResettable
         _clock = clock;
         _cyclesPerCommand = cyclesPerCommand;
         _index = new QueueIndex(log2Size);
-        Base = memory.AllocateTable(16UL << log2Size);
+        Base = baseAddress;
     }
 
     /// <summary>SMMU_CMDQ_BASE.ADDR.</summary>

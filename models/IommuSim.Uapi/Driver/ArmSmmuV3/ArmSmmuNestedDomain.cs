@@ -23,6 +23,9 @@ public sealed class ArmSmmuNestedDomain : IommuNestedDomain
     /// <summary>The guest's STE after arm_smmu_validate_vste kept only the fields nesting allows.</summary>
     public StreamTableEntry GuestSte { get; }
 
+    /// <summary>The vIOMMU whose HWPT_ALLOC made this domain (arm_smmu_nested_domain.vsmmu), when it came through one.</summary>
+    public ArmVsmmu? Vsmmu { get; internal set; }
+
     /// <summary>
     /// arm_smmu_validate_vste: an invalid vSTE is treated as abort; a valid one must have Config abort, bypass or
     /// stage 1 and EATS abort or translate, else EIO. Only the stage-1 fields are kept.

@@ -24,6 +24,8 @@ public sealed partial class ArmSmmuV3Driver
         if (domain is not (null or ArmSmmuDomain or ArmSmmuIdentityDomain or ArmSmmuNestedDomain)) return Errno.EINVAL;
         // A nested domain is a whole-stream STE: it attaches to the RID only, and not while PASIDs use the host CD table.
         if (domain is ArmSmmuNestedDomain && (pasid != 0 || m.Pasids.Count > 0)) return Errno.EINVAL;
+        // arm_smmu_attach_dev_nested's own checks for a vIOMMU's nested domain (ArmVsmmuHost.cs).
+        if (domain is ArmSmmuNestedDomain { Vsmmu: not null } vn && CheckNestedAttach(m, vn) is var nrc && nrc != Errno.OK) return nrc;
         if (ReferenceEquals(domain, old)) return Errno.OK;
         var s = domain as ArmSmmuDomain;
 
@@ -40,7 +42,7 @@ public sealed partial class ArmSmmuV3Driver
         {
             // arm_smmu_set_pasid: only stage-1 domains attach to a PASID, and only when the RID's STE can hold a CD table.
             if (domain is ArmSmmuIdentityDomain || s is { Stage: ArmSmmuStage.S2 }) return Errno.EINVAL;
-            if (m.RidDomain is ArmSmmuDomain { Stage: ArmSmmuStage.S2 }) return Errno.EINVAL;
+            if (m.RidDomain is ArmSmmuDomain { Stage: ArmSmmuStage.S2 } or ArmSmmuNestedDomain) return Errno.EINVAL;
             if (pasid >= 1u << m.S1CdMax) return Errno.EINVAL;
             bool steChanges = m.Pasids.Count == 0 || s is null && m.Pasids.Count == 1;
             if (s is not null)
