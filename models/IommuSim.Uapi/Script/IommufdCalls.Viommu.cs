@@ -224,6 +224,17 @@ internal static class SmmuCmds
                     error = $"'{kv}' in '{item}' is not key=number or leaf";
                     return false;
                 }
+                // Each field has its width in the 16-byte command; a wider value is a parse error, never a truncation.
+                ulong max = kv[..eq] switch
+                {
+                    "sid" => uint.MaxValue, "ssid" => 0xFFFFF, "vmid" or "asid" => ushort.MaxValue, "num" => 0x7FF,
+                    "size" => 63, "range" => 31, _ => ulong.MaxValue,
+                };
+                if (v > max)
+                {
+                    error = $"'{kv}' in '{item}': {ArgKinds.TooWide("the command field", max)}";
+                    return false;
+                }
                 switch (kv[..eq])
                 {
                     case "sid": c = c with { Sid = (uint)v }; break;

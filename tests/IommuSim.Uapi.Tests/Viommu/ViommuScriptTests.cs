@@ -67,6 +67,8 @@ public class ViommuScriptTests
     [InlineData("cmds=TLBI_NH_VA/asid=x", "asid=x")]
     [InlineData("cmds=TLBI_NH_VA/colour=1", "colour")]
     [InlineData("cmds=RAW/1", "RAW")]
+    [InlineData("cmds=CFGI_CD/sid=0x100000000", "sid=0x100000000")]
+    [InlineData("cmds=TLBI_NH_ASID/asid=0x10000", "asid=0x10000")]
     public void Bad_commands_are_parse_errors(string arg, string named)
     {
         var (exit, output, err) = RunText($"HWPT_INVALIDATE hwpt_id=1 data_type=VIOMMU_ARM_SMMUV3 {arg}\n");
