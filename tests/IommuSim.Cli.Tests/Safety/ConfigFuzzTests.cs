@@ -50,7 +50,7 @@ public class ConfigFuzzTests
         0, -1, 1, 2, 3, 7, 4097, 65536, 1e-300, 1e-9, 0.0001, 0.5, 1e20, 1e308, long.MaxValue, ulong.MaxValue, (double)long.MaxValue * 4, int.MaxValue, int.MinValue,
         "", "..", ".", "a/b", new string('n', 300), "NaN", "Infinity", "-1", "0x", "0xfee00000", "0xfffffffffffff000", "0x1000000000000", "1TiB", "16EiB", "-4KiB", "4K", "2M", "1G",
         "nested", "shadow", "off", "passthrough", "single-stage", "lazy", "none", "poisson", "bursty", "constant", "trace", "nic-rx", "nvme", "plru", "kernel", "vfio-container",
-        "0000:03:00.0", "vm0", "dev0", "per-request", true, false, null, new JsonObject(), new JsonArray(), new JsonObject { ["x"] = 1 }, new JsonArray(1, 2),
+        "0000:03:00.0", "vm0", "dev0", "per-request", "smmuv3", true, false, null, new JsonObject(), new JsonArray(), new JsonObject { ["x"] = 1 }, new JsonArray(1, 2),
     ];
 
     private static readonly Gen<ConfigMutation> Mutation =
