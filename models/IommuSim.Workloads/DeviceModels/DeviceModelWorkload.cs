@@ -56,6 +56,19 @@ public abstract class DeviceModelWorkload : WorkloadDriver, IEventHandler, IDmaC
     /// runner's (<see cref="WorkloadDriver.DmaApi"/>, set before the run starts). Throws naming
     /// <paramref name="key"/> when neither exists.
     /// </summary>
+    /// <summary>
+    /// The checks every device model runs before it builds anything: the workload's own options and
+    /// the model's layout against its device (<paramref name="checkLayout"/>); all errors in one exception.
+    /// </summary>
+    protected static void ThrowIfInvalid(WorkloadOptions options, DmaEngine device, string path,
+        Action<WorkloadOptions, DeviceOptions, string, List<string>> checkLayout)
+    {
+        var errors = new List<string>();
+        options.Validate(path, errors);
+        checkLayout(options, device.Options, path, errors);
+        if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
+    }
+
     protected IDmaApi ResolveDmaApi(IDmaApi? fromConstructor, string key)
         => fromConstructor ?? DmaApi ?? throw new InvalidOperationException(
             $"{key}: needs the run-time DMA API (translation:dmaApi), which is not available to this run");

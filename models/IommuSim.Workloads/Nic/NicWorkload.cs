@@ -71,10 +71,7 @@ public sealed class NicWorkload : DeviceModelWorkload
     {
         if (options.Type is not ("nic-rx" or "nic-tx"))
             throw new ArgumentException($"{path}:type = {options.Type}: a NIC model needs nic-rx or nic-tx");
-        var errors = new List<string>();
-        options.Validate(path, errors);
-        CheckLayout(options, device.Options, path, errors);
-        if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
+        ThrowIfInvalid(options, device, path, CheckLayout);
         _nic = options.Nic;
         MapPerPacket = _nic.BufferPolicy == "map-per-packet";
         _dmaApiArg = dmaApi;

@@ -44,10 +44,7 @@ public sealed class NvmeWorkload : DeviceModelWorkload
         : base(options, device, scheduler, budget, rng)
     {
         if (options.Type != "nvme") throw new ArgumentException($"{path}:type = {options.Type}: an NVMe model needs type nvme");
-        var errors = new List<string>();
-        options.Validate(path, errors);
-        CheckLayout(options, device.Options, path, errors);
-        if (errors.Count > 0) throw new ArgumentException(string.Join("; ", errors));
+        ThrowIfInvalid(options, device, path, CheckLayout);
         _nvme = options.Nvme;
         MapPerIo = _nvme.BufferPolicy == "map-per-io";
         _dmaApiArg = dmaApi;

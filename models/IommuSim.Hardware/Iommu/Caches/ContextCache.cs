@@ -13,30 +13,16 @@ namespace IommuSim.Hardware.Iommu.Caches;
 /// invalidation (§6.5.2.1): scalable-mode context entries carry no domain id, so a
 /// domain-selective invalidation acts globally.
 /// </summary>
-public sealed class ContextCache : IResettable
+public sealed class ContextCache : TableEntryCache<ushort, ContextEntry>
 {
-    private readonly LruCache<ushort, ContextEntry> _entries;
-    private readonly PhysicalMemory _mem;
-    private readonly MemoryTimingModel _timing;
     private readonly TranslationTables _tables;
 
     public ContextCache(int entries, PhysicalMemory mem, MemoryTimingModel timing, TranslationTables tables)
-    {
-        _entries = new LruCache<ushort, ContextEntry>("contextCache", entries);
-        _mem = mem;
-        _timing = timing;
-        _tables = tables;
-    }
-
-    public long Hits => _entries.Hits;
-    public long Misses => _entries.Misses;
-    public int Count => _entries.Count;
-    /// <summary>Root- and context-entry reads on misses.</summary>
-    public long FetchReads { get; private set; }
+        : base("contextCache", entries, mem, timing) => _tables = tables;
 
     /// <summary>A cached context entry of <paramref name="rid"/> (counts a hit or a miss).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryGet(ushort rid, out ContextEntry ctx) => _entries.TryGet(rid, out ctx);
+    public bool TryGet(ushort rid, out ContextEntry ctx) => Entries.TryGet(rid, out ctx);
 
     /// <summary>
     /// Fetch, first read: the root entry of <paramref name="rid"/>'s bus. Returns the address of the
@@ -45,15 +31,15 @@ public sealed class ContextCache : IResettable
     public ulong? ReadRootEntry(ushort rid)
     {
         FetchReads++;
-        return TranslationTables.LocateContextEntry(_mem, _tables.RootTableAddress, new RequesterId(rid));
+        return TranslationTables.LocateContextEntry(Mem, _tables.RootTableAddress, new RequesterId(rid));
     }
 
     /// <summary>Fetch, second read: the context entry at <paramref name="address"/>; a present one is cached.</summary>
     public ContextEntry ReadContextEntry(ushort rid, ulong address)
     {
         FetchReads++;
-        var ctx = ContextEntry.Decode(_mem.ReadU64(address), _mem.ReadU64(address + 8));
-        if (ctx.Present) _entries.Insert(rid, ctx);
+        var ctx = ContextEntry.Decode(Mem.ReadU64(address), Mem.ReadU64(address + 8));
+        if (ctx.Present) Entries.Insert(rid, ctx);
         return ctx;
     }
 
@@ -67,9 +53,9 @@ public sealed class ContextCache : IResettable
     {
         if (TryGet(rid, out var ctx)) return ctx;
         fetched = true;
-        t = _timing.WalkRead(t);
+        t = Timing.WalkRead(t);
         if (ReadRootEntry(rid) is not ulong a) return default;
-        t = _timing.WalkRead(t);
+        t = Timing.WalkRead(t);
         return ReadContextEntry(rid, a);
     }
 
@@ -77,13 +63,7 @@ public sealed class ContextCache : IResettable
     public void Invalidate(in InvalidationDescriptor d)
     {
         if (d.Granularity == InvalidationGranularity.Device)
-            _entries.InvalidateWhere(d.RequesterId, static (k, _, rid) => k == rid);
-        else _entries.InvalidateAll();
-    }
-
-    public void Reset()
-    {
-        _entries.Reset();
-        FetchReads = 0;
+            Entries.InvalidateWhere(d.RequesterId, static (k, _, rid) => k == rid);
+        else Entries.InvalidateAll();
     }
 }

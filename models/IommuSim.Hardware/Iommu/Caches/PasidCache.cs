@@ -15,28 +15,14 @@ public readonly record struct PasidCacheTag(ushort Rid, uint Pasid);
 /// reads timed by the memory model; only present entries are cached. PASID-cache invalidation
 /// (§6.5.2.2) selects by domain id, or by domain id and PASID.
 /// </summary>
-public sealed class PasidCache : IResettable
+public sealed class PasidCache : TableEntryCache<PasidCacheTag, PasidTableEntry>
 {
-    private readonly LruCache<PasidCacheTag, PasidTableEntry> _entries;
-    private readonly PhysicalMemory _mem;
-    private readonly MemoryTimingModel _timing;
-
     public PasidCache(int entries, PhysicalMemory mem, MemoryTimingModel timing)
-    {
-        _entries = new LruCache<PasidCacheTag, PasidTableEntry>("pasidCache", entries);
-        _mem = mem;
-        _timing = timing;
-    }
-
-    public long Hits => _entries.Hits;
-    public long Misses => _entries.Misses;
-    public int Count => _entries.Count;
-    /// <summary>PASID-directory and PASID-table entry reads on misses.</summary>
-    public long FetchReads { get; private set; }
+        : base("pasidCache", entries, mem, timing) { }
 
     /// <summary>A cached PASID-table entry of (<paramref name="rid"/>, <paramref name="pasid"/>) (counts a hit or a miss).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryGet(ushort rid, uint pasid, out PasidTableEntry pte) => _entries.TryGet(new PasidCacheTag(rid, pasid), out pte);
+    public bool TryGet(ushort rid, uint pasid, out PasidTableEntry pte) => Entries.TryGet(new PasidCacheTag(rid, pasid), out pte);
 
     /// <summary>
     /// Fetch, first read: the PASID-directory entry of <paramref name="pasid"/> under <paramref name="ctx"/>.
@@ -45,15 +31,15 @@ public sealed class PasidCache : IResettable
     public ulong? ReadDirectoryEntry(in ContextEntry ctx, uint pasid)
     {
         FetchReads++;
-        return TranslationTables.LocatePasidEntry(_mem, ctx, pasid);
+        return TranslationTables.LocatePasidEntry(Mem, ctx, pasid);
     }
 
     /// <summary>Fetch, second read: the PASID-table entry at <paramref name="address"/>; a present one is cached.</summary>
     public PasidTableEntry ReadTableEntry(ushort rid, uint pasid, ulong address)
     {
         FetchReads++;
-        var pte = PasidTableEntry.Decode(_mem.ReadU64(address), _mem.ReadU64(address + 8), _mem.ReadU64(address + 16));
-        if (pte.Present) _entries.Insert(new PasidCacheTag(rid, pasid), pte);
+        var pte = PasidTableEntry.Decode(Mem.ReadU64(address), Mem.ReadU64(address + 8), Mem.ReadU64(address + 16));
+        if (pte.Present) Entries.Insert(new PasidCacheTag(rid, pasid), pte);
         return pte;
     }
 
@@ -66,24 +52,18 @@ public sealed class PasidCache : IResettable
     {
         if (TryGet(rid, pasid, out var pte)) return pte;
         fetched = true;
-        t = _timing.WalkRead(t);
+        t = Timing.WalkRead(t);
         if (ReadDirectoryEntry(ctx, pasid) is not ulong a) return default;
-        t = _timing.WalkRead(t);
+        t = Timing.WalkRead(t);
         return ReadTableEntry(rid, pasid, a);
     }
 
     /// <summary>Applies a PASID-cache invalidate descriptor.</summary>
     public void Invalidate(in InvalidationDescriptor d)
     {
-        if (d.Granularity == InvalidationGranularity.Global) _entries.InvalidateAll();
+        if (d.Granularity == InvalidationGranularity.Global) Entries.InvalidateAll();
         else if (d.Granularity == InvalidationGranularity.Domain)
-            _entries.InvalidateWhere(d.DomainId, static (_, v, did) => v.DomainId == did);
-        else _entries.InvalidateWhere((d.DomainId, d.Pasid), static (k, v, s) => v.DomainId == s.DomainId && k.Pasid == s.Pasid);
-    }
-
-    public void Reset()
-    {
-        _entries.Reset();
-        FetchReads = 0;
+            Entries.InvalidateWhere(d.DomainId, static (_, v, did) => v.DomainId == did);
+        else Entries.InvalidateWhere((d.DomainId, d.Pasid), static (k, v, s) => v.DomainId == s.DomainId && k.Pasid == s.Pasid);
     }
 }
