@@ -42,7 +42,7 @@ internal sealed class KernelDomainTarget(VtdPagingDomain domain, MappingWindow w
 /// UNMAP_DMA on its container (the compat IOAS). The ioctls pin the program's pages, create and remove IOAS areas
 /// and fill every domain attached to the IOAS; the unmap's flush is gathered for the caller.
 /// </summary>
-internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDomain domain, bool vfioContainer, ulong poolVa, MappingWindow window)
+internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, DomainFlusher domain, bool vfioContainer, ulong poolVa, MappingWindow window)
     : WindowedTarget(window)
 {
     private readonly Iopt.IoPagetable _iopt = ((Ioas)ictx.Lookup(ioasId)!).Iopt;
@@ -54,13 +54,14 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     private readonly VfioIommuType1DmaUnmap _vfioUnmap = new();
 
     public override ushort DomainId => domain.DomainId;
-    public override IotlbGather CreateGather() => new VtdIotlbGather(ictx.Kernel.Port);
+    public override IotlbGather CreateGather() => domain.CreateGather();
 
     public override void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush)
     {
         ulong va = poolVa + (output - BufferBase);
         Errno rc;
-        using (ictx.Kernel.Vtd!.DeferFlushes(Vtd(flush), NoFreed))
+        domain.Begin(flush, NoFreed);
+        try
         {
             if (vfioContainer)
             {
@@ -79,6 +80,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
                 rc = ictx.IoasMap(_map);
             }
         }
+        finally { domain.End(); }
         if (rc == Errno.EEXIST || rc == Errno.EADDRINUSE) throw new InvalidOperationException($"IOVA 0x{iova:x} is already mapped ({rc})");
         Check(rc, vfioContainer ? "VFIO_IOMMU_MAP_DMA" : "IOMMU_IOAS_MAP", iova, bytes);
     }
@@ -87,7 +89,8 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     {
         Errno rc;
         CutAtEnds(_iopt, iova, bytes);
-        using (ictx.Kernel.Vtd!.DeferFlushes(Gather(flush), freedTablePages))
+        domain.Begin(flush, freedTablePages);
+        try
         {
             if (vfioContainer)
             {
@@ -100,11 +103,12 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
                 rc = ictx.IoasUnmap(_unmap);
             }
         }
+        finally { domain.End(); }
         // Nothing there (IOAS_UNMAP: ENOENT; type1 UNMAP_DMA: success with size 0): a traced range mapped before tracing.
         bool nothing = vfioContainer ? rc == Errno.OK && _vfioUnmap.size == 0 : rc == Errno.ENOENT && _iopt.FirstArea(iova, iova + bytes - 1) is null;
         if (nothing)
         {
-            if (flush is not null) UntracedUnmapFlush(domain, iova, bytes, false, Vtd(flush));
+            if (flush is not null) domain.AddRange(flush, iova, bytes, leafOnly: false);
             return;
         }
         Check(rc, vfioContainer ? "VFIO_IOMMU_UNMAP_DMA" : "IOMMU_IOAS_UNMAP", iova, bytes);
@@ -113,11 +117,11 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     /// <summary>
     /// A lazy flush of the IOAS's domain. Real iommufd has no deferred flush (IOAS_UNMAP always syncs); the
     /// model keeps the DMA-API mode for VFIO programs as an assumption, flushing the domain as the host's
-    /// flush queue would (cache_tag_flush_all).
+    /// flush queue would (VT-d cache_tag_flush_all, arm-smmu-v3 arm_smmu_tlb_inv_context).
     /// </summary>
-    public override void AddDomainInvalidation(IotlbGather into) => VtdInvalidation.AddAll(Vtd(into), domain, firstStage: false);
+    public override void AddDomainInvalidation(IotlbGather into) => domain.AddAll(into);
 
-    public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Vtd!.PutTablePages(pages);
+    public override void PutTablePages(List<ulong> pages) => domain.PutTablePages(pages);
 }
 
 /// <summary>
