@@ -4,6 +4,12 @@ public sealed partial class SmmuUnit
 {
     // Pages unmapped by software but not yet covered by a TLBI (lazy invalidation), by (VMID, ASID, page).
     private readonly HashSet<(ushort Vmid, ushort Asid, ulong Page)> _stale = [];
+    // The TLBI being applied, for one cached predicate (no closure per command).
+    private ushort? _staleVmid, _staleAsid;
+    private ulong _staleP0, _staleP1;
+    private Predicate<(ushort Vmid, ushort Asid, ulong Page)>? _staleCoveredCache;
+    private Predicate<(ushort Vmid, ushort Asid, ulong Page)> _staleCovered => _staleCoveredCache ??= s =>
+        (_staleVmid is null || s.Vmid == _staleVmid) && (_staleAsid is null || s.Asid == _staleAsid) && s.Page >= _staleP0 && s.Page <= _staleP1;
 
     /// <summary>Translations served from a TLB entry of a page software had unmapped but not yet invalidated
     /// (<c>security.staleTranslationsUsed</c>, as the VT-d IOMMU counts them).</summary>
@@ -29,7 +35,7 @@ public sealed partial class SmmuUnit
     private void StaleInvalidated(ushort? vmid, ushort? asid, ulong first = 0, ulong last = ulong.MaxValue)
     {
         if (_stale.Count == 0) return;
-        ulong p0 = first >> 12, p1 = last >> 12;
-        _stale.RemoveWhere(s => (vmid is null || s.Vmid == vmid) && (asid is null || s.Asid == asid) && s.Page >= p0 && s.Page <= p1);
+        _staleVmid = vmid; _staleAsid = asid; _staleP0 = first >> 12; _staleP1 = last >> 12;
+        _stale.RemoveWhere(_staleCovered);
     }
 }

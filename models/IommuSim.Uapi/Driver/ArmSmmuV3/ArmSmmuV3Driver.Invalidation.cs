@@ -76,12 +76,24 @@ public sealed partial class ArmSmmuV3Driver
 
     private void AddAtcInvalidations(ArmSmmuDomain d, ulong start, uint pages)
     {
-        foreach (var (dev, pasid) in d.Attachments)
+        // Index loops: foreach over the IReadOnlyList would box an enumerator on every unmap of the run-time path.
+        var attached = d.Attachments;
+        for (int i = 0; i < attached.Count; i++)
+        {
+            var (dev, pasid) = attached[i];
             if (dev.Ats) _cmds.Add(AtcInv(dev.Rid.Value, pasid, start, pages));
+        }
         // A nest parent's change reaches devices through its nested domains; their ATCs hold guest IOVAs, so all of it goes.
-        foreach (var child in d.Children)
-            foreach (var (dev, pasid) in child.Attachments)
+        var children = d.Children;
+        for (int c = 0; c < children.Count; c++)
+        {
+            var nested = children[c].Attachments;
+            for (int i = 0; i < nested.Count; i++)
+            {
+                var (dev, pasid) = nested[i];
                 if (dev.Ats) _cmds.Add(AtcInv(dev.Rid.Value, pasid, 0, 0));
+            }
+        }
     }
 
     /// <summary>
