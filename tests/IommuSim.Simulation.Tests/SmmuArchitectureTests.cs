@@ -19,7 +19,7 @@ public class SmmuArchitectureTests
     [InlineData("iommu:smmu:tlb:ways=3", "iommu:smmu:tlb")]
     [InlineData("iommu:smmu:queues:commandQueueLog2=30", "iommu:smmu:queues:commandQueueLog2 = 30")]
     [InlineData("translation:design=nested", "translation:design = nested")]
-    [InlineData("workloads:0:mapping=per-request", "workloads:0:mapping = per-request")]
+    [InlineData("devices:0:attach:demandPaging=true", "devices:0:attach:demandPaging = true")]
     public void Bad_smmu_configs_are_refused_naming_the_key(string set, string expected)
     {
         var e = Assert.Throws<ConfigError>(() => Simulator.LoadConfig(Repo.Config("quickstart.json"), [Smmu, set]));

@@ -121,15 +121,12 @@ public sealed class SingleStageDesign : TranslationDesign
     {
         // The host kernel's DMA API maps in its own domain; a VFIO program maps each buffer
         // with IOAS_MAP / VFIO_IOMMU_MAP_DMA through its IOAS, one ioctl per call.
-        if (pd.KernelDomain is VtdPagingDomain domain)
+        if (pd.KernelDomain is IommuPagingDomain domain)
         {
             ulong pool = platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20);
             return MappingTargets.ForKernelDomain(domain, new MappingWindow(pool, BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes),
                 costs.Hint);
         }
-        // SMMUv3: the run-time DMA API does not issue SMMU commands yet (the config checks refuse
-        // per-request mapping there), so premapped regions only: buffers are identity-mapped.
-        if (pd.Table is null) return MappingTargets.Identity(platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20), BufferPoolBytes);
         return MappingTargets.ForIoas(pd.Context!, pd.IoasId, pd.HwptId, device.Options.Attach.Via == "vfio-container", BufferPoolBytes,
             DynamicIovaBase, DynamicIovaBytes, costs.IoctlPs);
     }

@@ -19,8 +19,9 @@ public sealed record MappingWindow(
 /// Builds the run-time mapping target of a provisioned device, one factory per attach path, each over the
 /// same driver, domain and iommufd objects that the ioctls use:
 /// <list type="bullet">
-/// <item><see cref="ForKernelDomain"/>: the host DMA API maps in its <see cref="VtdPagingDomain"/> (iommu_map /
-/// iommu_unmap with the flush gathered; cache_tag_flush_all for a lazy flush).</item>
+/// <item><see cref="ForKernelDomain"/>: the host DMA API maps in its paging domain, a <see cref="VtdPagingDomain"/> or an
+/// arm-smmu-v3 <see cref="Driver.ArmSmmuV3.ArmSmmuDomain"/> (iommu_map / iommu_unmap with the flush gathered;
+/// cache_tag_flush_all or arm_smmu_tlb_inv_context for a lazy flush).</item>
 /// <item><see cref="ForIoas"/>: a VFIO program maps each buffer with IOMMU_IOAS_MAP / IOAS_UNMAP (cdev) or
 /// VFIO_IOMMU_MAP_DMA / UNMAP_DMA (legacy container, through the compat IOAS): IOAS areas, domain
 /// tables and DMA stay in agreement.</item>
@@ -36,8 +37,15 @@ public static class MappingTargets
     public static IMappingTarget Identity(ulong bufferBase, ulong bufferBytes) => new IdentityTarget(bufferBase, bufferBytes);
 
     /// <summary>The host kernel's DMA-API domain; buffers from host memory at <paramref name="window"/>.</summary>
-    public static IMappingTarget ForKernelDomain(VtdPagingDomain domain, MappingWindow window, InvalidationHint hint = InvalidationHint.Never)
-        => new KernelDomainTarget(domain, window, hint);
+    /// <remarks>VT-d: <paramref name="hint"/> says when unmaps set IH. arm-smmu-v3: a leaf-only TLBI is what the driver
+    /// always sends (io-pgtable-arm frees no table on unmap), so the hint does not apply.</remarks>
+    public static IMappingTarget ForKernelDomain(IommuPagingDomain domain, MappingWindow window, InvalidationHint hint = InvalidationHint.Never)
+        => domain switch
+        {
+            VtdPagingDomain v => new KernelDomainTarget(v, window, hint),
+            Driver.ArmSmmuV3.ArmSmmuDomain s => new SmmuKernelDomainTarget(s, window),
+            _ => throw new NotSupportedException($"run-time mapping in a {domain.GetType().Name} is not modelled"),
+        };
 
     /// <summary>
     /// A VFIO program's IOAS <paramref name="ioasId"/> in <paramref name="ictx"/> (legacy container:
@@ -52,7 +60,7 @@ public static class MappingTargets
         ulong va = ictx.Mm.Mmap(bufferBytes, writable: true);
         ulong pa = ictx.Mm.Translate(va) ?? throw new InvalidOperationException("the buffer pool has no backing");
         var window = new MappingWindow(pa, bufferBytes, iovaBase, iovaBytes, ioctlPs, ioctlPs);
-        return new IoasTarget(ictx, ioasId, VtdDomainOf(hwpt), vfioContainer, va, window);
+        return new IoasTarget(ictx, ioasId, DomainFlusher.For(hwpt.PagingDomain, ictx.Kernel.Port), vfioContainer, va, window);
     }
 
     /// <summary>
@@ -80,8 +88,8 @@ public static class MappingTargets
     }
 
     /// <summary>
-    /// The run-time targets flush through the VT-d driver's gathered invalidations; on SMMUv3 run-time mapping
-    /// is refused by the config checks until the DMA-API layer issues SMMU commands (docs/smmuv3.md).
+    /// The shadow target flushes through the VT-d driver's gathered invalidations (shadow on SMMUv3: not modelled
+    /// here, refused by the config checks).
     /// </summary>
     private static VtdPagingDomain VtdDomainOf(HwptPaging hwpt)
         => hwpt.PagingDomain as VtdPagingDomain
@@ -101,22 +109,27 @@ public abstract class WindowedTarget(MappingWindow window) : IMappingTarget
     public long MapOverheadPs => Window.MapOverheadPs;
     public long UnmapOverheadPs => Window.UnmapOverheadPs;
     public long InvalidateOverheadPs => Window.InvalidateOverheadPs;
-    public abstract void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush);
-    public abstract void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages);
+    public abstract IotlbGather CreateGather();
+    public abstract void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush);
+    public abstract void Unmap(ulong iova, ulong bytes, IotlbGather? flush, List<ulong> freedTablePages);
     public abstract void PutTablePages(List<ulong> pages);
 
     /// <summary>Table pages a map frees are not gathered (a map's flush is not waited for): this stays empty.</summary>
     protected readonly List<ulong> NoFreed = [];
-    public abstract void AddDomainInvalidation(List<InvalidationDescriptor> into);
+    public abstract void AddDomainInvalidation(IotlbGather into);
 
     /// <summary>Where the flush of a lazy unmap goes: gathered and dropped (the lazy flush covers the whole domain later).</summary>
     protected readonly List<InvalidationDescriptor> Dropped = [];
 
+    /// <summary>The VT-d descriptor list of a gather this target created (<see cref="CreateGather"/>).</summary>
+    protected static List<InvalidationDescriptor> Vtd(IotlbGather gather)
+        => gather is VtdIotlbGather g ? g.Descriptors : throw new ArgumentException($"a VT-d target cannot gather into {gather.GetType().Name}", nameof(gather));
+
     /// <summary>The list a kernel-side unmap gathers its flush into.</summary>
-    protected List<InvalidationDescriptor> Gather(List<InvalidationDescriptor>? flush)
+    protected List<InvalidationDescriptor> Gather(IotlbGather? flush)
     {
         Dropped.Clear();
-        return flush ?? Dropped;
+        return flush is null ? Dropped : Vtd(flush);
     }
 
     /// <summary>

@@ -4,10 +4,10 @@ public static partial class ConfigValidator
 {
     /// <summary>
     /// iommu.architecture = smmuv3: what the SMMUv3 path runs today (docs/smmuv3.md). Provisioning goes through
-    /// the arm-smmu-v3 driver model (passthrough, single-stage by kernel, iommufd and vfio-container); nested
-    /// and shadow need the SMMUv3 vIOMMU, and run-time DMA-API mapping (per-request, map-per-packet/io,
-    /// kernel traces, demand paging) needs the DMA-API layer to issue SMMU commands: both refused here,
-    /// naming the key, rather than run on a model that would translate nothing.
+    /// the arm-smmu-v3 driver model (passthrough, single-stage by kernel, iommufd and vfio-container), and so does
+    /// run-time DMA-API mapping (per-request, map-per-packet/io, kernel traces: TLBI + CMD_SYNC through the
+    /// neutral gather). Nested and shadow need the SMMUv3 vIOMMU, and demand paging the IOPF path with
+    /// PRI_RESP: refused here, naming the key, rather than run on a model that would translate nothing.
     /// </summary>
     private static void ValidateSmmuPath(SimulationConfig c, List<string> errors)
     {
@@ -15,14 +15,6 @@ public static partial class ConfigValidator
         const string why = "is not modelled on iommu:architecture = smmuv3 yet (docs/smmuv3.md, Status)";
         if (c.Translation.Design is "nested" or "shadow")
             errors.Add($"translation:design = {c.Translation.Design}: {why}; use off, passthrough or single-stage");
-        for (int i = 0; i < c.Workloads.Count; i++)
-        {
-            var w = c.Workloads[i];
-            if (w.Mapping == "per-request") errors.Add($"workloads:{i}:mapping = per-request: run-time DMA-API mapping {why}");
-            if (w.IsNic && w.Nic.BufferPolicy != "recycle") errors.Add($"workloads:{i}:nic:bufferPolicy = {w.Nic.BufferPolicy}: run-time DMA-API mapping {why}");
-            if (w.Type == "nvme" && w.Nvme.BufferPolicy != "recycle") errors.Add($"workloads:{i}:nvme:bufferPolicy = {w.Nvme.BufferPolicy}: run-time DMA-API mapping {why}");
-            if (w.Type == "kernel-trace") errors.Add($"workloads:{i}:type = kernel-trace: replaying DMA-API map/unmap {why}");
-        }
         for (int i = 0; i < c.Devices.Count; i++)
             if (c.Devices[i].Attach.DemandPaging) errors.Add($"devices:{i}:attach:demandPaging = true: I/O page faults {why}");
     }

@@ -111,7 +111,7 @@ public static class SummaryBuilder
                 ["deviceTlbDescriptors"] = io.Invalidation.DescriptorsByType(InvalidationType.DeviceTlb) + io.Invalidation.DescriptorsByType(InvalidationType.PasidDeviceTlb),
                 ["waitDescriptors"] = io.Invalidation.DescriptorsByType(InvalidationType.Wait),
             },
-            ["security"] = new JsonObject { ["staleTranslationsUsed"] = io.StaleTranslationsUsed },
+            ["security"] = new JsonObject { ["staleTranslationsUsed"] = io.StaleTranslationsUsed + (p.Smmu?.StaleTranslationsUsed ?? 0) },
             ["ats"] = Ats(run),
             ["dmaApi"] = DmaApi(run),
             ["pcie"] = Pcie(run),

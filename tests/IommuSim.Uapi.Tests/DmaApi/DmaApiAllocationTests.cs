@@ -23,17 +23,19 @@ public class DmaApiAllocationTests
     }
 
     [Theory]
-    [InlineData("strict")]
-    [InlineData("lazy")]
-    public void KernelDomainMapUnmap_SteadyState_AllocatesNothingPerCall(string mode)
+    [InlineData("strict", "vtd")]
+    [InlineData("lazy", "vtd")]
+    [InlineData("strict", "smmuv3")] // the SMMU gather: reused command lists, one cached CMD_SYNC callback
+    [InlineData("lazy", "smmuv3")]
+    public void KernelDomainMapUnmap_SteadyState_AllocatesNothingPerCall(string mode, string arch)
     {
-        var hw = PlatformPort.CreatePlatform(new PlatformSpec());
+        var hw = PlatformPort.CreatePlatform(new PlatformSpec(), new IommuSim.Hardware.Iommu.IommuOptions { Architecture = arch });
         var sys = SystemProvisioner.Provision(hw, new ProvisionRequest("single-stage", new StageSpec(), new StageSpec(), [],
             [new DeviceProvision(Sim.Dev3, "kernel", [])]));
         var dev = hw.Device(Sim.Dev3)!;
         ulong pool = hw.Frames.AllocateContiguous(4UL << 20, 2UL << 20);
         var api = new KernelDmaApi(sys.Kernel.Port, DmaApiCosts.FromNs(mode, 200, 150, 100, 1500, 400, 32, 50));
-        api.Register(dev, MappingTargets.ForKernelDomain((Uapi.Driver.VtdPagingDomain)sys.Devices[Sim.Dev3].KernelDomain!,
+        api.Register(dev, MappingTargets.ForKernelDomain((Uapi.Driver.IommuPagingDomain)sys.Devices[Sim.Dev3].KernelDomain!,
             new MappingWindow(pool, 4UL << 20, 0x7000_0000_0000, 1UL << 36)));
         var loop = new Loop(api, dev);
         loop.Start();

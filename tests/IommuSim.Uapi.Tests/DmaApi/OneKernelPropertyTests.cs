@@ -15,7 +15,8 @@ namespace IommuSim.Uapi.Tests.DmaApi;
 /// iopt_fill_domain; unmap: iopt_unmap_iova_range → iopt_area_unfill_domain → iommu_unmap + iotlb_sync). CsCheck
 /// generates random map / unmap / DMA sequences, strict or lazy; after every step the IOAS areas, the domain's page
 /// table and what a DMA reaches must agree, and an unmapped IOVA must fault once its invalidation has completed
-/// (strict: when the unmap returns; lazy: after the flush-queue flush).
+/// (strict: when the unmap returns; lazy: after the flush-queue flush). On VT-d and on SMMUv3 (the same iommufd
+/// objects over the arm-smmu-v3 domain: TLBI_NH_VA / TLBI_NH_ASID + CMD_SYNC through the neutral gather).
 /// </summary>
 public class OneKernelPropertyTests
 {
@@ -34,14 +35,16 @@ public class OneKernelPropertyTests
     private static readonly Gen<(bool Lazy, Step[] Steps)> Sequence = Gen.Select(Gen.Bool, StepGen.Array[1, 40]);
 
     [Theory]
-    [InlineData("iommufd")]
-    [InlineData("vfio-container")]
-    public void PerRequestMapping_KeepsIoasAreasDomainTablesAndDmaInAgreement(string via)
+    [InlineData("iommufd", "vtd")]
+    [InlineData("vfio-container", "vtd")]
+    [InlineData("iommufd", "smmuv3")]        // arm_smmu_unmap_pages + arm_smmu_iotlb_sync: TLBI_NH_VA + CMD_SYNC
+    [InlineData("vfio-container", "smmuv3")]
+    public void PerRequestMapping_KeepsIoasAreasDomainTablesAndDmaInAgreement(string via, string arch)
     {
         long checkedDmas = 0, faultsAfterUnmap = 0;
         Sequence.Sample(s =>
         {
-            var rig = new Rig(via, s.Lazy);
+            var rig = new Rig(via, s.Lazy, arch);
             foreach (var step in s.Steps) rig.Apply(step);
             checkedDmas += rig.CheckedDmas;
             faultsAfterUnmap += rig.FaultsAfterUnmap;
@@ -58,7 +61,11 @@ public class OneKernelPropertyTests
         private readonly KernelDmaApi _api;
         private readonly DmaEngine _dev;
         private readonly IoPagetable _iopt;
-        private readonly PageTable _table;
+        // The domain's table, whatever the IOMMU: what a page translates to (VT-d PageTable or VMSAv8-64), and
+        // how many bytes it maps (null: the VMSA table does not count them).
+        private readonly Func<ulong, ulong?> _translate;
+        private readonly Func<ulong>? _mappedBytes;
+        private readonly Func<bool> _invalidationIdle;
         private readonly ProvisionedSystem _sys;
         private readonly bool _lazy;
         private readonly List<(ulong Iova, int Bytes)> _live = [];
@@ -69,17 +76,31 @@ public class OneKernelPropertyTests
         public long CheckedDmas { get; private set; }
         public long FaultsAfterUnmap { get; private set; }
 
-        public Rig(string via, bool lazy)
+        public Rig(string via, bool lazy, string arch)
         {
             _lazy = lazy;
-            _hw = PlatformPort.CreatePlatform(new PlatformSpec());
+            _hw = PlatformPort.CreatePlatform(new PlatformSpec(), new IommuSim.Hardware.Iommu.IommuOptions { Architecture = arch });
             var rid = Sim.Dev3;
             _sys = SystemProvisioner.Provision(_hw, new ProvisionRequest("single-stage", new StageSpec(), new StageSpec(), [],
                 [new DeviceProvision(rid, via, [])]));
             var pd = _sys.Devices[rid];
             _dev = _hw.Device(rid)!;
             _iopt = ((Ioas)pd.Context!.Lookup(pd.IoasId)!).Iopt;
-            _table = ((Uapi.Driver.VtdPagingDomain)((HwptPaging)pd.Context.Lookup(pd.HwptId)!).PagingDomain).Table;
+            switch (((HwptPaging)pd.Context.Lookup(pd.HwptId)!).PagingDomain)
+            {
+                case Uapi.Driver.VtdPagingDomain v:
+                    _translate = va => v.Table.TryTranslate(va, out ulong pa, out _, out _) ? pa : null;
+                    _mappedBytes = () => v.Table.MappedBytes;
+                    _invalidationIdle = () => _hw.Iommu.Invalidation.Idle;
+                    break;
+                case Uapi.Driver.ArmSmmuV3.ArmSmmuDomain a:
+                    _translate = va => a.Table.Translate(va)?.Output;
+                    _mappedBytes = null;
+                    var q = _hw.Smmu!.CommandQueue;
+                    _invalidationIdle = () => q.Prod == q.Cons;
+                    break;
+                default: throw new InvalidOperationException("unexpected domain");
+            }
             _api = new KernelDmaApi(_sys.Kernel.Port, DmaApiCosts.FromNs(lazy ? "lazy" : "strict", 200, 150, 100, 1500, 400, 4, 50));
             _api.Register(_dev, MappingTargets.ForIoas(pd.Context, pd.IoasId, pd.HwptId, via == "vfio-container", 4UL << 20,
                 0x7000_0000_0000, 1UL << 36, ioctlPs: 400_000));
@@ -115,7 +136,7 @@ public class OneKernelPropertyTests
                     _hw.RunUntil(() => _done);
                     Assert.True(_done, "unmap did not complete");
                     // Lazy: the IOVA is invalidated by the next flush (queue full or timer); until then it may still hit.
-                    if (_lazy) _hw.RunUntil(() => _api.Stats.Flushes > flushes && _hw.Iommu.Invalidation.Idle);
+                    if (_lazy) _hw.RunUntil(() => _api.Stats.Flushes > flushes && _invalidationIdle());
                     _unmapped.Add(iova);
                     break;
                 }
@@ -163,17 +184,18 @@ public class OneKernelPropertyTests
                 Assert.Equal(Round(bytes), area.Length);
                 for (ulong page = iova; page < iova + Round(bytes); page += 0x1000)
                 {
-                    Assert.True(_table.TryTranslate(page, out ulong pa, out _, out _), $"domain has no entry for live 0x{page:x}");
-                    Assert.Equal(ExpectedPa(page), pa);
+                    ulong? pa = _translate(page);
+                    Assert.True(pa.HasValue, $"domain has no entry for live 0x{page:x}");
+                    Assert.Equal(ExpectedPa(page), pa!.Value);
                 }
                 total += Round(bytes);
             }
-            Assert.Equal(total, _table.MappedBytes);
+            if (_mappedBytes is not null) Assert.Equal(total, _mappedBytes());
             // Unmapped (and invalidated) IOVAs are gone from the IOAS and the table, and a DMA to them faults.
             foreach (ulong iova in _unmapped)
             {
                 Assert.Null(_iopt.FirstArea(iova, iova));
-                Assert.False(_table.TryTranslate(iova, out _, out _, out _));
+                Assert.Null(_translate(iova));
                 var r = _hw.ExecuteDma(_dev.RequesterId, null, iova, 64, Access.Write);
                 Assert.True(r.Faulted, $"DMA to unmapped 0x{iova:x} reached 0x{r.PhysicalAddress:x}");
                 FaultsAfterUnmap++;

@@ -31,6 +31,8 @@ public sealed class ArmSmmuDomain : IommuPagingDomain
     }
 
     public ArmSmmuStage Stage { get; }
+    /// <summary>The driver that owns the domain (its invalidations, its command queue).</summary>
+    public ArmSmmuV3Driver Driver => _driver;
     /// <summary>The stage-1 ASID (CD.ASID, TLBI_NH_* tag); 0 for a stage-2 domain.</summary>
     public ushort Asid => Stage == ArmSmmuStage.S1 ? DomainId : (ushort)0;
     /// <summary>The stage-2 VMID (STE.S2VMID, TLBI_S2_IPA tag); 0 for a stage-1 domain.</summary>

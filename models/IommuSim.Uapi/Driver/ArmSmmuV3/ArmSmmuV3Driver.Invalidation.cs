@@ -27,6 +27,44 @@ public sealed partial class ArmSmmuV3Driver
         Sync();
     }
 
+    private List<SmmuCommand>? _deferInto;
+
+    /// <summary>
+    /// Until the returned scope is disposed, the commands a sync would send are appended to <paramref name="into"/>
+    /// instead of being submitted and waited for here (the iommu_iotlb_gather of an unmap made by a driver CPU
+    /// inside a simulated-time event): the caller adds the CMD_SYNC and waits asynchronously.
+    /// </summary>
+    public DeferredFlushes DeferFlushes(List<SmmuCommand> into)
+    {
+        if (_deferInto is not null) throw new InvalidOperationException("flushes are already being deferred");
+        _deferInto = into;
+        return new DeferredFlushes(this);
+    }
+
+    /// <summary>The scope of <see cref="DeferFlushes"/>.</summary>
+    public readonly struct DeferredFlushes(ArmSmmuV3Driver driver) : IDisposable
+    {
+        public void Dispose() => driver._deferInto = null;
+    }
+
+    /// <summary>A lazy flush of <paramref name="d"/> (arm_smmu_tlb_inv_context, as the flush queue's
+    /// iommu_flush_iotlb_all calls it), gathered into <paramref name="into"/> without the CMD_SYNC.</summary>
+    public void GatherInvalidateAll(ArmSmmuDomain d, List<SmmuCommand> into)
+    {
+        using (DeferFlushes(into))
+        {
+            AddInvalidateAll(d);
+            Sync();
+        }
+    }
+
+    /// <summary>Range invalidation of [iova, iova+length) of <paramref name="d"/> (arm_smmu_tlb_inv_range_domain), gathered
+    /// into <paramref name="into"/> without the CMD_SYNC: a traced unmap of a range this model never mapped still flushes.</summary>
+    public void GatherInvalidateRange(ArmSmmuDomain d, ulong iova, ulong length, List<SmmuCommand> into)
+    {
+        using (DeferFlushes(into)) InvalidateRange(d, iova, length);
+    }
+
     /// <summary>Everything the domain's tag may have cached (arm_smmu_tlb_inv_context): TLBI_NH_ASID or TLBI_S12_VMALL, plus ATCs.</summary>
     private void AddInvalidateAll(ArmSmmuDomain d)
     {
@@ -38,12 +76,24 @@ public sealed partial class ArmSmmuV3Driver
 
     private void AddAtcInvalidations(ArmSmmuDomain d, ulong start, uint pages)
     {
-        foreach (var (dev, pasid) in d.Attachments)
+        // Index loops: foreach over the IReadOnlyList would box an enumerator on every unmap of the run-time path.
+        var attached = d.Attachments;
+        for (int i = 0; i < attached.Count; i++)
+        {
+            var (dev, pasid) = attached[i];
             if (dev.Ats) _cmds.Add(AtcInv(dev.Rid.Value, pasid, start, pages));
+        }
         // A nest parent's change reaches devices through its nested domains; their ATCs hold guest IOVAs, so all of it goes.
-        foreach (var child in d.Children)
-            foreach (var (dev, pasid) in child.Attachments)
+        var children = d.Children;
+        for (int c = 0; c < children.Count; c++)
+        {
+            var nested = children[c].Attachments;
+            for (int i = 0; i < nested.Count; i++)
+            {
+                var (dev, pasid) = nested[i];
                 if (dev.Ats) _cmds.Add(AtcInv(dev.Rid.Value, pasid, 0, 0));
+            }
+        }
     }
 
     /// <summary>
