@@ -64,6 +64,9 @@ public sealed class ProvisionedDevice
     /// <summary>Nested and shadow: the guest's stage-1 table (root GPA) and its VM.</summary>
     public VirtualMachine? Vm { get; internal set; }
     public ulong GuestPgtbl { get; internal set; }
+
+    /// <summary>Nested on SMMUv3: the guest's CD table and VMSAv8-64 stage-1 table (in its VM's RAM) behind its STE.</summary>
+    public Driver.ArmSmmuV3.ArmVsmmuGuest? SmmuGuest { get; internal set; }
 }
 
 /// <summary>The provisioned system: the kernel model over the platform and the process that made the calls.</summary>

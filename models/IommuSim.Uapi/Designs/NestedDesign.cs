@@ -21,17 +21,26 @@ public sealed class NestedDesign : VmDesign
 
     protected override int GuestStage1Levels(StageSpec stage1) => stage1.Levels;
 
-    protected override void CheckStages(ProvisionRequest req)
+    protected override void CheckStages(ProvisionedSystem sys, ProvisionRequest req)
     {
+        if (!GuestBuildsX86Table(sys)) { SmmuNestedProvisioning.CheckStages(req); return; }
         if (req.Stage1.Levels is not (4 or 5)) throw new ArgumentException($"stage1 levels {req.Stage1.Levels}: a VT-d stage-1 table has 4 or 5 levels");
     }
+
+    /// <summary>On an SMMUv3 the guest is an Arm guest: it writes a CD table and a VMSAv8-64 stage-1 table, not a VT-d one.</summary>
+    protected override bool GuestBuildsX86Table(ProvisionedSystem sys) => sys.Kernel.Driver is not Driver.ArmSmmuV3.ArmSmmuV3Driver;
 
     protected override void OnVmCreated(IommufdContext ictx, VmState vs, ProvisionRequest req, DeviceProvision d)
         => vs.Ioas = MapGuestRam(ictx, vs.Vm, req.Stage2, d);
 
     protected override void AttachGuestDevice(ProvisionedSystem sys, IommufdContext ictx, VmState vs, ProvisionedDevice pd, DeviceProvision d,
-        ProvisionRequest req, PageTable guestStage1, IReadOnlyList<(ulong Iova, ulong Gpa, ulong Bytes)> guestMaps)
+        ProvisionRequest req, PageTable? guestStage1, IReadOnlyList<(ulong Iova, ulong Gpa, ulong Bytes)> guestMaps)
     {
+        if (guestStage1 is null)
+        {
+            SmmuNestedProvisioning.Attach(sys, ictx, vs, pd, d, req, guestMaps);
+            return;
+        }
         var (file, devId) = OpenAndBind(sys, ictx, pd, d);
         if (vs.NestParent == 0)
         {
@@ -74,7 +83,11 @@ public sealed class NestedDesign : VmDesign
     /// table's output is a GPA); each invalidation traps to the VMM, which issues HWPT_INVALIDATE.
     /// </summary>
     public override IMappingTarget MappingTarget(Platform platform, DmaEngine device, ProvisionedDevice pd, RunTimeCosts costs)
-        => MappingTargets.ForGuestStage1(pd.Context!, pd.HwptId, pd.Table!,
+        => pd.SmmuGuest is not null
+            // SMMUv3: the guest's run-time TLBI_NH_VA path is not modelled yet (the config checks refuse per-request
+            // mapping there), so premapped regions only; the unused pool is identity-mapped.
+            ? MappingTargets.Identity(platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20), BufferPoolBytes)
+            : MappingTargets.ForGuestStage1(pd.Context!, pd.HwptId, pd.Table!,
             new MappingWindow(GuestBufferPoolGpa(pd), BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes, InvalidateOverheadPs: costs.TrapPs));
 
     /// <summary>

@@ -13,8 +13,6 @@ public static partial class ConfigValidator
     {
         if (!c.Iommu.IsSmmu) return;
         const string why = "is not modelled on iommu:architecture = smmuv3 yet (docs/smmuv3.md, Status)";
-        if (c.Translation.Design is "nested" or "shadow")
-            errors.Add($"translation:design = {c.Translation.Design}: {why}; use off, passthrough or single-stage");
         for (int i = 0; i < c.Workloads.Count; i++)
         {
             var w = c.Workloads[i];
