@@ -30,7 +30,8 @@ public sealed record ProvisionRequest(
     StageSpec Stage1,
     StageSpec Stage2,
     IReadOnlyList<VmSpec> Vms,
-    IReadOnlyList<DeviceProvision> Devices);
+    IReadOnlyList<DeviceProvision> Devices,
+    bool ViommuHwQueue = false);
 
 /// <summary>Where one region ended up: its IOVA, size, and the host-physical address of its first byte.</summary>
 public sealed record ProvisionedRegion(ulong Iova, ulong Bytes, ulong HostPhysical);
@@ -65,8 +66,8 @@ public sealed class ProvisionedDevice
     public VirtualMachine? Vm { get; internal set; }
     public ulong GuestPgtbl { get; internal set; }
 
-    /// <summary>Nested on SMMUv3: the guest's CD table and VMSAv8-64 stage-1 table (in its VM's RAM) behind its STE.</summary>
-    public Driver.ArmSmmuV3.ArmVsmmuGuest? SmmuGuest { get; internal set; }
+    /// <summary>Nested on SMMUv3: the guest's SMMU structures and the vIOMMU (and hardware queue) they go through.</summary>
+    public Designs.SmmuNestedGuest? SmmuGuest { get; internal set; }
 }
 
 /// <summary>The provisioned system: the kernel model over the platform and the process that made the calls.</summary>

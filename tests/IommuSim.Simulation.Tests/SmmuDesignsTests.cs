@@ -60,4 +60,26 @@ public class SmmuDesignsTests
         var e = Assert.Throws<IommuSim.Simulation.Config.ConfigError>(() => Run("nested", "translation:stage1:levels=5"));
         Assert.Contains(e.Messages, m => m.Contains("translation:stage1:levels = 5", StringComparison.Ordinal));
     }
+
+    /// <summary>IOMMU_HW_QUEUE_ALLOC exists only for a Tegra241 CMDQV vIOMMU (tegra241_cmdqv_init_vintf_user), i.e. nested on SMMUv3.</summary>
+    [Theory]
+    [InlineData("nested", false, false, "iommu:smmu:tegra241Cmdqv = true")]
+    [InlineData("nested", true, false, "iommu:smmu:tegra241Cmdqv = true")]
+    [InlineData("shadow", true, true, "only design nested has a vIOMMU")]
+    public void A_hardware_queue_without_its_prerequisites_is_refused_naming_the_key(string design, bool smmu, bool cmdqv, string expected)
+    {
+        var sets = new List<string> { "translation:viommu:hwQueue=true", $"iommu:smmu:tegra241Cmdqv={cmdqv.ToString().ToLowerInvariant()}" };
+        if (!smmu) sets.Add("iommu:architecture=vtd");
+        var e = Assert.Throws<IommuSim.Simulation.Config.ConfigError>(() =>
+            Simulator.LoadConfig(Repo.Config($"designs/{design}.json"), [.. (smmu ? new[] { Smmu } : []), .. sets]));
+        Assert.Contains(e.Messages, m => m.Contains("translation:viommu:hwQueue = true", StringComparison.Ordinal) && m.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Nested_with_a_guest_owned_queue_runs_premapped_regions()
+    {
+        var k = Run("nested", "iommu:smmu:tegra241Cmdqv=true", "translation:viommu:hwQueue=true");
+        Assert.Equal(3000, k["requests.completed"]!.GetValue<long>());
+        Assert.Equal(0, k["requests.faulted"]!.GetValue<long>());
+    }
 }

@@ -17,6 +17,10 @@ internal static class SmmuNestedProvisioning
     /// <summary>The guest's stage-1 input range (<see cref="ArmVsmmuGuest.InputBits"/>): 4 levels of a 4 KiB granule.</summary>
     public const int GuestStage1Levels = 4;
 
+    /// <summary>The guest's VCMDQ: 128 commands of 16 bytes, one 2 KiB piece of a page (assumption: a Linux guest's
+    /// arm_smmu_cmdq size is larger, but 128 entries hold every batch the DMA API issues).</summary>
+    public const ulong GuestQueueBytes = 0x800;
+
     public static void CheckStages(ProvisionRequest req)
     {
         if (req.Stage1.Levels != GuestStage1Levels)
@@ -35,8 +39,12 @@ internal static class SmmuNestedProvisioning
             var parent = new IommuHwptAlloc { dev_id = devId, pt_id = vs.Ioas, flags = IommuHwptAllocFlags.NEST_PARENT };
             Check(ictx.HwptAlloc(parent), "IOMMU_HWPT_ALLOC(NEST_PARENT)", d);
             vs.NestParent = parent.out_hwpt_id;
-            var viommu = new IommuViommuAlloc { dev_id = devId, hwpt_id = vs.NestParent, type = (uint)IommuViommuType.ARM_SMMUV3 };
-            Check(ictx.ViommuAlloc(viommu), "IOMMU_VIOMMU_ALLOC(ARM_SMMUV3)", d);
+            // A guest-owned queue needs the Tegra241 CMDQV flavour of the vIOMMU (tegra241_cmdqv_init_vintf_user: one VINTF).
+            var viommu = req.ViommuHwQueue
+                ? new IommuViommuAlloc { dev_id = devId, hwpt_id = vs.NestParent, type = (uint)IommuViommuType.TEGRA241_CMDQV,
+                    data_len = IommuViommuTegra241Cmdqv.Size, data = new IommuViommuTegra241Cmdqv() }
+                : new IommuViommuAlloc { dev_id = devId, hwpt_id = vs.NestParent, type = (uint)IommuViommuType.ARM_SMMUV3 };
+            Check(ictx.ViommuAlloc(viommu), req.ViommuHwQueue ? "IOMMU_VIOMMU_ALLOC(TEGRA241_CMDQV)" : "IOMMU_VIOMMU_ALLOC(ARM_SMMUV3)", d);
             vs.Viommu = viommu.out_viommu_id;
         }
         // The guest sees the device at the StreamID its firmware tables give it: the RID, as QEMU's IORT does for a PCI device.
@@ -56,7 +64,20 @@ internal static class SmmuNestedProvisioning
         pd.HwptId = AttachPt(file, alloc.out_hwpt_id, d);
         pd.Context = ictx;
         pd.IoasId = vs.Ioas;
-        pd.SmmuGuest = guest;
+        if (req.ViommuHwQueue && vs.HwQueue == 0)
+        {
+            // The guest driver's VCMDQ: one page of its RAM (an IPA mapped by stage 2), LVCMDQ 0 of its VINTF; the VMM
+            // hands it to the SMMU with IOMMU_HW_QUEUE_ALLOC, which pins it (iommufd_hw_queue_alloc_phys).
+            ulong queueGpa = vs.Vm.TableMemory.AllocateTablePage();
+            var q = new IommuHwQueueAlloc { viommu_id = vs.Viommu, type = IommuHwQueueType.TEGRA241_CMDQV, index = 0,
+                nesting_parent_iova = queueGpa, length = GuestQueueBytes };
+            Check(ictx.HwQueueAlloc(q), "IOMMU_HW_QUEUE_ALLOC(TEGRA241_CMDQV)", d);
+            vs.HwQueue = q.out_hw_queue_id;
+        }
+        pd.SmmuGuest = new SmmuNestedGuest(guest, vs.Viommu, vs.HwQueue);
         pd.DomainId = guest.Asid;
     }
 }
+
+/// <summary>A nested SMMUv3 guest's side of one device: its CD + stage-1 tables, its vIOMMU, and its VCMDQ (0: none, trapped).</summary>
+public sealed record SmmuNestedGuest(ArmVsmmuGuest Guest, uint ViommuId, uint HwQueueId);

@@ -45,6 +45,8 @@ public abstract class VmDesign : TranslationDesign
         public uint NestParent { get; set; }
         /// <summary>SMMUv3 nested: the VM's vIOMMU (ARM_SMMUV3) over its NEST_PARENT HWPT, and the guest's next ASID.</summary>
         public uint Viommu { get; set; }
+        /// <summary>SMMUv3 nested with translation.viommu.hwQueue: the VM's VCMDQ (IOMMU_HW_QUEUE_ALLOC), 0 for none.</summary>
+        public uint HwQueue { get; set; }
         public ushort NextAsid { get; set; } = 1;
         public ulong NextGuestBuffer { get; set; } = GuestBufferBase;
     }

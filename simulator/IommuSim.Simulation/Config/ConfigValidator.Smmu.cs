@@ -11,6 +11,14 @@ public static partial class ConfigValidator
     /// </summary>
     private static void ValidateSmmuPath(SimulationConfig c, List<string> errors)
     {
+        if (c.Translation.Viommu.HwQueue)
+        {
+            // IOMMU_HW_QUEUE_ALLOC exists for the Tegra241 CMDQV only (tegra241_cmdqv_init_vintf_user), on a nested guest.
+            if (!c.Iommu.IsSmmu || !c.Iommu.Smmu.Tegra241Cmdqv)
+                errors.Add("translation:viommu:hwQueue = true: a guest-owned command queue needs iommu:architecture = smmuv3 with iommu:smmu:tegra241Cmdqv = true");
+            if (c.Translation.Design != "nested")
+                errors.Add($"translation:viommu:hwQueue = true: only design nested has a vIOMMU (design = {c.Translation.Design})");
+        }
         if (!c.Iommu.IsSmmu) return;
         const string why = "is not modelled on iommu:architecture = smmuv3 yet (docs/smmuv3.md, Status)";
         for (int i = 0; i < c.Workloads.Count; i++)

@@ -15,12 +15,12 @@ public class SmmuDesignProvisioningTests
 {
     private static readonly DmaRegion[] Regions = [new(0x1_0000_0000, 0x40_0000), new(0x2_0000_0000, 0x3000)];
 
-    private static (IommuSim.Hardware.Platform Hw, ProvisionedSystem Sys) Provision(string design, PageSize s1Leaf = PageSize.Size4K)
+    private static (IommuSim.Hardware.Platform Hw, ProvisionedSystem Sys) Provision(string design, PageSize s1Leaf = PageSize.Size4K, bool hwQueue = false)
     {
-        var hw = PlatformPort.CreatePlatform(new PlatformSpec(), new IommuOptions { Architecture = "smmuv3" });
+        var hw = PlatformPort.CreatePlatform(new PlatformSpec(), new IommuOptions { Architecture = "smmuv3", Smmu = { Tegra241Cmdqv = hwQueue } });
         var req = new ProvisionRequest(design, new StageSpec(4, s1Leaf), new StageSpec(4, PageSize.Size4K),
             [new VmSpec("vm0", 256UL << 20), new VmSpec("vm1", 128UL << 20)],
-            [new DeviceProvision(Sim.Dev3, "iommufd", Regions, "vm0", null), new DeviceProvision(Sim.Dev4, "iommufd", Regions, "vm1")]);
+            [new DeviceProvision(Sim.Dev3, "iommufd", Regions, "vm0", null), new DeviceProvision(Sim.Dev4, "iommufd", Regions, "vm1")], hwQueue);
         return (hw, SystemProvisioner.Provision(hw, req));
     }
 
@@ -55,7 +55,8 @@ public class SmmuDesignProvisioningTests
             var nested = Assert.IsType<Iommufd.HwptNested>(ctx.Lookup(pd.HwptId));
             Assert.IsType<ArmSmmuNestedDomain>(nested.NestedDomain);
             Assert.NotNull(pd.SmmuGuest);
-            Assert.Equal(pd.SmmuGuest!.Asid, pd.DomainId);
+            Assert.Equal(pd.SmmuGuest!.Guest.Asid, pd.DomainId);
+            Assert.Equal(0u, pd.SmmuGuest.HwQueueId); // trapped: an ARM_SMMUV3 vIOMMU, no hardware queue
             Assert.Null(pd.Table); // the guest's table is a VMSAv8-64 one, not an x86 table
         }
         // A page the guest did not map faults (stage 1: the guest's, not the VMM's).
@@ -80,5 +81,24 @@ public class SmmuDesignProvisioningTests
             [new VmSpec("vm0", 256UL << 20)], [new DeviceProvision(Sim.Dev3, "iommufd", Regions, "vm0", null)]);
         var e = Assert.Throws<ArgumentException>(() => SystemProvisioner.Provision(hw, req));
         Assert.Contains("translation:stage1:levels = 5", e.Message);
+    }
+
+    /// <summary>translation.viommu.hwQueue: a TEGRA241_CMDQV vIOMMU per VM and one HW_QUEUE_ALLOC'd VCMDQ (index 0) in its RAM.</summary>
+    [Fact]
+    public void Nested_with_a_hardware_queue_allocates_a_cmdqv_viommu_and_a_vcmdq_per_vm()
+    {
+        var (hw, sys) = Provision("nested", hwQueue: true);
+        var ctx = sys.Devices.Values.First().Context!;
+        foreach (var (rid, pd) in sys.Devices)
+        {
+            var g = pd.SmmuGuest!;
+            Assert.NotEqual(0u, g.HwQueueId);
+            var q = Assert.IsType<Iommufd.HwQueue>(ctx.Lookup(g.HwQueueId));
+            Assert.IsType<Tegra241Vcmdq>(q.DriverData);
+            Assert.Equal(Iommufd.IommuViommuType.TEGRA241_CMDQV, ((Iommufd.Viommu)ctx.Lookup(g.ViommuId)!).ViommuType);
+            var r = pd.Regions[0];
+            Assert.Equal(r.HostPhysical + 0x40, hw.ExecuteDma(rid, null, r.Iova + 0x40, 64, Access.Read).PhysicalAddress);
+        }
+        Assert.Equal(2, sys.Devices.Values.Select(pd => pd.SmmuGuest!.HwQueueId).Distinct().Count());
     }
 }
