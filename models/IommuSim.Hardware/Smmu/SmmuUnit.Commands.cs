@@ -35,10 +35,12 @@ public sealed partial class SmmuUnit
                 case SmmuOpcode.TlbiNhAll:
                     smmu.Tlb.InvalidateStage1(c.Vmid);
                     smmu.WalkCaches.InvalidateStage1(c.Vmid, null);
+                    smmu.StaleInvalidated(c.Vmid, null);
                     break;
                 case SmmuOpcode.TlbiNhAsid:
                     smmu.Tlb.InvalidateAsid(c.Vmid, c.Asid);
                     smmu.WalkCaches.InvalidateStage1(c.Vmid, c.Asid);
+                    smmu.StaleInvalidated(c.Vmid, c.Asid);
                     break;
                 case SmmuOpcode.TlbiNhVa:
                 case SmmuOpcode.TlbiNhVaa:
@@ -47,6 +49,7 @@ public sealed partial class SmmuUnit
                     ulong last = c.Address + 4096UL * Math.Max(1u, c.Pages) - 1;
                     smmu.Tlb.InvalidateVa(c.Vmid, asid, c.Address, last);
                     if (!c.Leaf) smmu.WalkCaches.InvalidateStage1Range(c.Vmid, asid, c.Address, last);
+                    smmu.StaleInvalidated(c.Vmid, asid, c.Address, last);
                     break;
                 }
                 case SmmuOpcode.TlbiS2Ipa:
@@ -54,16 +57,19 @@ public sealed partial class SmmuUnit
                     ulong last = c.Address + 4096UL * Math.Max(1u, c.Pages) - 1;
                     smmu.Tlb.InvalidateIpa(c.Vmid, c.Address, last);
                     if (!c.Leaf) smmu.WalkCaches.InvalidateStage2(c.Vmid);
+                    smmu.StaleInvalidated(c.Vmid, 0, c.Address, last); // stage-2-only entries carry no ASID
                     break;
                 }
                 case SmmuOpcode.TlbiS12Vmall:
                     smmu.Tlb.InvalidateVmid(c.Vmid);
                     smmu.WalkCaches.InvalidateStage1(c.Vmid, null);
                     smmu.WalkCaches.InvalidateStage2(c.Vmid);
+                    smmu.StaleInvalidated(c.Vmid, null);
                     break;
                 case SmmuOpcode.TlbiNsnhAll:
                     smmu.Tlb.InvalidateAll();
                     smmu.WalkCaches.InvalidateAll();
+                    smmu.StaleInvalidated(null, null);
                     break;
                 case SmmuOpcode.AtcInv:
                     if (smmu._endpoints.TryGetValue(c.Sid, out var ep))

@@ -177,6 +177,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
             }
             t.TlbHit = true;
             t.OutputAddress = hit.OutputAddress;
+            if (_stale.Count > 0) CountIfStale(c.Vmid, c.Asid, t.Address);
             Done(t);
             return;
         }
@@ -199,6 +200,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
         else
         {
             t.OutputAddress = hit.OutputAddress;
+            if (_stale.Count > 0) CountIfStale(c.Vmid, c.Asid, t.Address);
             Done(t);
         }
         return true;
@@ -272,7 +274,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
 
     public void Reset()
     {
-        Translations = Bypassed = ConfigFetchReads = SlotFullRefusals = Stalls = DirtyUpdateWalks = 0;
+        Translations = Bypassed = ConfigFetchReads = SlotFullRefusals = Stalls = DirtyUpdateWalks = StaleTranslationsUsed = 0;
         TranslationLatency.Reset();
         Tlb.Reset();
         ConfigCache.Reset();

@@ -16,22 +16,23 @@ internal sealed class KernelDomainTarget(VtdPagingDomain domain, MappingWindow w
 {
     public VtdPagingDomain Domain => domain;
     public override ushort DomainId => domain.DomainId;
+    public override IotlbGather CreateGather() => new VtdIotlbGather(domain.Driver.Port);
 
-    public override void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush)
+    public override void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush)
     {
-        using (domain.Driver.DeferFlushes(flush, NoFreed)) domain.Map(iova, output, bytes, access, allowLargePages: false);
+        using (domain.Driver.DeferFlushes(Vtd(flush), NoFreed)) domain.Map(iova, output, bytes, access, allowLargePages: false);
     }
 
-    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
+    public override void Unmap(ulong iova, ulong bytes, IotlbGather? flush, List<ulong> freedTablePages)
     {
         // IH (leaf only) keeps the paging-structure caches; Linux sets it when the unmap freed no page-table page.
         ulong removed;
         using (domain.Driver.DeferFlushes(Gather(flush), freedTablePages)) removed = domain.Unmap(iova, bytes, hint);
         // An untraced range frees no table here: IH as the hint says for that case.
-        if (removed == 0 && flush is not null) UntracedUnmapFlush(domain, iova, bytes, hint != InvalidationHint.Never, flush);
+        if (removed == 0 && flush is not null) UntracedUnmapFlush(domain, iova, bytes, hint != InvalidationHint.Never, Vtd(flush));
     }
 
-    public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, domain, firstStage: false);
+    public override void AddDomainInvalidation(IotlbGather into) => VtdInvalidation.AddAll(Vtd(into), domain, firstStage: false);
 
     public override void PutTablePages(List<ulong> pages) => domain.Driver.PutTablePages(pages);
 }
@@ -53,12 +54,13 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     private readonly VfioIommuType1DmaUnmap _vfioUnmap = new();
 
     public override ushort DomainId => domain.DomainId;
+    public override IotlbGather CreateGather() => new VtdIotlbGather(ictx.Kernel.Port);
 
-    public override void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush)
+    public override void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush)
     {
         ulong va = poolVa + (output - BufferBase);
         Errno rc;
-        using (ictx.Kernel.Vtd!.DeferFlushes(flush, NoFreed))
+        using (ictx.Kernel.Vtd!.DeferFlushes(Vtd(flush), NoFreed))
         {
             if (vfioContainer)
             {
@@ -81,7 +83,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
         Check(rc, vfioContainer ? "VFIO_IOMMU_MAP_DMA" : "IOMMU_IOAS_MAP", iova, bytes);
     }
 
-    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
+    public override void Unmap(ulong iova, ulong bytes, IotlbGather? flush, List<ulong> freedTablePages)
     {
         Errno rc;
         CutAtEnds(_iopt, iova, bytes);
@@ -102,7 +104,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
         bool nothing = vfioContainer ? rc == Errno.OK && _vfioUnmap.size == 0 : rc == Errno.ENOENT && _iopt.FirstArea(iova, iova + bytes - 1) is null;
         if (nothing)
         {
-            if (flush is not null) UntracedUnmapFlush(domain, iova, bytes, false, flush);
+            if (flush is not null) UntracedUnmapFlush(domain, iova, bytes, false, Vtd(flush));
             return;
         }
         Check(rc, vfioContainer ? "VFIO_IOMMU_UNMAP_DMA" : "IOMMU_IOAS_UNMAP", iova, bytes);
@@ -113,7 +115,7 @@ internal sealed class IoasTarget(IommufdContext ictx, uint ioasId, VtdPagingDoma
     /// model keeps the DMA-API mode for VFIO programs as an assumption, flushing the domain as the host's
     /// flush queue would (cache_tag_flush_all).
     /// </summary>
-    public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, domain, firstStage: false);
+    public override void AddDomainInvalidation(IotlbGather into) => VtdInvalidation.AddAll(Vtd(into), domain, firstStage: false);
 
     public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Vtd!.PutTablePages(pages);
 }
@@ -130,17 +132,18 @@ internal sealed class GuestStage1Target(IommufdContext ictx, uint nestedHwptId, 
     private readonly IommuHwptInvalidate _cmd = new();
 
     public override ushort DomainId => did;
+    public override IotlbGather CreateGather() => new VtdIotlbGather(ictx.Kernel.Port);
 
-    public override void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush)
+    public override void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush)
         => stage1.Map(iova, output, bytes, access, PageSize.Size4K); // no caching mode: a new first-stage entry needs no invalidation
 
-    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
+    public override void Unmap(ulong iova, ulong bytes, IotlbGather? flush, List<ulong> freedTablePages)
     {
         stage1.Unmap(iova, bytes);
-        if (flush is not null) Invalidate(iova & ~0xFFFUL, (bytes + 0xFFF) >> 12, flush); // a lazy guest invalidates later, domain-wide
+        if (flush is not null) Invalidate(iova & ~0xFFFUL, (bytes + 0xFFF) >> 12, Vtd(flush)); // a lazy guest invalidates later, domain-wide
     }
 
-    public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => Invalidate(0, ulong.MaxValue, into);
+    public override void AddDomainInvalidation(IotlbGather into) => Invalidate(0, ulong.MaxValue, Vtd(into));
 
     /// <summary>The guest's table pages are the guest's to free; no host table is edited here.</summary>
     public override void PutTablePages(List<ulong> pages) => pages.Clear();
@@ -174,8 +177,9 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
     private readonly IommuIoasUnmap _unmap = new();
 
     public override ushort DomainId => shadow.DomainId;
+    public override IotlbGather CreateGather() => new VtdIotlbGather(ictx.Kernel.Port);
 
-    public override void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush)
+    public override void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush)
     {
         ulong gpa = poolGpa + (output - BufferBase);
         stage1.Map(iova, gpa, bytes, access, PageSize.Size4K);
@@ -184,11 +188,11 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
             | ((access & Access.Read) != 0 ? IommuIoasMapFlags.READABLE : 0)
             | ((access & Access.Write) != 0 ? IommuIoasMapFlags.WRITEABLE : 0);
         Errno rc;
-        using (ictx.Kernel.Vtd!.DeferFlushes(flush, NoFreed)) rc = ictx.IoasMap(_map);
+        using (ictx.Kernel.Vtd!.DeferFlushes(Vtd(flush), NoFreed)) rc = ictx.IoasMap(_map);
         Check(rc, "IOMMU_IOAS_MAP (shadow)", iova, bytes);
     }
 
-    public override void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages)
+    public override void Unmap(ulong iova, ulong bytes, IotlbGather? flush, List<ulong> freedTablePages)
     {
         stage1.Unmap(iova, bytes);
         _unmap.ioas_id = shadowIoasId; _unmap.iova = iova; _unmap.length = bytes;
@@ -197,13 +201,13 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
         using (ictx.Kernel.Vtd!.DeferFlushes(Gather(flush), freedTablePages)) rc = ictx.IoasUnmap(_unmap);
         if (rc == Errno.ENOENT && _iopt.FirstArea(iova, iova + bytes - 1) is null)
         {
-            if (flush is not null) UntracedUnmapFlush(shadow, iova, bytes, false, flush);
+            if (flush is not null) UntracedUnmapFlush(shadow, iova, bytes, false, Vtd(flush));
             return;
         }
         Check(rc, "IOMMU_IOAS_UNMAP (shadow)", iova, bytes);
     }
 
-    public override void AddDomainInvalidation(List<InvalidationDescriptor> into) => VtdInvalidation.AddAll(into, shadow, firstStage: false);
+    public override void AddDomainInvalidation(IotlbGather into) => VtdInvalidation.AddAll(Vtd(into), shadow, firstStage: false);
 
     public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Vtd!.PutTablePages(pages);
 }

@@ -1,4 +1,3 @@
-using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.PageTables;
 
 namespace IommuSim.Uapi.DmaApi;
@@ -18,8 +17,9 @@ public sealed class IdentityTarget(ulong bufferBase, ulong bufferBytes) : IMappi
     public long UnmapOverheadPs => 0;
     public long InvalidateOverheadPs => 0;
     public bool IdentityMapped => true;
-    public void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush) { }
-    public void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages) { }
+    public IotlbGather CreateGather() => IotlbGather.None;
+    public void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush) { }
+    public void Unmap(ulong iova, ulong bytes, IotlbGather? flush, List<ulong> freedTablePages) { }
     public void PutTablePages(List<ulong> pages) => pages.Clear();
-    public void AddDomainInvalidation(List<InvalidationDescriptor> into) { }
+    public void AddDomainInvalidation(IotlbGather into) { }
 }

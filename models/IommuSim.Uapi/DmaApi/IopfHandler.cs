@@ -32,9 +32,8 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 {
     private readonly IHardwarePort _port;
     private readonly long _handlingPs;
-    private readonly Dictionary<ushort, (DmaEngine Device, IMappingTarget Target, List<(ulong Start, ulong End)> Windows, long DeliveryPs)> _devices = [];
+    private readonly Dictionary<ushort, (DmaEngine Device, IMappingTarget Target, IotlbGather MapFlush, List<(ulong Start, ulong End)> Windows, long DeliveryPs)> _devices = [];
     private readonly Queue<PageRequest> _pending = new();
-    private readonly List<InvalidationDescriptor> _mapFlush = [];
     private readonly InvalidationDescriptor[] _response = new InvalidationDescriptor[1];
     private ulong _cursor;
     private bool _busy;
@@ -60,7 +59,7 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
     /// <param name="deliveryPs">Time a request spends getting to its handler and the response coming back besides
     /// the handling itself: 0 for the host's own handler, the VMM round trip for a guest's.</param>
     public void Register(DmaEngine device, IMappingTarget target, IEnumerable<(ulong Iova, ulong Bytes)> windows, long deliveryPs = 0)
-        => _devices[device.RequesterId.Value] = (device, target, windows.Select(w => (w.Iova, w.Iova + w.Bytes)).ToList(), deliveryPs);
+        => _devices[device.RequesterId.Value] = (device, target, target.CreateGather(), windows.Select(w => (w.Iova, w.Iova + w.Bytes)).ToList(), deliveryPs);
 
     private void OnPageRequest()
     {
@@ -87,10 +86,10 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
             if (_cursor + 0x1000 > d.Target.BufferBytes) _cursor = 0;
             try
             {
-                _mapFlush.Clear();
-                d.Target.Map(page, d.Target.BufferBase + _cursor, 0x1000, Access.ReadWrite, _mapFlush);
+                d.MapFlush.Clear();
+                d.Target.Map(page, d.Target.BufferBase + _cursor, 0x1000, Access.ReadWrite, d.MapFlush);
                 // A map needs no flush unless a large leaf replaced a table; nobody waits for it.
-                if (_mapFlush.Count > 0) _port.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_mapFlush), null, 0);
+                if (d.MapFlush.Count > 0) d.MapFlush.Submit(null, 0);
                 _cursor += 0x1000;
             }
             catch (InvalidOperationException)

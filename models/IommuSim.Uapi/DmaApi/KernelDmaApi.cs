@@ -2,7 +2,6 @@ using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Hardware;
 using IommuSim.Hardware.Devices;
-using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi.Hardware;
@@ -23,10 +22,11 @@ namespace IommuSim.Uapi.DmaApi;
 /// <item><c>none</c>: buffers are mapped once on first use and recycled; unmap only returns the
 /// buffer to the driver's pool.</item>
 /// </list>
-/// The page-table edits and the descriptors come from the mapping target (the kernel's domain, the
-/// program's IOAS, the guest's table: <see cref="MappingTargets"/>); the hardware is reached only through
-/// the <see cref="IHardwarePort"/>: descriptors are submitted asynchronously and a driver CPU that must wait
-/// is resumed by the port's completion callback in simulated time.
+/// The page-table edits and the invalidations come from the mapping target (the kernel's domain, the
+/// program's IOAS, the guest's table: <see cref="MappingTargets"/>), gathered in the target's
+/// <see cref="IotlbGather"/> whatever the IOMMU's command format: a gather is submitted asynchronously and a
+/// driver CPU that must wait is resumed by its completion callback in simulated time. The
+/// <see cref="IHardwarePort"/> gives the scheduler only.
 /// </summary>
 public sealed partial class KernelDmaApi : IDmaApi, IResettable
 {
@@ -126,10 +126,11 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
         private readonly IMappingTarget _t;
         private readonly IovaAllocator _iovas;
         private readonly Stack<Op> _pool = new();
-        private readonly List<InvalidationDescriptor> _descs = [];
-        // A strict unmap's flush, gathered at the unmap and submitted after the submit cost.
-        private readonly List<InvalidationDescriptor> _rangeFlush = [];
-        private readonly List<InvalidationDescriptor> _mapFlush = [];
+        // The gathers (iommu_iotlb_gather), owned by the target so their format is the IOMMU's: a lazy flush's,
+        // a strict unmap's (gathered at the unmap and submitted after the submit cost), and a map's.
+        private readonly IotlbGather _descs;
+        private readonly IotlbGather _rangeFlush;
+        private readonly IotlbGather _mapFlush;
         // Table pages unmaps took out, kept until the flush that covers them has completed (the gather's freelist):
         // a strict unmap's, those of lazy unmaps still in the flush queue, and those of the flush in flight.
         private readonly List<ulong> _rangeFreed = [];
@@ -152,6 +153,9 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             _device = device;
             _cpu = cpu;
             _t = target;
+            _descs = target.CreateGather();
+            _rangeFlush = target.CreateGather();
+            _mapFlush = target.CreateGather();
             // One IOVA allocator per domain, shared by the CPUs (each with its own rcache magazines); each CPU
             // takes buffers from its own part of the buffer pool.
             _iovas = api.IovaDomain(target);
@@ -162,8 +166,6 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
 
         private readonly ulong _bufferBase;
         private ulong _bufferSlice;
-
-        public long WaitTicket { get; private set; }
 
         private Engine.Scheduling.Scheduler Sched => _api._port.Scheduler;
         private DmaApiCosts C => _api._costs;
@@ -253,8 +255,8 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             _t.Map(iova, output, bytes, access, _mapFlush);
             if (_mapFlush.Count == 0) return;
             // A large leaf replaced a table the walk caches may hold (__domain_mapping's flush): nobody waits for it.
-            _api._port.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_mapFlush), null, 0);
             _api.Stats.InvalidationDescriptors += _mapFlush.Count + 1;
+            _mapFlush.Submit(null, 0);
         }
 
         private void DoUnmap(Op op)
@@ -279,7 +281,7 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
                     return;
                 default: // lazy
                     _t.Unmap(op.Iova, bytes, null, _queueFreed);
-                    _api._port.NoteUnmappedPendingInvalidation(_t.DomainId, op.Iova, bytes);
+                    _descs.NoteUnmappedPendingInvalidation(_t.DomainId, op.Iova, bytes);
                     _flushQueue.Add((op.Iova, bytes, op.FixedIova));
                     if (_flushQueue.Count >= C.FlushQueueEntries && !_waitingFlush)
                     {
@@ -331,12 +333,12 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             Wait(_descs);
         }
 
-        /// <summary>Submits <paramref name="descs"/> and a wait; the port calls <see cref="OnInvalidationWaitDone"/> when it completes.</summary>
-        private void Wait(List<InvalidationDescriptor> descs)
+        /// <summary>Submits <paramref name="gather"/> and the IOMMU's wait (iotlb_sync); <see cref="OnInvalidationWaitDone"/> runs when it completes.</summary>
+        private void Wait(IotlbGather gather)
         {
-            WaitTicket = _api._port.Submit(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(descs), this, 0);
+            _api.Stats.InvalidationDescriptors += gather.Count + 1;
             _waitStartPs = Sched.Now;
-            _api.Stats.InvalidationDescriptors += descs.Count + 1;
+            gather.Submit(this, 0);
         }
 
         public void OnInvalidationWaitDone(long cookie)

@@ -101,22 +101,27 @@ public abstract class WindowedTarget(MappingWindow window) : IMappingTarget
     public long MapOverheadPs => Window.MapOverheadPs;
     public long UnmapOverheadPs => Window.UnmapOverheadPs;
     public long InvalidateOverheadPs => Window.InvalidateOverheadPs;
-    public abstract void Map(ulong iova, ulong output, ulong bytes, Access access, List<InvalidationDescriptor> flush);
-    public abstract void Unmap(ulong iova, ulong bytes, List<InvalidationDescriptor>? flush, List<ulong> freedTablePages);
+    public abstract IotlbGather CreateGather();
+    public abstract void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush);
+    public abstract void Unmap(ulong iova, ulong bytes, IotlbGather? flush, List<ulong> freedTablePages);
     public abstract void PutTablePages(List<ulong> pages);
 
     /// <summary>Table pages a map frees are not gathered (a map's flush is not waited for): this stays empty.</summary>
     protected readonly List<ulong> NoFreed = [];
-    public abstract void AddDomainInvalidation(List<InvalidationDescriptor> into);
+    public abstract void AddDomainInvalidation(IotlbGather into);
 
     /// <summary>Where the flush of a lazy unmap goes: gathered and dropped (the lazy flush covers the whole domain later).</summary>
     protected readonly List<InvalidationDescriptor> Dropped = [];
 
+    /// <summary>The VT-d descriptor list of a gather this target created (<see cref="CreateGather"/>).</summary>
+    protected static List<InvalidationDescriptor> Vtd(IotlbGather gather)
+        => gather is VtdIotlbGather g ? g.Descriptors : throw new ArgumentException($"a VT-d target cannot gather into {gather.GetType().Name}", nameof(gather));
+
     /// <summary>The list a kernel-side unmap gathers its flush into.</summary>
-    protected List<InvalidationDescriptor> Gather(List<InvalidationDescriptor>? flush)
+    protected List<InvalidationDescriptor> Gather(IotlbGather? flush)
     {
         Dropped.Clear();
-        return flush ?? Dropped;
+        return flush is null ? Dropped : Vtd(flush);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Memory;
 using IommuSim.Hardware.Smmu;
 using IommuSim.Hardware.Smmu.Queues;
@@ -19,6 +20,25 @@ public interface ISmmuPort
 
     /// <summary>Simulated time now, in ps.</summary>
     long NowPs { get; }
+
+    /// <summary>The engine's scheduler: for the kernel model's own timed work (a driver CPU polling CONS).</summary>
+    Scheduler Scheduler { get; }
+
+    /// <summary>
+    /// Writes <paramref name="commands"/> (ending with CMD_SYNC when <paramref name="onSync"/> is given) at PROD if
+    /// they all fit, else writes nothing and returns false: the caller polls CONS in simulated time and tries again
+    /// (arm_smmu_cmdq_poll_until_not_full). Safe inside an event; never runs the simulation.
+    /// </summary>
+    bool TrySubmit(ReadOnlySpan<SmmuCommand> commands, Action? onSync);
+
+    /// <summary>Free command-queue slots (queue size − (PROD − CONS)).</summary>
+    int CommandQueueFreeSlots { get; }
+
+    /// <summary>
+    /// Results bookkeeping for lazy invalidation: [iova, iova+bytes) translated under (<paramref name="vmid"/>,
+    /// <paramref name="asid"/>) was unmapped and may still be in the TLB; hits on it count as stale until a TLBI covers it.
+    /// </summary>
+    void NoteUnmappedPendingInvalidation(ushort vmid, ushort asid, ulong iova, ulong bytes);
 
     /// <summary>Writes <paramref name="commands"/> and a CMD_SYNC; <paramref name="onSync"/> runs when the sync
     /// completes (every earlier command, ATC invalidations included, has taken effect). A batch larger

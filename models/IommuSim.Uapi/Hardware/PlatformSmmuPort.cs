@@ -26,6 +26,13 @@ public sealed class PlatformSmmuPort : ISmmuPort
     public FrameAllocator Frames => Platform.Frames;
     public SmmuUnit Smmu { get; }
     public long NowPs => Platform.Scheduler.Now;
+    public IommuSim.Engine.Scheduling.Scheduler Scheduler => Platform.Scheduler;
+    public int CommandQueueFreeSlots => (int)Smmu.CommandQueue.FreeSlots;
+
+    public bool TrySubmit(ReadOnlySpan<SmmuCommand> commands, Action? onSync) => Smmu.CommandQueue.Submit(commands, onSync);
+
+    public void NoteUnmappedPendingInvalidation(ushort vmid, ushort asid, ulong iova, ulong bytes)
+        => Smmu.NoteUnmappedPendingInvalidation(vmid, asid, iova, bytes);
 
     public void Submit(ReadOnlySpan<SmmuCommand> commands, Action? onSync)
     {

@@ -54,7 +54,7 @@ public class DesignObjectTests
         // A run-time mapping through the target is what the device's DMA then reaches.
         ulong buffer = target.BufferBase + 0x3000, iova = target.IovaBase + 0x5000;
         if (target.IdentityMapped) iova = buffer;
-        target.Map(iova, buffer, 0x1000, Access.ReadWrite, []);
+        target.Map(iova, buffer, 0x1000, Access.ReadWrite, target.CreateGather());
         var r = hw.ExecuteDma(Sim.Dev3, pd.Pasid, iova + 0x40, 64, Access.Write);
         Assert.False(r.Faulted, $"{name}/{via}: {r.Reason}");
         // Nested: the guest's buffer pool is guest RAM (the table's output is a GPA).

@@ -135,11 +135,11 @@ public class IovaDomainTests
         var (_, _, _, t) = Setup(kernelHint);
         ulong region = 0x7_0000_0000; // 1 GiB aligned
         // Map the whole 2 MiB region page by page (4 KiB leaves, one leaf table), as a DMA-API domain would.
-        t.Map(region, t.BufferBase, 0x200000, Access.ReadWrite, []);
+        t.Map(region, t.BufferBase, 0x200000, Access.ReadWrite, t.CreateGather());
         ulong start = offset == 0x200000 ? region : region + offset;
         ulong length = offset == 0x200000 ? 0x200000 : bytes;
-        var into = new List<InvalidationDescriptor>();
+        var into = (VtdIotlbGather)t.CreateGather();
         t.Unmap(start, length, into, []);
-        Assert.Equal(leafOnly, into[0].LeafOnly);
+        Assert.Equal(leafOnly, into.Descriptors[0].LeafOnly);
     }
 }

@@ -27,6 +27,44 @@ public sealed partial class ArmSmmuV3Driver
         Sync();
     }
 
+    private List<SmmuCommand>? _deferInto;
+
+    /// <summary>
+    /// Until the returned scope is disposed, the commands a sync would send are appended to <paramref name="into"/>
+    /// instead of being submitted and waited for here (the iommu_iotlb_gather of an unmap made by a driver CPU
+    /// inside a simulated-time event): the caller adds the CMD_SYNC and waits asynchronously.
+    /// </summary>
+    public DeferredFlushes DeferFlushes(List<SmmuCommand> into)
+    {
+        if (_deferInto is not null) throw new InvalidOperationException("flushes are already being deferred");
+        _deferInto = into;
+        return new DeferredFlushes(this);
+    }
+
+    /// <summary>The scope of <see cref="DeferFlushes"/>.</summary>
+    public readonly struct DeferredFlushes(ArmSmmuV3Driver driver) : IDisposable
+    {
+        public void Dispose() => driver._deferInto = null;
+    }
+
+    /// <summary>A lazy flush of <paramref name="d"/> (arm_smmu_tlb_inv_context, as the flush queue's
+    /// iommu_flush_iotlb_all calls it), gathered into <paramref name="into"/> without the CMD_SYNC.</summary>
+    public void GatherInvalidateAll(ArmSmmuDomain d, List<SmmuCommand> into)
+    {
+        using (DeferFlushes(into))
+        {
+            AddInvalidateAll(d);
+            Sync();
+        }
+    }
+
+    /// <summary>Range invalidation of [iova, iova+length) of <paramref name="d"/> (arm_smmu_tlb_inv_range_domain), gathered
+    /// into <paramref name="into"/> without the CMD_SYNC: a traced unmap of a range this model never mapped still flushes.</summary>
+    public void GatherInvalidateRange(ArmSmmuDomain d, ulong iova, ulong length, List<SmmuCommand> into)
+    {
+        using (DeferFlushes(into)) InvalidateRange(d, iova, length);
+    }
+
     /// <summary>Everything the domain's tag may have cached (arm_smmu_tlb_inv_context): TLBI_NH_ASID or TLBI_S12_VMALL, plus ATCs.</summary>
     private void AddInvalidateAll(ArmSmmuDomain d)
     {

@@ -216,6 +216,13 @@ public sealed partial class ArmSmmuV3Driver : IIommuDriver
     {
         DescriptorCount += _cmds.Count;
         FlushCount++;
+        if (_deferInto is not null)
+        {
+            // Gathered for a driver CPU that submits it with its CMD_SYNC and waits in simulated time (SmmuIotlbGather).
+            _deferInto.AddRange(_cmds);
+            _cmds.Clear();
+            return;
+        }
         Port.SubmitAndSync(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_cmds));
         _cmds.Clear();
     }
