@@ -83,10 +83,13 @@ public sealed class NestedDesign : VmDesign
     /// table's output is a GPA); each invalidation traps to the VMM, which issues HWPT_INVALIDATE.
     /// </summary>
     public override IMappingTarget MappingTarget(Platform platform, DmaEngine device, ProvisionedDevice pd, RunTimeCosts costs)
-        => pd.SmmuGuest is not null
-            // SMMUv3: the guest's run-time TLBI_NH_VA path is not modelled yet (the config checks refuse per-request
-            // mapping there), so premapped regions only; the unused pool is identity-mapped.
-            ? MappingTargets.Identity(platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20), BufferPoolBytes)
+        => pd.SmmuGuest is { } g
+            // SMMUv3: the guest's TLBI_NH_VA + CMD_SYNC either trap to the VMM (HWPT_INVALIDATE on the vIOMMU) or go to its
+            // own VCMDQ, which the SMMU reads directly: then no VM exit.
+            ? new SmmuGuestStage1Target(pd.Context!, g.Guest, g.ViommuId,
+                g.HwQueueId == 0 ? null : (Driver.ArmSmmuV3.Tegra241Vcmdq)((HwQueue)pd.Context!.Lookup(g.HwQueueId)!).DriverData!,
+                new MappingWindow(GuestBufferPoolGpa(pd), BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes,
+                    InvalidateOverheadPs: g.HwQueueId == 0 ? costs.TrapPs : 0))
             : MappingTargets.ForGuestStage1(pd.Context!, pd.HwptId, pd.Table!,
             new MappingWindow(GuestBufferPoolGpa(pd), BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes, InvalidateOverheadPs: costs.TrapPs));
 

@@ -24,7 +24,8 @@ public static partial class ConfigValidator
         for (int i = 0; i < c.Workloads.Count; i++)
         {
             var w = c.Workloads[i];
-            if (w.Mapping == "per-request") errors.Add($"workloads:{i}:mapping = per-request: run-time DMA-API mapping {why}");
+            // nested maps in the guest's own stage-1 table and invalidates through the vIOMMU or its VCMDQ (SmmuGuestStage1Target).
+            if (w.Mapping == "per-request" && c.Translation.Design != "nested") errors.Add($"workloads:{i}:mapping = per-request: run-time DMA-API mapping {why}");
             if (w.IsNic && w.Nic.BufferPolicy != "recycle") errors.Add($"workloads:{i}:nic:bufferPolicy = {w.Nic.BufferPolicy}: run-time DMA-API mapping {why}");
             if (w.Type == "nvme" && w.Nvme.BufferPolicy != "recycle") errors.Add($"workloads:{i}:nvme:bufferPolicy = {w.Nvme.BufferPolicy}: run-time DMA-API mapping {why}");
             if (w.Type == "kernel-trace") errors.Add($"workloads:{i}:type = kernel-trace: replaying DMA-API map/unmap {why}");
