@@ -82,4 +82,45 @@ public class SmmuDesignsTests
         Assert.Equal(3000, k["requests.completed"]!.GetValue<long>());
         Assert.Equal(0, k["requests.faulted"]!.GetValue<long>());
     }
+
+    private static IReadOnlyDictionary<string, System.Text.Json.Nodes.JsonNode?> PerRequest(bool hwQueue, params string[] sets)
+        => Run("nested", ["iommu:smmu:tegra241Cmdqv=true", $"translation:viommu:hwQueue={hwQueue.ToString().ToLowerInvariant()}",
+            "workloads:0:mapping=per-request", .. sets]);
+
+    /// <summary>
+    /// Per-request mapping with nested translation: the guest unmaps in its stage-1 table and invalidates with one
+    /// TLBI_NH_VA + CMD_SYNC. Trapped (arm_vsmmu_cache_invalidate behind IOMMU_HWPT_INVALIDATE) the commands go through
+    /// the host's main command queue, after a VM exit and the VMM's ioctl; through the guest's VCMDQ they never reach
+    /// the main queue and nothing traps. The SMMU's time for the commands is the same either way, so a strict unmap's
+    /// latency differs by exactly translation.dmaApi.vmExitNs + ioctlNs.
+    /// </summary>
+    [Fact]
+    public void Trapped_invalidation_costs_a_vm_exit_and_an_ioctl_more_than_the_guest_queue()
+    {
+        var trapped = PerRequest(false, "translation:dmaApi:vmExitNs=1500", "translation:dmaApi:ioctlNs=400");
+        var queue = PerRequest(true, "translation:dmaApi:vmExitNs=1500", "translation:dmaApi:ioctlNs=400");
+        foreach (var k in new[] { trapped, queue })
+        {
+            Assert.Equal(3000, k["requests.completed"]!.GetValue<long>());
+            Assert.Equal(0, k["requests.faulted"]!.GetValue<long>());
+            Assert.Equal(0, k["security.staleTranslationsUsed"]!.GetValue<long>());
+            Assert.True(k["dmaApi.unmaps"]!.GetValue<long>() > 2900); // a few are in flight at the end
+        }
+        Assert.InRange(trapped["smmu.commandQueue.commands"]!.GetValue<long>(), 2 * trapped["dmaApi.unmaps"]!.GetValue<long>() - 4, 2 * trapped["dmaApi.unmaps"]!.GetValue<long>() + 4); // TLBI_NH_VA + CMD_SYNC per unmap
+        Assert.Equal(0, queue["smmu.commandQueue.commands"]!.GetValue<long>());
+        double diff = trapped["dmaApi.unmapLatencyNs.mean"]!.GetValue<double>() - queue["dmaApi.unmapLatencyNs.mean"]!.GetValue<double>();
+        Assert.Equal(1900, diff, 6);
+        Assert.True(queue["throughput.gbps"]!.GetValue<double>() > trapped["throughput.gbps"]!.GetValue<double>());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_lazy_guest_flushes_its_asid_either_way(bool hwQueue)
+    {
+        var k = PerRequest(hwQueue, "translation:dmaApi:mode=lazy", "translation:dmaApi:flushQueueEntries=64");
+        Assert.Equal(3000, k["requests.completed"]!.GetValue<long>());
+        Assert.Equal(0, k["requests.faulted"]!.GetValue<long>());
+        Assert.True(k["dmaApi.flushes"]!.GetValue<long>() > 0);
+    }
 }
