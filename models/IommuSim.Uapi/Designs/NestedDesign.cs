@@ -12,7 +12,8 @@ namespace IommuSim.Uapi.Designs;
 /// <c>nested</c> (PGTT = nested): per VM, the VMM maps guest RAM GPA = IOVA into an IOAS and a
 /// NEST_PARENT HWPT (stage 2); per device, the guest's stage-1 table in VM memory is wrapped in a
 /// VT-d nested HWPT (IOMMU_HWPT_DATA_VTD_S1) and attached through the VFIO cdev. The guest then maps
-/// in its own table; only its invalidations trap (HWPT_INVALIDATE).
+/// in its own table; only its invalidations trap (HWPT_INVALIDATE). On an SMMUv3 the VMM goes through a vIOMMU
+/// instead (<see cref="SmmuNestedProvisioning"/>), and the guest's invalidations either trap or go to its own VCMDQ.
 /// </summary>
 public sealed class NestedDesign : VmDesign
 {

@@ -8,8 +8,9 @@ namespace IommuSim.Uapi.DmaApi;
 /// <summary>
 /// Nested on SMMUv3, per-request mapping by the guest's DMA API: the guest arm-smmu-v3 driver edits its own VMSAv8-64
 /// stage-1 table (a map needs no invalidation: arm_smmu_map_pages issues none) and, on unmap, invalidates as
-/// arm_smmu_tlb_inv_range_asid does on an SMMU without range invalidation (SMMU_IDR3.RIL = 0 in the model): one
-/// TLBI_NH_VA (ASID, leaf) per 4 KiB page, then CMD_SYNC; a lazy flush is one TLBI_NH_ASID. Where the commands go:
+/// arm_smmu_iotlb_sync → arm_smmu_tlb_inv_range_domain (leaf) → __arm_smmu_tlb_inv_range does on an SMMU without
+/// range invalidation (SMMU_IDR3.RIL = 0 in the model): one TLBI_NH_VA (ASID, leaf) per 4 KiB page, then CMD_SYNC;
+/// a lazy flush (arm_smmu_tlb_inv_context) is one TLBI_NH_ASID. Where the commands go:
 /// <list type="bullet">
 /// <item>trapped (an ARM_SMMUV3 vIOMMU): the guest's queue is emulated by the VMM; the write to its PROD register is
 /// a VM exit, and the VMM forwards the commands with IOMMU_HWPT_INVALIDATE on the vIOMMU (arm_vsmmu_cache_invalidate:

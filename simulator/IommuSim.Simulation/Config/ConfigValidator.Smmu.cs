@@ -4,8 +4,8 @@ public static partial class ConfigValidator
 {
     /// <summary>
     /// iommu.architecture = smmuv3: what the SMMUv3 path runs today (docs/smmuv3.md). Provisioning goes through
-    /// the arm-smmu-v3 driver model (passthrough, single-stage by kernel, iommufd and vfio-container); nested
-    /// and shadow need the SMMUv3 vIOMMU, and run-time DMA-API mapping (per-request, map-per-packet/io,
+    /// the arm-smmu-v3 driver model (passthrough, single-stage by kernel, iommufd and vfio-container; nested through
+    /// the SMMUv3 vIOMMU, shadow through an IOAS), and run-time DMA-API mapping (per-request except nested, map-per-packet/io,
     /// kernel traces, demand paging) needs the DMA-API layer to issue SMMU commands: both refused here,
     /// naming the key, rather than run on a model that would translate nothing.
     /// </summary>
