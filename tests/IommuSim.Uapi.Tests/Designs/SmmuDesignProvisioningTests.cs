@@ -1,6 +1,7 @@
 using IommuSim.Hardware.Iommu;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Uapi.Driver.ArmSmmuV3;
+using IommuSim.Uapi.Designs;
 using IommuSim.Uapi.Hardware;
 
 namespace IommuSim.Uapi.Tests.Designs;
@@ -100,5 +101,48 @@ public class SmmuDesignProvisioningTests
             Assert.Equal(r.HostPhysical + 0x40, hw.ExecuteDma(rid, null, r.Iova + 0x40, 64, Access.Read).PhysicalAddress);
         }
         Assert.Equal(2, sys.Devices.Values.Select(pd => pd.SmmuGuest!.HwQueueId).Distinct().Count());
+    }
+
+    private sealed class Waiter : IInvalidationWaiter
+    {
+        public long Cookie { get; private set; } = -1;
+        public void OnInvalidationWaitDone(long cookie) => Cookie = cookie;
+    }
+
+    /// <summary>
+    /// The run-time target of a nested SMMUv3 device: the guest maps a page in its stage 1 (no invalidation:
+    /// arm_smmu_map_pages), DMA reaches it; the guest unmaps it and gathers one TLBI_NH_VA; until that reaches the SMMU
+    /// (trapped: arm_vsmmu_cache_invalidate → the host queue; or the guest's VCMDQ) the TLB still translates, and once
+    /// its CMD_SYNC completes in simulated time the DMA faults. The trapped path costs the VM exit and the ioctl.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_guest_unmap_is_stale_until_its_invalidation_completes(bool hwQueue)
+    {
+        var (hw, sys) = Provision("nested", hwQueue: hwQueue);
+        var (rid, pd) = sys.Devices.OrderBy(kv => kv.Key.Value).First();
+        var t = TranslationDesigns.Get("nested").MappingTarget(hw, null!, pd, new RunTimeCosts(1_500_000, 400_000, Driver.InvalidationHint.Never));
+        Assert.Equal(hwQueue ? 0 : 1_900_000, t.InvalidateOverheadPs);
+        Assert.Equal(pd.SmmuGuest!.Guest.Asid, t.DomainId);
+        ulong iova = t.IovaBase, gpa = t.BufferBase;
+        var gather = t.CreateGather();
+        t.Map(iova, gpa, 0x1000, Access.ReadWrite, gather);
+        Assert.Equal(0, gather.Count);
+        var dma = hw.ExecuteDma(rid, null, iova + 0x40, 64, Access.Write);
+        Assert.False(dma.Faulted, dma.Reason.ToString());
+        Assert.Equal(pd.Vm!.GpaToHpa(gpa) + 0x40, dma.PhysicalAddress);
+
+        t.Unmap(iova, 0x1000, gather, []);
+        Assert.Equal(1, gather.Count);
+        Assert.False(hw.ExecuteDma(rid, null, iova + 0x40, 64, Access.Write).Faulted); // the TLB still holds it
+        var port = ((ArmSmmuV3Driver)sys.Kernel.Driver).Port;
+        long mainBefore = port.Smmu.CommandQueue.Executed;
+        var w = new Waiter();
+        gather.Submit(w, 7);
+        port.RunUntil(() => w.Cookie >= 0);
+        Assert.Equal(7, w.Cookie);
+        Assert.True(hw.ExecuteDma(rid, null, iova + 0x40, 64, Access.Write).Faulted);
+        Assert.Equal(hwQueue ? 0 : 2, port.Smmu.CommandQueue.Executed - mainBefore); // TLBI_NH_VA + CMD_SYNC on the host's queue when trapped
     }
 }
