@@ -21,6 +21,18 @@ public static partial class ConfigValidator
         }
         if (!c.Iommu.IsSmmu) return;
         const string why = "is not modelled on iommu:architecture = smmuv3 yet (docs/smmuv3.md, Status)";
+        // shadow on SMMUv3 runs premapped regions only: the VMM's run-time IOAS_MAP mirroring (ShadowTarget) flushes
+        // through the VT-d driver.
+        if (c.Translation.Design == "shadow")
+            for (int i = 0; i < c.Workloads.Count; i++)
+            {
+                var w = c.Workloads[i];
+                string? key = w.Mapping == "per-request" ? $"mapping = {w.Mapping}"
+                    : w.IsNic && w.Nic.BufferPolicy != "recycle" ? $"nic:bufferPolicy = {w.Nic.BufferPolicy}"
+                    : w.Type == "nvme" && w.Nvme.BufferPolicy != "recycle" ? $"nvme:bufferPolicy = {w.Nvme.BufferPolicy}"
+                    : w.Type == "kernel-trace" ? "type = kernel-trace" : null;
+                if (key is not null) errors.Add($"workloads:{i}:{key}: run-time mapping with translation:design = shadow {why} (premapped regions only)");
+            }
         for (int i = 0; i < c.Workloads.Count; i++)
         {
             var w = c.Workloads[i];
