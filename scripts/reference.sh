@@ -12,6 +12,8 @@ for s in iotlb-knee designs reach-knee mapping-cost nvme-qd nic-dma-api-modes io
   rm -f "results/reference/$s"/*.png
   cp "$TMP/$s/sweep.csv" "$TMP/$s/sweep.json" "$TMP/$s"/*.png "results/reference/$s/"
 done
+# Designs on VT-d and SMMUv3 (premapped), nested per-request trapped on both, and SMMUv3 trapped vs guest VCMDQ.
+for s in architectures architectures-per-request architectures-hwqueue; do d=${s#architectures}; d=${d#-}; d=${d:-designs}; $BIN sweep "configs/sweeps/$s.json" --out "$TMP/$s" --quiet; mkdir -p "results/reference/architectures/$d"; rm -f "results/reference/architectures/$d"/*.png; cp "$TMP/$s/sweep.csv" "$TMP/$s/sweep.json" "$TMP/$s"/*.png "results/reference/architectures/$d/"; done
 # Rubin et al. SOSP'24 Fig. 2 (partial reproduction): the sweep, its measured overlay and residuals.
 $BIN sweep configs/sweeps/rubin-sosp24.json --out "$TMP/rubin-sosp24" --quiet
 $BIN plot "$TMP/rubin-sosp24" --measured data/rubin-sosp24/fig2.csv

@@ -30,7 +30,8 @@ public sealed record ProvisionRequest(
     StageSpec Stage1,
     StageSpec Stage2,
     IReadOnlyList<VmSpec> Vms,
-    IReadOnlyList<DeviceProvision> Devices);
+    IReadOnlyList<DeviceProvision> Devices,
+    bool ViommuHwQueue = false);
 
 /// <summary>Where one region ended up: its IOVA, size, and the host-physical address of its first byte.</summary>
 public sealed record ProvisionedRegion(ulong Iova, ulong Bytes, ulong HostPhysical);
@@ -64,6 +65,9 @@ public sealed class ProvisionedDevice
     /// <summary>Nested and shadow: the guest's stage-1 table (root GPA) and its VM.</summary>
     public VirtualMachine? Vm { get; internal set; }
     public ulong GuestPgtbl { get; internal set; }
+
+    /// <summary>Nested on SMMUv3: the guest's SMMU structures and the vIOMMU (and hardware queue) they go through.</summary>
+    public Designs.SmmuNestedGuest? SmmuGuest { get; internal set; }
 }
 
 /// <summary>The provisioned system: the kernel model over the platform and the process that made the calls.</summary>

@@ -12,7 +12,8 @@ namespace IommuSim.Uapi.Designs;
 /// <c>nested</c> (PGTT = nested): per VM, the VMM maps guest RAM GPA = IOVA into an IOAS and a
 /// NEST_PARENT HWPT (stage 2); per device, the guest's stage-1 table in VM memory is wrapped in a
 /// VT-d nested HWPT (IOMMU_HWPT_DATA_VTD_S1) and attached through the VFIO cdev. The guest then maps
-/// in its own table; only its invalidations trap (HWPT_INVALIDATE).
+/// in its own table; only its invalidations trap (HWPT_INVALIDATE). On an SMMUv3 the VMM goes through a vIOMMU
+/// instead (<see cref="SmmuNestedProvisioning"/>), and the guest's invalidations either trap or go to its own VCMDQ.
 /// </summary>
 public sealed class NestedDesign : VmDesign
 {
@@ -21,17 +22,26 @@ public sealed class NestedDesign : VmDesign
 
     protected override int GuestStage1Levels(StageSpec stage1) => stage1.Levels;
 
-    protected override void CheckStages(ProvisionRequest req)
+    protected override void CheckStages(ProvisionedSystem sys, ProvisionRequest req)
     {
+        if (!GuestBuildsX86Table(sys)) { SmmuNestedProvisioning.CheckStages(req); return; }
         if (req.Stage1.Levels is not (4 or 5)) throw new ArgumentException($"stage1 levels {req.Stage1.Levels}: a VT-d stage-1 table has 4 or 5 levels");
     }
+
+    /// <summary>On an SMMUv3 the guest is an Arm guest: it writes a CD table and a VMSAv8-64 stage-1 table, not a VT-d one.</summary>
+    protected override bool GuestBuildsX86Table(ProvisionedSystem sys) => sys.Kernel.Driver is not Driver.ArmSmmuV3.ArmSmmuV3Driver;
 
     protected override void OnVmCreated(IommufdContext ictx, VmState vs, ProvisionRequest req, DeviceProvision d)
         => vs.Ioas = MapGuestRam(ictx, vs.Vm, req.Stage2, d);
 
     protected override void AttachGuestDevice(ProvisionedSystem sys, IommufdContext ictx, VmState vs, ProvisionedDevice pd, DeviceProvision d,
-        ProvisionRequest req, PageTable guestStage1, IReadOnlyList<(ulong Iova, ulong Gpa, ulong Bytes)> guestMaps)
+        ProvisionRequest req, PageTable? guestStage1, IReadOnlyList<(ulong Iova, ulong Gpa, ulong Bytes)> guestMaps)
     {
+        if (guestStage1 is null)
+        {
+            SmmuNestedProvisioning.Attach(sys, ictx, vs, pd, d, req, guestMaps);
+            return;
+        }
         var (file, devId) = OpenAndBind(sys, ictx, pd, d);
         if (vs.NestParent == 0)
         {
@@ -74,7 +84,14 @@ public sealed class NestedDesign : VmDesign
     /// table's output is a GPA); each invalidation traps to the VMM, which issues HWPT_INVALIDATE.
     /// </summary>
     public override IMappingTarget MappingTarget(Platform platform, DmaEngine device, ProvisionedDevice pd, RunTimeCosts costs)
-        => MappingTargets.ForGuestStage1(pd.Context!, pd.HwptId, pd.Table!,
+        => pd.SmmuGuest is { } g
+            // SMMUv3: the guest's TLBI_NH_VA + CMD_SYNC either trap to the VMM (HWPT_INVALIDATE on the vIOMMU) or go to its
+            // own VCMDQ, which the SMMU reads directly: then no VM exit.
+            ? new SmmuGuestStage1Target(pd.Context!, g.Guest, g.ViommuId,
+                g.HwQueueId == 0 ? null : (Driver.ArmSmmuV3.Tegra241Vcmdq)((HwQueue)pd.Context!.Lookup(g.HwQueueId)!).DriverData!,
+                new MappingWindow(GuestBufferPoolGpa(pd), BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes,
+                    InvalidateOverheadPs: g.HwQueueId == 0 ? costs.TrapPs : 0))
+            : MappingTargets.ForGuestStage1(pd.Context!, pd.HwptId, pd.Table!,
             new MappingWindow(GuestBufferPoolGpa(pd), BufferPoolBytes, DynamicIovaBase, DynamicIovaBytes, InvalidateOverheadPs: costs.TrapPs));
 
     /// <summary>

@@ -23,7 +23,7 @@ public sealed class ShadowDesign : VmDesign
     protected override int GuestStage1Levels(StageSpec stage1) => Math.Max(4, stage1.Levels);
 
     protected override void AttachGuestDevice(ProvisionedSystem sys, IommufdContext ictx, VmState vs, ProvisionedDevice pd, DeviceProvision d,
-        ProvisionRequest req, PageTable guestStage1, IReadOnlyList<(ulong Iova, ulong Gpa, ulong Bytes)> guestMaps)
+        ProvisionRequest req, PageTable? guestStage1, IReadOnlyList<(ulong Iova, ulong Gpa, ulong Bytes)> guestMaps)
     {
         // Shadowing: the VMM traps the guest's map and mirrors it, IOVA → the guest RAM behind the GPA.
         uint shadow = NewIoas(ictx, req.Stage2, d);
@@ -38,7 +38,11 @@ public sealed class ShadowDesign : VmDesign
     /// strict, one per flush when the guest is lazy). Buffers are guest RAM, seen host-physically.
     /// </summary>
     public override IMappingTarget MappingTarget(Platform platform, DmaEngine device, ProvisionedDevice pd, RunTimeCosts costs)
-        => MappingTargets.ForShadow(pd.Context!, pd.IoasId, pd.HwptId, pd.Vm!, pd.Vm!.PageTable(pd.GuestPgtbl)!, GuestBufferPoolGpa(pd), BufferPoolBytes,
+        => pd.Table is null
+            // SMMUv3 (a stage-1 paging domain, no VT-d table): the VMM's run-time IOAS_MAP path flushes through the VT-d
+            // driver only, and the config checks refuse per-request mapping there; premapped regions only.
+            ? MappingTargets.Identity(platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20), BufferPoolBytes)
+            : MappingTargets.ForShadow(pd.Context!, pd.IoasId, pd.HwptId, pd.Vm!, pd.Vm!.PageTable(pd.GuestPgtbl)!, GuestBufferPoolGpa(pd), BufferPoolBytes,
             DynamicIovaBase, DynamicIovaBytes, mapOverheadPs: costs.TrapPs, invalidateOverheadPs: costs.TrapPs);
 
     /// <summary>As nested (a trip each way), plus one: the guest's new mapping traps so the VMM can copy it into the shadow table.</summary>

@@ -38,11 +38,16 @@ public abstract class VmDesign : TranslationDesign
     public override bool OverheadsTrapToVmm => true;
 
     /// <summary>One VM's provisioning state: its IOAS and NEST_PARENT HWPT (nested), and where the next guest buffer goes.</summary>
-    protected sealed class VmState(VirtualMachine vm)
+    protected internal sealed class VmState(VirtualMachine vm)
     {
         public VirtualMachine Vm { get; } = vm;
         public uint Ioas { get; set; }
         public uint NestParent { get; set; }
+        /// <summary>SMMUv3 nested: the VM's vIOMMU (ARM_SMMUV3) over its NEST_PARENT HWPT, and the guest's next ASID.</summary>
+        public uint Viommu { get; set; }
+        /// <summary>SMMUv3 nested with translation.viommu.hwQueue: the VM's VCMDQ (IOMMU_HW_QUEUE_ALLOC), 0 for none.</summary>
+        public uint HwQueue { get; set; }
+        public ushort NextAsid { get; set; } = 1;
         public ulong NextGuestBuffer { get; set; } = GuestBufferBase;
     }
 
@@ -50,18 +55,25 @@ public abstract class VmDesign : TranslationDesign
     protected abstract int GuestStage1Levels(StageSpec stage1);
 
     /// <summary>Stage checks the design needs before any call is made.</summary>
-    protected virtual void CheckStages(ProvisionRequest req) { }
+    protected virtual void CheckStages(ProvisionedSystem sys, ProvisionRequest req) { }
 
     /// <summary>What the VMM does when it creates a VM (before any device is assigned).</summary>
     protected virtual void OnVmCreated(IommufdContext ictx, VmState vs, ProvisionRequest req, DeviceProvision d) { }
 
-    /// <summary>The VMM's calls that make the guest's stage-1 mappings (<paramref name="guestMaps"/>: IOVA → GPA) reach the hardware.</summary>
+    /// <summary>
+    /// The VMM's calls that make the guest's stage-1 mappings (<paramref name="guestMaps"/>: IOVA → GPA) reach the hardware.
+    /// <paramref name="guestStage1"/> is the guest's x86-format table, null when the design builds the guest's tables itself
+    /// (<see cref="GuestBuildsX86Table"/> false: an Arm guest's CD + VMSAv8-64 tables).
+    /// </summary>
     protected abstract void AttachGuestDevice(ProvisionedSystem sys, IommufdContext ictx, VmState vs, ProvisionedDevice pd, DeviceProvision d,
-        ProvisionRequest req, PageTable guestStage1, IReadOnlyList<(ulong Iova, ulong Gpa, ulong Bytes)> guestMaps);
+        ProvisionRequest req, PageTable? guestStage1, IReadOnlyList<(ulong Iova, ulong Gpa, ulong Bytes)> guestMaps);
+
+    /// <summary>Whether the guest driver's stage-1 table is an x86 (VT-d first-stage format) table built here.</summary>
+    protected virtual bool GuestBuildsX86Table(ProvisionedSystem sys) => true;
 
     public override void Provision(ProvisionedSystem sys, ProvisionRequest req)
     {
-        CheckStages(req);
+        CheckStages(sys, req);
         var ictx = OpenIommufd(sys);
         var vms = new Dictionary<string, VmState>();
         foreach (var d in req.Devices)
@@ -81,8 +93,12 @@ public abstract class VmDesign : TranslationDesign
             pd.Vm = vs.Vm;
 
             // The guest driver builds its stage-1 table and maps its buffers (GVA/IOVA → GPA).
-            pd.GuestPgtbl = vs.Vm.AllocPageTable(GuestStage1Levels(req.Stage1));
-            var s1 = vs.Vm.PageTable(pd.GuestPgtbl)!;
+            PageTable? s1 = null;
+            if (GuestBuildsX86Table(sys))
+            {
+                pd.GuestPgtbl = vs.Vm.AllocPageTable(GuestStage1Levels(req.Stage1));
+                s1 = vs.Vm.PageTable(pd.GuestPgtbl)!;
+            }
             var guestMaps = new List<(ulong Iova, ulong Gpa, ulong Bytes)>();
             foreach (var r in d.Regions)
             {
@@ -90,7 +106,7 @@ public abstract class VmDesign : TranslationDesign
                 if (gpa + r.Bytes > vs.Vm.MemoryBytes - GuestTableArea)
                     throw new ArgumentException($"{d.Rid}: VM '{vmName}' has too little memory for its DMA regions");
                 vs.NextGuestBuffer = gpa + r.Bytes;
-                s1.Map(r.Iova, gpa, r.Bytes, Access.ReadWrite, req.Stage1.PageSize);
+                s1?.Map(r.Iova, gpa, r.Bytes, Access.ReadWrite, req.Stage1.PageSize);
                 guestMaps.Add((r.Iova, gpa, r.Bytes));
                 pd.Regions.Add(new ProvisionedRegion(r.Iova, r.Bytes, vs.Vm.GpaToHpa(gpa)));
             }

@@ -41,9 +41,22 @@ public sealed class TranslationOptions
     public StageOptions Stage1 { get; set; } = new();
     public StageOptions Stage2 { get; set; } = new();
     public DmaApiOptions DmaApi { get; set; } = new();
+    /// <summary>The VMM's vIOMMU (nested on SMMUv3): how guest invalidations reach the SMMU.</summary>
+    public ViommuOptions Viommu { get; set; } = new();
 
     /// <summary>The design names (<see cref="Uapi.Designs.TranslationDesigns"/>).</summary>
     public static IReadOnlyList<string> Designs => Uapi.Designs.TranslationDesigns.Names;
+}
+
+/// <summary>translation.viommu: the vIOMMU a VMM gives a nested guest (docs/viommu.md).</summary>
+public sealed class ViommuOptions
+{
+    /// <summary>
+    /// true: a Tegra241 CMDQV vIOMMU with a guest-owned VCMDQ (IOMMU_HW_QUEUE_ALLOC): the guest writes its TLBI +
+    /// CMD_SYNC into its own queue, which the SMMU consumes, no VM exit. false (default): an ARM_SMMUV3 vIOMMU, each
+    /// guest invalidation traps to the VMM, which forwards it with IOMMU_HWPT_INVALIDATE.
+    /// </summary>
+    public bool HwQueue { get; set; }
 }
 
 public sealed class StageOptions

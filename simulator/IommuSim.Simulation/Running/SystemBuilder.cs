@@ -50,7 +50,8 @@ public static class SystemBuilder
             cfg.Devices.Select(d => new DeviceProvision(d.RequesterId, d.Attach.Via,
                 // Demand-paged regions are not mapped up front: their pages arrive through PRI.
                 d.Attach.DemandPaging ? [] : d.DmaRegions.Select(r => new DmaRegion(r.Iova.Value, (ulong)r.Bytes.Bytes)).ToList(),
-                string.IsNullOrEmpty(d.Attach.Vm) ? null : d.Attach.Vm, d.Attach.Pasid)).ToList());
+                string.IsNullOrEmpty(d.Attach.Vm) ? null : d.Attach.Vm, d.Attach.Pasid)).ToList(),
+            t.Viommu.HwQueue);
         ProvisionedSystem sys;
         try
         {

@@ -71,6 +71,13 @@ public sealed partial class ArmSmmuV3Driver : IArmSmmuV3Host
             return Errno.OK;
         }
         FlushCount++;
+        if (_deferInto is not null)
+        {
+            // A trapped guest invalidation on the run-time path: gathered for the driver CPU, which submits it with
+            // its CMD_SYNC and waits in simulated time (SmmuGuestStage1Target). One CMD_SYNC closes all batches.
+            _deferInto.AddRange(cmds);
+            return Errno.OK;
+        }
         Port.SubmitAndSync(cmds);
         return Errno.OK;
     }
