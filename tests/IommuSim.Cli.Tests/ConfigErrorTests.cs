@@ -81,6 +81,25 @@ public class ConfigErrorTests
         Assert.Contains("usage: iommusim", err);
     }
 
+    [Theory]
+    [InlineData("--timeline", "--quiet")]
+    [InlineData("--record-trace", "--no-plots")]
+    [InlineData("--out", "--quiet")]
+    public void An_option_given_as_another_options_value_exits_2_and_writes_nothing(string option, string swallowed)
+    {
+        using var h = new CliHarness();
+        string outDir = Path.Combine(h.Dir, "out"), config = h.Write("c.json", CliHarness.SmallConfig());
+        var args = option == "--out"
+            ? new[] { "run", config, option, swallowed }
+            : new[] { "run", config, "--out", outDir, option, swallowed };
+        var (code, _, err) = h.Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains($"{option} {swallowed}: expected a value, got the option {swallowed}", err);
+        Assert.False(File.Exists(swallowed));
+        Assert.False(Directory.Exists(swallowed));
+        Assert.False(Directory.Exists(outDir));
+    }
+
     [Fact]
     public void Shipped_configs_all_validate()
     {

@@ -32,8 +32,33 @@ public static class CliApp
             stderr.WriteLine($"usage: iommusim <{string.Join("|", root.Subcommands.Select(c => c.Name))}> [options]   (iommusim --help for details)");
             return BadInput;
         }
+        if (OptionSwallowingOption(parse) is { } swallowed)
+        {
+            stderr.WriteLine(swallowed);
+            return BadInput;
+        }
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
         return parse.Invoke(invocation);
+    }
+
+    /// <summary>
+    /// System.CommandLine lets an option that takes a value swallow the next option (<c>--timeline --quiet</c> would
+    /// write a timeline to a file named "--quiet"); a value that is one of the command's option names is refused.
+    /// </summary>
+    internal static string? OptionSwallowingOption(ParseResult parse)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var o in parse.CommandResult.Command.Options)
+        {
+            names.Add(o.Name);
+            foreach (var a in o.Aliases) names.Add(a);
+        }
+        foreach (var child in parse.CommandResult.Children)
+            if (child is System.CommandLine.Parsing.OptionResult r)
+                foreach (var t in r.Tokens)
+                    if (names.Contains(t.Value))
+                        return $"error: {r.Option.Name} {t.Value}: expected a value, got the option {t.Value} (write ./{t.Value} for a file of that name)";
+        return null;
     }
 
     /// <summary>System.CommandLine names .NET types in its conversion errors ("System.Nullable`1[System.Int32]"); say what is expected instead.</summary>
