@@ -40,6 +40,7 @@ public sealed class UserProcess
     {
         ictx = Kernel.OpenIommufd(Mm);
         ictx.Fget = File;
+        ictx.InstallFile = Install;
         return Install(ictx);
     }
 
@@ -158,14 +159,22 @@ public sealed class UserProcess
     public VirtualMachine CreateVm(ulong memoryBytes, ulong ramAlignment = UserAddressSpace.HugePageSize)
         => new(Mm, Kernel.Port.Memory, memoryBytes, ramAlignment);
 
-    /// <summary>close(fd): device files unbind, contexts destroy their objects.</summary>
+    /// <summary>exit(): every fd is closed, lowest first.</summary>
+    public void Exit()
+    {
+        foreach (int fd in _fds.Keys.Order().ToList()) Close(fd);
+    }
+
+    /// <summary>close(fd): device files unbind, contexts destroy their objects (once no event-queue fd holds them),
+    /// fault and vEVENTQ fds drop their references.</summary>
     public Errno Close(int fd)
     {
         if (!_fds.Remove(fd, out var file)) return Errno.EBADF;
         switch (file)
         {
             case VfioDeviceFile d: d.Close(); break;
-            case IommufdContext c: c.Close(); break;
+            case IommufdContext c: c.ReleaseFd(); break;
+            case EventqFile e: e.Release(); break;
             case VfioGroupFile g:
                 foreach (var d in g.Devices) d.Close();
                 break;

@@ -40,7 +40,7 @@ public sealed class FaultQueue : IommufdObject
             grpid = (uint)pr.PageGroupIndex,
             perm = perm,
             addr = pr.Address & ~0xFFFUL,
-            length = 4096,
+            length = 0, // iommufd_compose_fault_message reports no length
         });
         if (!pr.LastInGroup) return;
         _partial.Remove(key);

@@ -277,7 +277,7 @@ public sealed partial class IommufdContext
     {
         if (cmd.flags != 0) return Errno.EOPNOTSUPP;
         var f = Finalize(new FaultQueue(this));
-        f.Fd = Kernel.AllocateFd();
+        f.Fd = OpenEventqFd(f);
         cmd.out_fault_id = f.Id;
         cmd.out_fault_fd = (uint)f.Fd;
         return Errno.OK;

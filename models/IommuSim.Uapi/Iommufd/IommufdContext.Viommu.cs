@@ -86,7 +86,7 @@ public sealed partial class IommufdContext
         var q = new Veventq(this, viommu, cmd.type, cmd.veventq_depth);
         viommu.Get();
         viommu.AddVeventq(q);
-        q.Fd = Kernel.AllocateFd();
+        q.Fd = OpenEventqFd(q);
         cmd.out_veventq_id = Finalize(q).Id;
         cmd.out_veventq_fd = (uint)q.Fd;
         return Errno.OK;

@@ -42,6 +42,41 @@ public sealed partial class IommufdContext
 
     public bool Closed { get; private set; }
 
+    /// <summary>Installs a file in the owning process's fd table (set by <see cref="UserProcess.OpenIommufd"/>). A
+    /// context opened without a process (library use) has no fd table: its event-queue fds are bare numbers that hold
+    /// no reference.</summary>
+    internal Func<object, int>? InstallFile { get; set; }
+
+    private readonly List<EventqFile> _eventqFiles = [];
+    private bool _fdReleased;
+
+    /// <summary>The open fault and vEVENTQ fds of this context (each holds its object and the context).</summary>
+    public IReadOnlyList<EventqFile> EventqFiles => _eventqFiles;
+
+    /// <summary>iommufd_eventq_init: a new fd for a FAULT or VEVENTQ object, holding a reference on it and on this context.</summary>
+    internal int OpenEventqFd(IommufdObject queue)
+    {
+        if (InstallFile is null) return Kernel.AllocateFd();
+        var file = new EventqFile(queue);
+        queue.Get();
+        _eventqFiles.Add(file);
+        return InstallFile(file);
+    }
+
+    internal void EventqFileReleased(EventqFile file)
+    {
+        _eventqFiles.Remove(file);
+        if (_fdReleased && _eventqFiles.Count == 0) Close();
+    }
+
+    /// <summary>close() of the /dev/iommu fd: iommufd_fops_release runs only when the last reference to the context
+    /// goes, and every open event-queue fd holds one.</summary>
+    internal void ReleaseFd()
+    {
+        _fdReleased = true;
+        if (_eventqFiles.Count == 0) Close();
+    }
+
     public IEnumerable<IommufdObject> Objects => _objects.Values;
 
     // ---- object table -------------------------------------------------------------------

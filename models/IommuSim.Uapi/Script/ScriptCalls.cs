@@ -19,6 +19,13 @@ internal static class ScriptCalls
 
     public static readonly IReadOnlyDictionary<string, CallSpec> Table = WithFieldWidths(Build());
 
+    /// <summary>Calls that return a new fd, and the out field holding it ("NAME, FD = CALL" binds it).</summary>
+    public static readonly IReadOnlyDictionary<string, string> FdOutputs = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["FAULT_QUEUE_ALLOC"] = "out_fault_fd",
+        ["VEVENTQ_ALLOC"] = "out_veventq_fd",
+    };
+
     internal static CallSpec Spec(string? binds, string[] required, Func<ScriptSession, Statement, CallResult> run, params (string Key, ArgKind Kind)[] keys)
         => new(keys.ToDictionary(k => k.Key, k => k.Kind, StringComparer.Ordinal), required, binds, run);
 

@@ -15,6 +15,9 @@ internal sealed record Expectation(string Result, IReadOnlyList<(string Key, str
 /// <summary>A parsed line: optional binding, optional expectation, a call with key=value arguments.</summary>
 internal sealed record Statement(int Line, string? Bind, Expectation? Expect, string Call, IReadOnlyDictionary<string, ArgValue> Args)
 {
+    /// <summary>"NAME, FD = CALL": the second name binds the fd the call returns (FAULT_QUEUE_ALLOC, VEVENTQ_ALLOC).</summary>
+    public string? BindFd { get; init; }
+
     public bool Has(string key) => Args.ContainsKey(key);
 }
 
@@ -73,12 +76,17 @@ internal static class ScriptParser
                 text = text[(colon + 1)..].Trim();
             }
 
-            string? bind = null;
+            string? bind = null, bindFd = null;
             int assign = text.IndexOf('=', StringComparison.Ordinal);
             // "NAME = CALL …" binds; in "CALL key=value" the text before '=' holds a space.
             if (assign > 0 && IsName(text[..assign].Trim()))
             {
                 bind = text[..assign].Trim();
+                text = text[(assign + 1)..].Trim();
+            }
+            else if (assign > 0 && text[..assign].Split(',') is [var first, var second] && IsName(first.Trim()) && IsName(second.Trim()))
+            {
+                (bind, bindFd) = (first.Trim(), second.Trim());
                 text = text[(assign + 1)..].Trim();
             }
 
@@ -89,6 +97,8 @@ internal static class ScriptParser
                 throw new ScriptParseException(Where($"unknown call '{call}'"));
             if (bind is not null && spec.Binds is null)
                 throw new ScriptParseException(Where($"{call} has no output to bind to ${bind}"));
+            if (bindFd is not null && !ScriptCalls.FdOutputs.ContainsKey(call))
+                throw new ScriptParseException(Where($"{call} returns no fd to bind to ${bindFd} (only {string.Join(", ", ScriptCalls.FdOutputs.Keys)})"));
 
             var args = new Dictionary<string, ArgValue>(StringComparer.Ordinal);
             foreach (var tok in tokens.Skip(1))
@@ -113,7 +123,8 @@ internal static class ScriptParser
             foreach (var req in spec.Required)
                 if (!args.ContainsKey(req)) throw new ScriptParseException(Where($"{call} needs {req}="));
             if (bind is not null) bound.Add(bind);
-            statements.Add(new Statement(lineNo, bind, expect, call, args));
+            if (bindFd is not null) bound.Add(bindFd);
+            statements.Add(new Statement(lineNo, bind, expect, call, args) { BindFd = bindFd });
         }
         return (config, statements);
     }

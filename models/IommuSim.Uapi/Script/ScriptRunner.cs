@@ -88,6 +88,8 @@ public static class ScriptRunner
             }
             if (st.Bind is not null && result.Main is ulong main) session.Vars[st.Bind] = main;
             if (st.Bind is not null && result.Main is null) session.Vars[st.Bind] = 0;
+            if (st.BindFd is not null)
+                session.Vars[st.BindFd] = result.Fields.FirstOrDefault(f => f.Key == ScriptCalls.FdOutputs[st.Call]).Value ?? 0;
 
             var line = new StringBuilder();
             line.Append(st.Line).Append(": ").Append(st.Call).Append(" -> ").Append(result.Word);

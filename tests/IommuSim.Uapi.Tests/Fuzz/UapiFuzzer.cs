@@ -72,7 +72,11 @@ public sealed class UapiFuzzer
             Stats.AreasInDomains += Ctx.Objects.OfType<Ioas>().Sum(i => i.Iopt.Areas.Count(a => a.InDomains));
             Check(op);
         }
-        _s.Process.Close(3); // the script's /dev/iommu fd: destroys every object leaf first
+        var eventqFds = Ctx.EventqFiles.ToList();
+        _s.Process.Close(3); // the script's /dev/iommu fd: destroys every object leaf first, once no fault fd holds it
+        Require(Ctx.Closed == (eventqFds.Count == 0), $"context closed = {Ctx.Closed} with {eventqFds.Count} fault fds open");
+        _s.Process.Exit();   // the fault fds go too: iommufd_eventq_fops_release drops the last context reference
+        Require(Ctx.Closed, "context still open after every fd closed");
         var m = _s.Process.Mm.Memlock;
         Require(m.PinnedPages == 0 && m.UserLockedPages == 0 && m.MmLockedPages == 0,
             $"after close: pinned_vm {m.PinnedPages}, user locked {m.UserLockedPages}, mm locked {m.MmLockedPages}");

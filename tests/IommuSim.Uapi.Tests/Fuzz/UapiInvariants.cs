@@ -72,6 +72,10 @@ internal static class UapiInvariants
                     break;
             }
         }
+        // iommufd_eventq_init: an open fault / vEVENTQ fd holds its object.
+        foreach (var ctx in objects.Select(o => o.Context).Distinct())
+            foreach (var f in ctx.EventqFiles)
+                if (!f.Queue.Destroyed) Ref(f.Queue, "its open fd");
         foreach (var (o, n) in expected)
         {
             require(o.Users == n, $"{o.Type} {o.Id}: {o.Users} users, but {n} references exist");

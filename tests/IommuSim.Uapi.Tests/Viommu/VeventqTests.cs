@@ -34,6 +34,8 @@ public class VeventqTests
         Assert.Equal(Errno.EEXIST, v.Ctx.VeventqAlloc(Alloc(viommu)));
         Assert.Equal(Errno.OK, v.Ctx.VeventqAlloc(Alloc(viommu, IommuVeventqType.TEGRA241_CMDQV)));
         Assert.Equal(Errno.EBUSY, v.Destroy(viommu));
+        Assert.Equal(Errno.EBUSY, v.Destroy(q.out_veventq_id));      // its open fd holds it (iommufd_eventq_init)
+        Assert.Equal(Errno.OK, v.S.Process.Close((int)q.out_veventq_fd));
         Assert.Equal(Errno.OK, v.Destroy(q.out_veventq_id));
         Assert.Equal(Errno.OK, v.Ctx.VeventqAlloc(Alloc(viommu)));
     }
