@@ -92,7 +92,7 @@ public class DirtyFaultInfoTests
     }
 
     /// <summary>A PRI-capable device attached to an HWPT that reports its faults to a new FAULT object.</summary>
-    private static (Sim S, uint Fault, uint Ioas, IommufdDevice Dev, uint Hwpt) FaultSetup()
+    internal static (Sim S, uint Fault, uint Ioas, IommufdDevice Dev, uint Hwpt) FaultSetup()
     {
         var s = new Sim(new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] });
         var fa = new IommuFaultAlloc();

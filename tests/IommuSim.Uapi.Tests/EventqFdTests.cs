@@ -54,16 +54,9 @@ public class EventqFdTests
     [Fact]
     public void Fault_records_carry_length_zero()
     {
-        var s = new Sim(new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] });
-        var fa = new IommuFaultAlloc();
-        Assert.Equal(Errno.OK, s.Ctx.FaultQueueAlloc(fa));
-        uint ioas = s.IoasAlloc();
-        var dev = s.Bind(Sim.Dev3);
-        var alloc = new IommuHwptAlloc { dev_id = dev.Id, pt_id = ioas, flags = IommuHwptAllocFlags.FAULT_ID_VALID, fault_id = fa.out_fault_id };
-        Assert.Equal(Errno.OK, s.Ctx.HwptAlloc(alloc));
-        Assert.Equal(Errno.OK, s.Attach(dev, alloc.out_hwpt_id, out _));
+        var (s, fault, _, _, _) = DirtyFaultInfoTests.FaultSetup();
         s.Port.PageRequests.Record(new PageRequest(0, Sim.Dev3.Value, 0, false, 0x5123, Access.Read, 1, true));
-        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fa.out_fault_id, 4, out var faults));
+        Assert.Equal(Errno.OK, s.Ctx.FaultRead(fault, 4, out var faults));
         var f = Assert.Single(faults);
         Assert.Equal(0x5000ul, f.addr);
         Assert.Equal(0u, f.length);
