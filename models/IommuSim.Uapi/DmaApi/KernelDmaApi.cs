@@ -16,7 +16,7 @@ namespace IommuSim.Uapi.DmaApi;
 /// wait, and the CPU spins until the hardware finished them — no DMA can use the old mapping
 /// after the call returns.</item>
 /// <item><c>lazy</c>: unmap clears the PTEs and puts the IOVA on a flush queue; a domain-wide
-/// invalidation runs when the queue fills (on the unmapping CPU) or when the flush timer fires.
+/// invalidation runs when the queue fills (on the unmapping CPU) or when the domain's flush timer fires.
 /// Until then the IOTLB may still translate the old IOVA: such hits count in
 /// <c>security.staleTranslationsUsed</c>. IOVAs are reused only after their flush.</item>
 /// <item><c>none</c>: buffers are mapped once on first use and recycled; unmap only returns the
@@ -117,7 +117,6 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
     private sealed class DeviceMapper : IEventHandler, IInvalidationWaiter
     {
         private const int KindStep = 1;
-        private const int KindFlushTimer = 2;
 
         private readonly KernelDmaApi _api;
         private readonly DmaEngine _device;
@@ -141,8 +140,7 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
         private readonly Stack<(ulong Iova, ulong Bytes)> _recycled = new();
         private Op? _head, _tail;
         private bool _busy;
-        private bool _timerArmed;
-        private long _timerGeneration;
+        private readonly DomainFlushTimer _flushTimer;
         private ulong _bufferCursor;
         private Op? _waitingOp;
         private bool _waitingFlush;
@@ -159,6 +157,8 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             // One IOVA allocator per domain, shared by the CPUs (each with its own rcache magazines); each CPU
             // takes buffers from its own part of the buffer pool.
             _iovas = api.IovaDomain(target);
+            _flushTimer = api.FlushTimer(target);
+            _flushTimer.Add(this);
             _bufferSlice = Math.Max(0x1000UL, target.BufferBytes / MaxCpus & ~0xFFFUL);
             _bufferBase = target.IdentityMapped ? target.BufferBase + (ulong)cpu * _bufferSlice % target.BufferBytes : target.BufferBase;
             if (!target.IdentityMapped) _bufferSlice = target.BufferBytes;
@@ -199,19 +199,11 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
 
         public void OnEvent(int kind, long arg, object? payload)
         {
-            if (kind == KindFlushTimer)
-            {
-                if (arg != _timerGeneration) return;
-                _timerArmed = false;
-                // The flush timer runs on another CPU: it costs this driver nothing but the hardware time.
-                if (_flushQueue.Count > 0 && !_waitingFlush) SubmitFlush(waitOnThisCpu: false);
-                return;
-            }
             var op = (Op)payload!;
             if (op.Kind == OpKind.Map) { DoMap(op); return; }
             if (op.Phase == Phase.Cost) DoUnmap(op);
             else if (op.Phase == Phase.Submit) SubmitRangeInvalidation(op);
-            else SubmitFlush(waitOnThisCpu: true);
+            else SubmitFlush();
         }
 
         private void DoMap(Op op)
@@ -291,11 +283,7 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
                         Sched.ScheduleIn(C.InvalidationSubmitPs + _t.InvalidateOverheadPs, this, KindStep, 0, op);
                         return;
                     }
-                    if (!_timerArmed)
-                    {
-                        _timerArmed = true;
-                        Sched.ScheduleIn(C.FlushTimeoutPs, this, KindFlushTimer, ++_timerGeneration);
-                    }
+                    _flushTimer.Arm();
                     Finish(op);
                     return;
             }
@@ -317,7 +305,20 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             Wait(_rangeFlush);
         }
 
-        private void SubmitFlush(bool waitOnThisCpu)
+        /// <summary>The domain's flush timer fired: this CPU's queued entries go with its flush (fq_ring_free after it).</summary>
+        public void TakeQueued(List<(DeviceMapper Cpu, ulong Iova, ulong Bytes, bool Fixed)> flushing, List<ulong> freed)
+        {
+            if (_flushQueue.Count == 0) return;
+            _api.Observer?.OnFlush(_device, _cpu, true, _flushQueue.Count);
+            foreach (var (iova, bytes, isFixed) in _flushQueue) flushing.Add((this, iova, bytes, isFixed));
+            _flushQueue.Clear();
+            freed.AddRange(_queueFreed);
+            _queueFreed.Clear();
+        }
+
+        public void FreeIova(ulong iova, ulong bytes) => _iovas.Free(iova, bytes, _cpu);
+
+        private void SubmitFlush()
         {
             _descs.Clear();
             _t.AddDomainInvalidation(_descs);
@@ -325,11 +326,11 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             _flushing.AddRange(_flushQueue);
             _flushingFreed.AddRange(_queueFreed);
             _queueFreed.Clear();
-            _api.Observer?.OnFlush(_device, _cpu, !waitOnThisCpu, _flushQueue.Count);
+            _api.Observer?.OnFlush(_device, _cpu, false, _flushQueue.Count);
             _flushQueue.Clear();
             _api.Stats.Flushes++;
             _waitingFlush = true;
-            _waitingOp = waitOnThisCpu ? _head : null;
+            _waitingOp = _head;
             Wait(_descs);
         }
 

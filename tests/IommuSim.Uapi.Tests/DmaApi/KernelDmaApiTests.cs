@@ -78,6 +78,42 @@ public class KernelDmaApiTests
         Assert.True(p.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
     }
 
+    /// <summary>
+    /// dma-iommu.c keeps one flush timer per DMA domain (cookie->fq_timer; queue_iova arms it when fq_timer_on is
+    /// clear) and fq_flush_timeout runs one fq_flush_iotlb, then fq_ring_free on every CPU: lazy unmaps on four CPUs
+    /// of one device are closed by a single timer flush, and their IOVAs are reusable only after it completes.
+    /// </summary>
+    [Fact]
+    public void Lazy_flush_timer_is_one_per_domain_and_frees_every_cpus_queue()
+    {
+        var (p, api, dev) = Setup("lazy", flushEntries: 64);
+        var c = new Client();
+        var iovas = new List<ulong>();
+        for (int cpu = 0; cpu < 4; cpu++)
+        {
+            int before = c.Mapped.Count;
+            api.Map(dev, 2048, Access.ReadWrite, c, cpu, cpu);
+            p.RunUntil(() => c.Mapped.Count > before);
+            iovas.Add(c.Mapped[^1].Iova);
+            Assert.False(p.ExecuteDma(dev.RequesterId, null, iovas[^1], 64, Access.Write).Faulted);
+        }
+        for (int cpu = 0; cpu < 4; cpu++) api.Unmap(dev, iovas[cpu], 2048, c, cpu, cpu);
+        p.RunUntil(() => c.Unmapped.Count == 4);
+        Assert.Equal(0, api.Stats.Flushes);
+        p.RunUntil(() => api.Stats.Flushes > 0 && p.Iommu.Invalidation.Idle);
+        p.RunUntil(() => p.Scheduler.Now > 200_000_000); // well past a second timeout, had any CPU armed its own
+        Assert.Equal(1, api.Stats.Flushes);
+        foreach (ulong iova in iovas) Assert.True(p.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
+        // Every CPU's IOVA went back to that CPU's rcache: each CPU's next map reuses its own.
+        for (int cpu = 0; cpu < 4; cpu++)
+        {
+            int before = c.Mapped.Count;
+            api.Map(dev, 2048, Access.ReadWrite, c, 10 + cpu, cpu);
+            p.RunUntil(() => c.Mapped.Count > before);
+            Assert.Equal(iovas[cpu], c.Mapped[^1].Iova);
+        }
+    }
+
     [Fact]
     public void Lazy_flushes_when_the_queue_fills_and_reuses_iovas_only_after_it()
     {
