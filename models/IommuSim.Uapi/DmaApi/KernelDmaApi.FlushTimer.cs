@@ -15,11 +15,12 @@ public sealed partial class KernelDmaApi
     }
 
     /// <summary>
-    /// cookie->fq_timer of dma-iommu.c: one timer per DMA domain, not per CPU. The first lazy unmap after the timer
-    /// last ran arms it (queue_iova: fq_timer_on); when it fires (fq_flush_timeout) it runs one domain-wide
-    /// invalidation (fq_flush_iotlb) on a CPU of its own, and when that completes every CPU's flush-queue entries
-    /// queued before it are freed (fq_ring_free for each CPU): their IOVAs back to the allocator, their table pages
-    /// to the page allocator. A CPU whose queue fills still flushes and frees its own ring itself.
+    /// The flush-queue state dma-iommu.c keeps per DMA domain (struct iommu_dma_cookie): the flush start and finish
+    /// counts (fq_flush_start_cnt, fq_flush_finish_cnt; fq_flush_iotlb raises one before and the other after a
+    /// domain-wide invalidation) and the one flush timer (fq_timer). The first lazy unmap after the timer last ran
+    /// arms it (queue_iova: fq_timer_on); when it fires (fq_flush_timeout) it runs one domain-wide invalidation on a
+    /// CPU of its own and, when that completes, frees every CPU's ring (fq_ring_free). A CPU whose queue fills
+    /// flushes and frees its own ring; the others free what that flush covered at their next unmap.
     /// </summary>
     private sealed class DomainFlushTimer : IEventHandler, IInvalidationWaiter
     {
@@ -27,8 +28,6 @@ public sealed partial class KernelDmaApi
         private readonly IMappingTarget _t;
         private readonly IotlbGather _gather;
         private readonly List<DeviceMapper> _cpus = [];
-        private readonly List<(DeviceMapper Cpu, ulong Iova, ulong Bytes, bool Fixed)> _flushing = [];
-        private readonly List<ulong> _flushingFreed = [];
         private bool _armed;
         private bool _inFlight;
 
@@ -40,6 +39,15 @@ public sealed partial class KernelDmaApi
         }
 
         public void Add(DeviceMapper cpu) => _cpus.Add(cpu);
+
+        public long FlushStartCount { get; private set; }
+        public long FlushFinishCount { get; private set; }
+
+        /// <summary>A domain-wide invalidation was queued (atomic64_inc(&amp;cookie->fq_flush_start_cnt)).</summary>
+        public void FlushStarted() => FlushStartCount++;
+
+        /// <summary>It completed (atomic64_inc(&amp;cookie->fq_flush_finish_cnt)); the invalidation queue completes in order.</summary>
+        public void FlushFinished() => FlushFinishCount++;
 
         public void Arm()
         {
@@ -57,21 +65,21 @@ public sealed partial class KernelDmaApi
                 Arm();
                 return;
             }
-            foreach (var cpu in _cpus) cpu.TakeQueued(_flushing, _flushingFreed);
+            foreach (var cpu in _cpus)
+                if (cpu.Queued > 0) _api.Observer?.OnFlush(cpu.Device, cpu.Cpu, true, cpu.Queued);
             _gather.Clear();
             _t.AddDomainInvalidation(_gather);
             _api.Stats.Flushes++;
             _api.Stats.InvalidationDescriptors += _gather.Count + 1;
             _inFlight = true;
+            FlushStarted();
             _gather.Submit(this, 0);
         }
 
         public void OnInvalidationWaitDone(long cookie)
         {
-            foreach (var (cpu, iova, bytes, isFixed) in _flushing)
-                if (!isFixed) cpu.FreeIova(iova, bytes);
-            _flushing.Clear();
-            _t.PutTablePages(_flushingFreed);
+            FlushFinished();
+            foreach (var cpu in _cpus) cpu.FreeFlushed();
             _inFlight = false;
         }
     }

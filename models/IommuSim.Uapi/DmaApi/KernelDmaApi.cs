@@ -133,10 +133,12 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
         // Table pages unmaps took out, kept until the flush that covers them has completed (the gather's freelist):
         // a strict unmap's, those of lazy unmaps still in the flush queue, and those of the flush in flight.
         private readonly List<ulong> _rangeFreed = [];
-        private readonly List<ulong> _queueFreed = [];
-        private readonly List<ulong> _flushingFreed = [];
-        private readonly List<(ulong Iova, ulong Bytes, bool Fixed)> _flushQueue = [];
-        private readonly List<(ulong Iova, ulong Bytes, bool Fixed)> _flushing = [];
+        // The CPU's flush queue (struct iova_fq): each entry, and each table page its unmap freed, carries the domain's
+        // flush start count when it was queued; it is freed once a flush that started after it has finished.
+        private readonly Queue<(ulong Iova, ulong Bytes, bool Fixed, long Counter)> _flushQueue = new();
+        private readonly Queue<(ulong Page, long Counter)> _queueFreed = new();
+        private readonly List<ulong> _unmapFreed = [];
+        private readonly List<ulong> _pagesToPut = [];
         private readonly Stack<(ulong Iova, ulong Bytes)> _recycled = new();
         private Op? _head, _tail;
         private bool _busy;
@@ -271,10 +273,14 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
                     if (_api.Observer is { } o1) Phases(o1, DmaApiPhase.InvalidationSubmit, C.InvalidationSubmitPs, DmaApiPhase.InvalidationOverhead, _t.InvalidateOverheadPs);
                     Sched.ScheduleIn(C.InvalidationSubmitPs + _t.InvalidateOverheadPs, this, KindStep, 0, op);
                     return;
-                default: // lazy
-                    _t.Unmap(op.Iova, bytes, null, _queueFreed);
+                default: // lazy: queue_iova
+                    FreeFlushed();
+                    _t.Unmap(op.Iova, bytes, null, _unmapFreed);
                     _descs.NoteUnmappedPendingInvalidation(_t.DomainId, op.Iova, bytes);
-                    _flushQueue.Add((op.Iova, bytes, op.FixedIova));
+                    long counter = _flushTimer.FlushStartCount;
+                    foreach (ulong page in _unmapFreed) _queueFreed.Enqueue((page, counter));
+                    _unmapFreed.Clear();
+                    _flushQueue.Enqueue((op.Iova, bytes, op.FixedIova, counter));
                     if (_flushQueue.Count >= C.FlushQueueEntries && !_waitingFlush)
                     {
                         // Queue full: this CPU flushes now and waits for it.
@@ -305,29 +311,34 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
             Wait(_rangeFlush);
         }
 
-        /// <summary>The domain's flush timer fired: this CPU's queued entries go with its flush (fq_ring_free after it).</summary>
-        public void TakeQueued(List<(DeviceMapper Cpu, ulong Iova, ulong Bytes, bool Fixed)> flushing, List<ulong> freed)
+        /// <summary>
+        /// fq_ring_free: entries (and their table pages) queued before the last finished domain flush, whichever CPU or
+        /// timer ran it, go back to the IOVA and page allocators.
+        /// </summary>
+        public void FreeFlushed()
         {
-            if (_flushQueue.Count == 0) return;
-            _api.Observer?.OnFlush(_device, _cpu, true, _flushQueue.Count);
-            foreach (var (iova, bytes, isFixed) in _flushQueue) flushing.Add((this, iova, bytes, isFixed));
-            _flushQueue.Clear();
-            freed.AddRange(_queueFreed);
-            _queueFreed.Clear();
+            long finished = _flushTimer.FlushFinishCount;
+            while (_flushQueue.Count > 0 && _flushQueue.Peek().Counter < finished)
+            {
+                var (iova, bytes, isFixed, _) = _flushQueue.Dequeue();
+                if (!isFixed) _iovas.Free(iova, bytes, _cpu);
+            }
+            while (_queueFreed.Count > 0 && _queueFreed.Peek().Counter < finished) _pagesToPut.Add(_queueFreed.Dequeue().Page);
+            if (_pagesToPut.Count > 0) _t.PutTablePages(_pagesToPut);
         }
 
-        public void FreeIova(ulong iova, ulong bytes) => _iovas.Free(iova, bytes, _cpu);
+        /// <summary>Entries waiting in this CPU's flush queue (for the timer's trace record).</summary>
+        public int Queued => _flushQueue.Count;
+        public DmaEngine Device => _device;
+        public int Cpu => _cpu;
+
 
         private void SubmitFlush()
         {
             _descs.Clear();
             _t.AddDomainInvalidation(_descs);
-            _flushing.Clear();
-            _flushing.AddRange(_flushQueue);
-            _flushingFreed.AddRange(_queueFreed);
-            _queueFreed.Clear();
+            _flushTimer.FlushStarted();
             _api.Observer?.OnFlush(_device, _cpu, false, _flushQueue.Count);
-            _flushQueue.Clear();
             _api.Stats.Flushes++;
             _waitingFlush = true;
             _waitingOp = _head;
@@ -346,11 +357,9 @@ public sealed partial class KernelDmaApi : IDmaApi, IResettable
         {
             if (_waitingFlush)
             {
-                // Flushed IOVAs may now be reused.
-                foreach (var (iova, bytes, isFixed) in _flushing)
-                    if (!isFixed) _iovas.Free(iova, bytes, _cpu);
-                _flushing.Clear();
-                _t.PutTablePages(_flushingFreed);
+                // fq_flush_iotlb finished: this CPU frees its ring now (fq_ring_free), the others at their next unmap.
+                _flushTimer.FlushFinished();
+                FreeFlushed();
                 _waitingFlush = false;
             }
             else if (_rangeFreed.Count > 0) _t.PutTablePages(_rangeFreed);

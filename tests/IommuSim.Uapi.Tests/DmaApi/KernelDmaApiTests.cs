@@ -114,6 +114,42 @@ public class KernelDmaApiTests
         }
     }
 
+    /// <summary>
+    /// fq_flush_iotlb counts flushes per domain (fq_flush_start_cnt / fq_flush_finish_cnt) and fq_ring_free frees
+    /// every entry queued before the last finished flush: when CPU 0's full queue flushes the domain, CPU 1's earlier
+    /// unmaps are covered too and are freed at CPU 1's next unmap (queue_iova), without a flush of its own.
+    /// </summary>
+    [Fact]
+    public void A_full_queue_flush_on_one_cpu_frees_the_other_cpus_earlier_entries()
+    {
+        var (p, api, dev) = Setup("lazy", flushEntries: 4);
+        var c = new Client();
+        ulong Map(int cpu, long tag)
+        {
+            int before = c.Mapped.Count;
+            api.Map(dev, 2048, Access.ReadWrite, c, tag, cpu);
+            p.RunUntil(() => c.Mapped.Count > before);
+            return c.Mapped[^1].Iova;
+        }
+        void Unmap(int cpu, ulong iova, long tag)
+        {
+            int before = c.Unmapped.Count;
+            api.Unmap(dev, iova, 2048, c, tag, cpu);
+            p.RunUntil(() => c.Unmapped.Count > before);
+        }
+        ulong early = Map(1, 100);
+        Unmap(1, early, 100);                       // CPU 1: one entry queued, counter 0
+        var cpu0 = Enumerable.Range(0, 4).Select(i => Map(0, i)).ToList();
+        foreach (var (iova, i) in cpu0.Select((v, i) => (v, i))) Unmap(0, iova, i);
+        Assert.Equal(1, api.Stats.Flushes);         // CPU 0's queue filled: one domain-wide flush
+        Assert.True(p.ExecuteDma(dev.RequesterId, null, early, 64, Access.Write).Faulted);
+        ulong other = Map(1, 101);
+        Assert.NotEqual(early, other);              // CPU 1 has not run fq_ring_free yet
+        Unmap(1, other, 101);                       // queue_iova frees `early` first, then queues `other`
+        Assert.Equal(1, api.Stats.Flushes);
+        Assert.Equal(early, Map(1, 102));           // back in CPU 1's rcache, reused without a second flush
+    }
+
     [Fact]
     public void Lazy_flushes_when_the_queue_fills_and_reuses_iovas_only_after_it()
     {
