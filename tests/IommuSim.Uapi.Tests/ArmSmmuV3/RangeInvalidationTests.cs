@@ -142,4 +142,49 @@ public sealed class RangeInvalidationTests
         uint idr3 = BitConverter.ToUInt32(c.data!, 8 + 4 * 3);
         Assert.Equal(ril ? 1u << 10 : 0u, idr3);
     }
+
+    private sealed class Client : IommuSim.Hardware.Devices.IDmaApiClient
+    {
+        public ulong Iova;
+        public bool Done;
+        public void OnMapped(long tag, ulong iova) { Iova = iova; Done = true; }
+        public void OnUnmapped(long tag) => Done = true;
+    }
+
+    /// <summary>
+    /// The nested guest's unmap (its arm_smmu_tlb_inv_range_domain) uses range TLBI_NH_VA only when the vIOMMU's IDR3
+    /// has RIL; the trapped commands reach the host queue through arm_vsmmu_cache_invalidate, which passes
+    /// NUM/SCALE/TG/TTL through (arm_vsmmu_convert_user_cmd rewrites the VMID only), and the page faults afterwards.
+    /// </summary>
+    [Theory]
+    [InlineData(true, "TlbiNhVa/2/0/1/3 CmdSync")]
+    [InlineData(false, "TlbiNhVa/0/0/0/0 TlbiNhVa/0/0/0/0 TlbiNhVa/0/0/0/0 CmdSync")]
+    public void A_nested_guest_uses_range_tlbis_only_when_the_viommu_reports_ril(bool ril, string expected)
+    {
+        var hw = PlatformPort.CreatePlatform(new PlatformSpec(), new IommuOptions { Architecture = "smmuv3", Smmu = { RangeInvalidation = ril } });
+        var sys = SystemProvisioner.Provision(hw, new ProvisionRequest("nested", new StageSpec(), new StageSpec(), [new VmSpec("vm0", 256UL << 20)],
+            [new DeviceProvision(Sim.Dev3, "iommufd", [], "vm0")]));
+        var dev = hw.Device(Sim.Dev3)!;
+        var pd = sys.Devices[Sim.Dev3];
+        var target = IommuSim.Uapi.Designs.TranslationDesigns.Nested.MappingTarget(hw, dev, pd,
+            new IommuSim.Uapi.Designs.RunTimeCosts(0, 0, IommuSim.Uapi.Driver.InvalidationHint.Never));
+        var api = new IommuSim.Uapi.DmaApi.KernelDmaApi(sys.Kernel.Port, IommuSim.Uapi.DmaApi.DmaApiCosts.FromNs("strict", 200, 150, 100, 1500, 400, 4, 50));
+        api.Register(dev, target);
+        var c = new Client();
+        c.Done = false; api.Map(dev, 0x3000, Access.ReadWrite, c, 1); hw.RunUntil(() => c.Done);
+        ulong iova = c.Iova;
+        Assert.False(hw.ExecuteDma(dev.RequesterId, null, iova + 0x2000, 64, Access.Read).Faulted);
+        var q = hw.Smmu!.CommandQueue;
+        uint prod = q.Prod;
+        c.Done = false; api.Unmap(dev, iova, 0x3000, c, 1); hw.RunUntil(() => c.Done);
+        var sent = new List<SmmuCommand>();
+        for (uint i = prod; i != q.Prod; i = (i + 1) & ((q.Entries << 1) - 1))
+        {
+            ulong slot = q.Base + 16UL * (i & (q.Entries - 1));
+            sent.Add(SmmuCommand.Decode(hw.Memory.ReadU64(slot), hw.Memory.ReadU64(slot + 8)));
+        }
+        Assert.Equal(expected, string.Join(" ", sent.Select(x => x.Opcode == SmmuOpcode.CmdSync ? "CmdSync" : $"{x.Opcode}/{x.Num}/{x.Scale}/{x.Tg}/{x.Ttl}")));
+        Assert.All(sent.Where(x => x.Opcode == SmmuOpcode.TlbiNhVa), x => Assert.NotEqual(0, x.Vmid)); // the vIOMMU's VMID, forced
+        Assert.True(hw.ExecuteDma(dev.RequesterId, null, iova + 0x2000, 64, Access.Read).Faulted);
+    }
 }
