@@ -14,33 +14,38 @@ public class SmmuRangeTlbiTests
 {
     private readonly record struct Leaf(ushort Vmid, ushort Asid, bool Stage1, ulong Address, int Shift);
 
-    private static readonly int[] Shifts = [12, 21, 30]; // 4 KiB pages, 2 MiB and 1 GiB blocks (4 KiB granule)
+    // Leaf sizes of the three granules: 4 KiB pages, 2 MiB and 1 GiB blocks; 16 KiB pages, 32 MiB blocks;
+    // 64 KiB pages, 512 MiB blocks.
+    private static readonly int[] Shifts = [12, 21, 30, 14, 25, 16, 29];
 
-    /// <summary>Disjoint regions per leaf size, so a lookup of a leaf's address finds that leaf only.</summary>
-    private static ulong RegionBase(int shift) => shift switch { 12 => 0x4000_0000UL, 21 => 0x80_0000_0000UL, _ => 0x100_0000_0000UL };
+    /// <summary>Disjoint regions per leaf size (1 TiB apart), so a lookup of a leaf's address finds that leaf only.</summary>
+    private static ulong RegionBase(int shift) => (ulong)(Array.IndexOf(Shifts, shift) + 1) << 40;
 
     private static readonly Gen<Leaf> GenLeaf =
-        Gen.Select(Gen.Int[0, 2], Gen.UShort[1, 2], Gen.UShort[1, 2], Gen.Bool, Gen.Int[0, 127])
+        Gen.Select(Gen.Int[0, Shifts.Length - 1], Gen.UShort[1, 2], Gen.UShort[1, 2], Gen.Bool, Gen.Int[0, 127])
            .Select((s, vmid, asid, stage1, index) => new Leaf(vmid, stage1 ? asid : (ushort)0, stage1,
                RegionBase(Shifts[s]) + ((ulong)index << Shifts[s]), Shifts[s]));
 
-    /// <summary>A range TLBI: opcode NH_VA or S2_IPA, tag, TG 1 (4 KiB), SCALE, NUM, TTL, start inside one region.</summary>
+    /// <summary>A range TLBI: opcode NH_VA or S2_IPA, tag, TG (4, 16 or 64 KiB), SCALE, NUM, TTL, start inside one
+    /// region (at a sixteenth of its leaf size times a page number, so ranges start inside and between leaves).</summary>
     private static readonly Gen<SmmuCommand> GenRange =
-        Gen.Select(Gen.Bool, Gen.UShort[1, 2], Gen.UShort[1, 2], Gen.Int[0, 2], Gen.Int[0, 200], Gen.Select(Gen.Byte[0, 20], Gen.Byte[0, 31], Gen.Byte[0, 3]))
+        Gen.Select(Gen.Bool, Gen.UShort[1, 2], Gen.UShort[1, 2], Gen.Int[0, Shifts.Length - 1], Gen.Int[0, 200],
+                Gen.Select(Gen.Byte[1, 3], Gen.Byte[0, 16], Gen.Byte[0, 31], Gen.Byte[0, 3]))
            .Select((s1, vmid, asid, region, page, f) => new SmmuCommand
            {
                Opcode = s1 ? SmmuOpcode.TlbiNhVa : SmmuOpcode.TlbiS2Ipa, Vmid = vmid, Asid = s1 ? asid : (ushort)0, Leaf = true,
-               Address = RegionBase(Shifts[region]) + ((ulong)page << 12) * (region == 0 ? 1UL : 1UL << (Shifts[region] - 12 - 4)),
-               Tg = 1, Scale = f.Item1, Num = f.Item2, Ttl = f.Item3,
+               Address = RegionBase(Shifts[region]) + (((ulong)page << Shifts[region]) >> 4 & ~0xFFFUL),
+               Tg = f.Item1, Scale = f.Item2, Num = f.Item3, Ttl = f.Item4,
            });
 
     /// <summary>The reference: what the spec says a range TLBI removes.</summary>
     private static bool Covered(Leaf e, SmmuCommand c)
     {
-        ulong first = c.Address, last = c.Address + (((ulong)c.Num + 1) << (c.Scale + 12)) - 1;
+        int tg = c.Tg switch { 1 => 12, 2 => 14, _ => 16 };                // TG: 4, 16, 64 KiB
+        ulong first = c.Address, last = c.Address + (((ulong)c.Num + 1) << (c.Scale + tg)) - 1;
         ulong start = e.Address, end = e.Address + (1UL << e.Shift) - 1;
         bool overlaps = start <= last && end >= first;
-        int ttlShift = c.Ttl == 0 ? 0 : 12 + (3 - c.Ttl) * 9;
+        int ttlShift = c.Ttl == 0 ? 0 : tg + (3 - c.Ttl) * (tg - 3);     // the leaf size of level TTL in that granule
         bool level = ttlShift == 0 || ttlShift == e.Shift;
         return e.Vmid == c.Vmid && overlaps && level
             && (c.Opcode == SmmuOpcode.TlbiNhVa ? e.Stage1 && e.Asid == c.Asid : !e.Stage1);
@@ -58,7 +63,7 @@ public class SmmuRangeTlbiTests
             rig.Commands(cmd);
             foreach (var e in distinct)
                 Assert.Equal(!Covered(e, cmd), rig.Smmu.Tlb.Contains(e.Vmid, e.Asid, e.Stage1, e.Address));
-        }, iter: 300);
+        }, iter: 500);
     }
 
     [Theory]
