@@ -187,4 +187,27 @@ public sealed class RangeInvalidationTests
         Assert.All(sent.Where(x => x.Opcode == SmmuOpcode.TlbiNhVa), x => Assert.NotEqual(0, x.Vmid)); // the vIOMMU's VMID, forced
         Assert.True(hw.ExecuteDma(dev.RequesterId, null, iova + 0x2000, 64, Access.Read).Faulted);
     }
+
+    /// <summary>The script names the range fields as arm-smmu-v3.h does (CMDQ_TLBI_0_NUM/SCALE, CMDQ_TLBI_1_TG/TTL);
+    /// a value wider than its field is a parse error, never a truncation.</summary>
+    [Theory]
+    [InlineData("TLBI_NH_VA/asid=1/addr=0x100000/leaf/tg=1/scale=4/num=2/ttl=3", true)]
+    [InlineData("TLBI_S2_IPA/addr=0x200000/tg=3/scale=31/num=31/ttl=1", true)]
+    [InlineData("TLBI_NH_VA/asid=1/addr=0/num=32", false)]
+    [InlineData("TLBI_NH_VA/asid=1/addr=0/tg=4", false)]
+    [InlineData("TLBI_NH_VA/asid=1/addr=0/ttl=4", false)]
+    [InlineData("TLBI_NH_VA/asid=1/addr=0/scale=32", false)]
+    public void Script_range_fields_encode_at_the_kernels_positions(string text, bool ok)
+    {
+        Assert.Equal(ok, IommuSim.Uapi.Script.SmmuCmds.TryParse(text, out var cmds, out string? error));
+        if (!ok) { Assert.NotNull(error); return; }
+        var (c0, c1) = Assert.Single(cmds);
+        var c = SmmuCommand.Decode(c0, c1);
+        var fields = text.Split('/').Skip(1).Where(f => f.Contains('=')).ToDictionary(f => f[..f.IndexOf('=')], f => Convert.ToUInt64(f[(f.IndexOf('=') + 1)..], f.Contains("0x") ? 16 : 10));
+        Assert.Equal(fields["num"], (c0 >> 12) & 31);
+        Assert.Equal(fields["scale"], (c0 >> 20) & 31);
+        Assert.Equal(fields["ttl"], (c1 >> 8) & 3);
+        Assert.Equal(fields["tg"], (c1 >> 10) & 3);
+        Assert.Equal(fields["addr"], c.Address);
+    }
 }
