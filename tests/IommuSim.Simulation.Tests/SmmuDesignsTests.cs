@@ -123,12 +123,4 @@ public class SmmuDesignsTests
         Assert.Equal(0, k["requests.faulted"]!.GetValue<long>());
         Assert.True(k["dmaApi.flushes"]!.GetValue<long>() > 0);
     }
-
-    /// <summary>shadow on SMMUv3 maps premapped regions only: the VMM's run-time mirroring is refused, naming the key.</summary>
-    [Fact]
-    public void Shadow_with_run_time_mapping_is_refused_on_the_smmu_naming_the_key()
-    {
-        var e = Assert.Throws<IommuSim.Simulation.Config.ConfigError>(() => Run("shadow", "workloads:0:mapping=per-request"));
-        Assert.Contains(e.Messages, m => m.Contains("workloads:0:mapping = per-request", StringComparison.Ordinal) && m.Contains("shadow", StringComparison.Ordinal));
-    }
 }

@@ -19,6 +19,13 @@ public sealed class SmmuOptions
     /// <summary>The SMMU has NVIDIA's Tegra241 CMDQV extension (VINTFs with guest-owned VCMDQs, as on Grace).
     /// Assumption: off (a plain SMMUv3, like gem5's).</summary>
     public bool Tegra241Cmdqv { get; set; }
+    /// <summary>
+    /// SMMU_IDR3.RIL: the SMMU takes range TLBIs (TLBI_NH_VA / TLBI_S2_IPA with NUM, SCALE, TG, TTL; SMMUv3.2). Linux
+    /// (__arm_smmu_tlb_inv_range) then sends one command per five-bit group of an unmap's page count instead of one per
+    /// page. Assumption: on (SMMUv3.2+ parts such as Arm's MMU-700 have it; the model's unmap path was built with it, so
+    /// earlier results are unchanged). gem5's <c>SMMUv3.py</c> has <c>smmu_idr3 = 0</c> (no RIL): the gem5 preset sets false.
+    /// </summary>
+    public bool RangeInvalidation { get; set; } = true;
 
     public IEnumerable<string> Validate(string path)
     {

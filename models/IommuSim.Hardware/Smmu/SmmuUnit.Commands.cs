@@ -46,16 +46,16 @@ public sealed partial class SmmuUnit
                 case SmmuOpcode.TlbiNhVaa:
                 {
                     ushort? asid = c.Opcode == SmmuOpcode.TlbiNhVa ? c.Asid : null;
-                    ulong last = c.Address + 4096UL * Math.Max(1u, c.Pages) - 1;
-                    smmu.Tlb.InvalidateVa(c.Vmid, asid, c.Address, last);
+                    ulong last = TlbiLast(c);
+                    smmu.Tlb.InvalidateVa(c.Vmid, asid, c.Address, last, c.TtlLeafShift);
                     if (!c.Leaf) smmu.WalkCaches.InvalidateStage1Range(c.Vmid, asid, c.Address, last);
                     smmu.StaleInvalidated(c.Vmid, asid, c.Address, last);
                     break;
                 }
                 case SmmuOpcode.TlbiS2Ipa:
                 {
-                    ulong last = c.Address + 4096UL * Math.Max(1u, c.Pages) - 1;
-                    smmu.Tlb.InvalidateIpa(c.Vmid, c.Address, last);
+                    ulong last = TlbiLast(c);
+                    smmu.Tlb.InvalidateIpa(c.Vmid, c.Address, last, c.TtlLeafShift);
                     if (!c.Leaf) smmu.WalkCaches.InvalidateStage2(c.Vmid);
                     smmu.StaleInvalidated(c.Vmid, 0, c.Address, last); // stage-2-only entries carry no ASID
                     break;
@@ -87,6 +87,14 @@ public sealed partial class SmmuUnit
                     break;
             }
             return 0;
+        }
+
+        /// <summary>Last address a TLBI by address covers: the address alone (TG = 0: every entry mapping it) or the
+        /// end of its range, (NUM + 1) × 2^SCALE granules of TG (SMMU_IDR3.RIL).</summary>
+        private static ulong TlbiLast(in SmmuCommand c)
+        {
+            ulong bytes = c.RangeBytes;
+            return bytes == 0 ? c.Address : Math.Min(c.Address + bytes - 1, ulong.MaxValue - 1);
         }
     }
 

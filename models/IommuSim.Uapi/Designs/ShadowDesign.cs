@@ -38,11 +38,9 @@ public sealed class ShadowDesign : VmDesign
     /// strict, one per flush when the guest is lazy). Buffers are guest RAM, seen host-physically.
     /// </summary>
     public override IMappingTarget MappingTarget(Platform platform, DmaEngine device, ProvisionedDevice pd, RunTimeCosts costs)
-        => pd.Table is null
-            // SMMUv3 (a stage-1 paging domain, no VT-d table): the VMM's run-time IOAS_MAP path flushes through the VT-d
-            // driver only, and the config checks refuse per-request mapping there; premapped regions only.
-            ? MappingTargets.Identity(platform.Frames.AllocateContiguous(BufferPoolBytes, 2UL << 20), BufferPoolBytes)
-            : MappingTargets.ForShadow(pd.Context!, pd.IoasId, pd.HwptId, pd.Vm!, pd.Vm!.PageTable(pd.GuestPgtbl)!, GuestBufferPoolGpa(pd), BufferPoolBytes,
+        // VT-d or SMMUv3 alike: the VMM's IOAS_MAP / IOAS_UNMAP reach the shadow IOAS's paging domain, whose driver
+        // builds the flush (invalidation descriptors or TLBIs) into the neutral gather.
+        => MappingTargets.ForShadow(pd.Context!, pd.IoasId, pd.HwptId, pd.Vm!, pd.Vm!.PageTable(pd.GuestPgtbl)!, GuestBufferPoolGpa(pd), BufferPoolBytes,
             DynamicIovaBase, DynamicIovaBytes, mapOverheadPs: costs.TrapPs, invalidateOverheadPs: costs.TrapPs);
 
     /// <summary>As nested (a trip each way), plus one: the guest's new mapping traps so the VMM can copy it into the shadow table.</summary>

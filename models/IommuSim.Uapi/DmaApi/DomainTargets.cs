@@ -169,10 +169,11 @@ internal sealed class GuestStage1Target(IommufdContext ictx, uint nestedHwptId, 
 /// <summary>
 /// Shadow: the guest's driver edits its stage-1 table; a shadowing vIOMMU runs in caching mode, so each change
 /// traps and the VMM mirrors it into its shadow IOAS with IOAS_MAP (the guest RAM behind the GPA) or IOAS_UNMAP.
-/// The unmap's flush (of the shadow domain) is gathered for the caller. Buffers are handed out by host-physical
-/// address (the window) and mapped by the guest at the matching GPA.
+/// The unmap's flush of the shadow domain is the host driver's, gathered for the caller through the neutral gather
+/// (VT-d: cache_tag_flush_range descriptors + wait descriptor; arm-smmu-v3: arm_smmu_tlb_inv_range_domain's TLBIs +
+/// CMD_SYNC). Buffers are handed out by host-physical address (the window) and mapped by the guest at the matching GPA.
 /// </summary>
-internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPagingDomain shadow, VirtualMachine vm, PageTable stage1,
+internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, DomainFlusher shadow, VirtualMachine vm, PageTable stage1,
     ulong poolGpa, MappingWindow window) : WindowedTarget(window)
 {
     private readonly Iopt.IoPagetable _iopt = ((Ioas)ictx.Lookup(shadowIoasId)!).Iopt;
@@ -181,7 +182,7 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
     private readonly IommuIoasUnmap _unmap = new();
 
     public override ushort DomainId => shadow.DomainId;
-    public override IotlbGather CreateGather() => new VtdIotlbGather(ictx.Kernel.Port);
+    public override IotlbGather CreateGather() => shadow.CreateGather();
 
     public override void Map(ulong iova, ulong output, ulong bytes, Access access, IotlbGather flush)
     {
@@ -192,7 +193,9 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
             | ((access & Access.Read) != 0 ? IommuIoasMapFlags.READABLE : 0)
             | ((access & Access.Write) != 0 ? IommuIoasMapFlags.WRITEABLE : 0);
         Errno rc;
-        using (ictx.Kernel.Vtd!.DeferFlushes(Vtd(flush), NoFreed)) rc = ictx.IoasMap(_map);
+        shadow.Begin(flush, NoFreed);
+        try { rc = ictx.IoasMap(_map); }
+        finally { shadow.End(); }
         Check(rc, "IOMMU_IOAS_MAP (shadow)", iova, bytes);
     }
 
@@ -202,16 +205,18 @@ internal sealed class ShadowTarget(IommufdContext ictx, uint shadowIoasId, VtdPa
         _unmap.ioas_id = shadowIoasId; _unmap.iova = iova; _unmap.length = bytes;
         Errno rc;
         CutAtEnds(_iopt, iova, bytes);
-        using (ictx.Kernel.Vtd!.DeferFlushes(Gather(flush), freedTablePages)) rc = ictx.IoasUnmap(_unmap);
+        shadow.Begin(flush, freedTablePages);
+        try { rc = ictx.IoasUnmap(_unmap); }
+        finally { shadow.End(); }
         if (rc == Errno.ENOENT && _iopt.FirstArea(iova, iova + bytes - 1) is null)
         {
-            if (flush is not null) UntracedUnmapFlush(shadow, iova, bytes, false, Vtd(flush));
+            if (flush is not null) shadow.AddRange(flush, iova, bytes, leafOnly: false);
             return;
         }
         Check(rc, "IOMMU_IOAS_UNMAP (shadow)", iova, bytes);
     }
 
-    public override void AddDomainInvalidation(IotlbGather into) => VtdInvalidation.AddAll(Vtd(into), shadow, firstStage: false);
+    public override void AddDomainInvalidation(IotlbGather into) => shadow.AddAll(into);
 
-    public override void PutTablePages(List<ulong> pages) => ictx.Kernel.Vtd!.PutTablePages(pages);
+    public override void PutTablePages(List<ulong> pages) => shadow.PutTablePages(pages);
 }

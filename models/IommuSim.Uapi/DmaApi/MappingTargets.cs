@@ -84,16 +84,9 @@ public static class MappingTargets
     {
         var hwpt = ictx.Lookup(hwptId) as HwptPaging ?? throw new ArgumentException($"object {hwptId} is not a paging HWPT", nameof(hwptId));
         var window = new MappingWindow(vm.GpaToHpa(poolGpa), bufferBytes, iovaBase, iovaBytes, mapOverheadPs, 0, invalidateOverheadPs);
-        return new ShadowTarget(ictx, shadowIoasId, VtdDomainOf(hwpt), vm, stage1, poolGpa, window);
+        // The shadow domain's flush is its driver's (VT-d or arm-smmu-v3), gathered through the neutral gather.
+        return new ShadowTarget(ictx, shadowIoasId, DomainFlusher.For(hwpt.PagingDomain, ictx.Kernel.Port), vm, stage1, poolGpa, window);
     }
-
-    /// <summary>
-    /// The shadow target flushes through the VT-d driver's gathered invalidations (shadow on SMMUv3: not modelled
-    /// here, refused by the config checks).
-    /// </summary>
-    private static VtdPagingDomain VtdDomainOf(HwptPaging hwpt)
-        => hwpt.PagingDomain as VtdPagingDomain
-           ?? throw new NotSupportedException($"run-time mapping through HWPT {hwpt.Id} needs a VT-d domain (SMMUv3: not modelled yet)");
 }
 
 /// <summary>What every translating target shares: its window and costs.</summary>

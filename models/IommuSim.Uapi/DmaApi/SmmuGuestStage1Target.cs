@@ -8,9 +8,10 @@ namespace IommuSim.Uapi.DmaApi;
 /// <summary>
 /// Nested on SMMUv3, per-request mapping by the guest's DMA API: the guest arm-smmu-v3 driver edits its own VMSAv8-64
 /// stage-1 table (a map needs no invalidation: arm_smmu_map_pages issues none) and, on unmap, invalidates as
-/// arm_smmu_iotlb_sync → arm_smmu_tlb_inv_range_domain (leaf) → __arm_smmu_tlb_inv_range does on an SMMU without
-/// range invalidation (SMMU_IDR3.RIL = 0 in the model): one TLBI_NH_VA (ASID, leaf) per 4 KiB page, then CMD_SYNC;
-/// a lazy flush (arm_smmu_tlb_inv_context) is one TLBI_NH_ASID. Where the commands go:
+/// arm_smmu_iotlb_sync → arm_smmu_tlb_inv_range_domain (leaf) → __arm_smmu_tlb_inv_range does
+/// (<see cref="ArmSmmuV3Driver.AddTlbiRange"/>): range TLBI_NH_VAs (TG, SCALE, NUM, TTL) when the vIOMMU's SMMU_IDR3
+/// (GET_HW_INFO, which a VMM copies into its virtual SMMU) has RIL, else one TLBI_NH_VA (ASID, leaf) per 4 KiB page,
+/// then CMD_SYNC; a lazy flush (arm_smmu_tlb_inv_context) is one TLBI_NH_ASID. Where the commands go:
 /// <list type="bullet">
 /// <item>trapped (an ARM_SMMUV3 vIOMMU): the guest's queue is emulated by the VMM; the write to its PROD register is
 /// a VM exit, and the VMM forwards the commands with IOMMU_HWPT_INVALIDATE on the vIOMMU (arm_vsmmu_cache_invalidate:
@@ -35,6 +36,9 @@ internal sealed class SmmuGuestStage1Target : WindowedTarget
     // The guest's commands as raw words (the HWPT_INVALIDATE array; grown once to the largest unmap), reused.
     private IommuViommuArmSmmuv3Invalidate[] _user = new IommuViommuArmSmmuv3Invalidate[16];
     private readonly IommuHwptInvalidate _cmd = new();
+    // The guest driver's commands before encoding (reused) and ARM_SMMU_FEAT_RANGE_INV of the guest's (virtual) SMMU.
+    private readonly List<SmmuCommand> _guestCmds = [];
+    private readonly bool _rangeInv;
 
     public SmmuGuestStage1Target(IommufdContext ictx, ArmVsmmuGuest guest, uint viommuId, Tegra241Vcmdq? vcmdq, MappingWindow window) : base(window)
     {
@@ -42,7 +46,9 @@ internal sealed class SmmuGuestStage1Target : WindowedTarget
         _guest = guest;
         _viommuId = viommuId;
         var viommu = (Viommu)ictx.Lookup(viommuId)!;
-        _vmid = ((ArmVsmmu)viommu.DriverData!).Vmid;
+        var vsmmu = (ArmVsmmu)viommu.DriverData!;
+        _vmid = vsmmu.Vmid;
+        _rangeInv = (vsmmu.Smmu.ReadIdr(3) & ArmSmmuV3Driver.Idr3Ril) != 0;
         _driver = (ArmSmmuV3Driver)ictx.Kernel.Driver;
         _vcmdq = vcmdq;
         _vsidToSid = vcmdq is null ? _ => (false, 0u) : vsid => vcmdq.Vintf.TryMatchSid(vsid, out uint sid) ? (true, sid) : (false, 0u);
@@ -61,11 +67,14 @@ internal sealed class SmmuGuestStage1Target : WindowedTarget
     {
         _guest.Stage1.Unmap(iova, bytes);
         if (flush is null) return; // a lazy guest invalidates later, ASID-wide
-        ulong first = iova & ~0xFFFUL, pages = ((iova + bytes + 0xFFF) & ~0xFFFUL) - first >> 12;
-        if ((ulong)_user.Length < pages) _user = new IommuViommuArmSmmuv3Invalidate[pages];
-        for (ulong i = 0; i < pages; i++)
-            _user[i] = Raw(new SmmuCommand { Opcode = SmmuOpcode.TlbiNhVa, Asid = _guest.Asid, Address = first + (i << 12), Leaf = true });
-        Send((int)pages, flush);
+        ulong first = iova & ~0xFFFUL, size = ((iova + bytes + 0xFFF) & ~0xFFFUL) - first;
+        _guestCmds.Clear();
+        ArmSmmuV3Driver.AddTlbiRange(_guestCmds, new SmmuCommand { Opcode = SmmuOpcode.TlbiNhVa, Asid = _guest.Asid, Leaf = true },
+            first, size, granuleShift: 12, tgShift: 12, _rangeInv);
+        int n = _guestCmds.Count;
+        if (_user.Length < n) _user = new IommuViommuArmSmmuv3Invalidate[Math.Max(n, 2 * _user.Length)];
+        for (int i = 0; i < n; i++) _user[i] = Raw(_guestCmds[i]);
+        Send(n, flush);
     }
 
     public override void AddDomainInvalidation(IotlbGather into)

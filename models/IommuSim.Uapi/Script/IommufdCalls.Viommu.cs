@@ -227,8 +227,8 @@ internal static class SmmuCmds
                 // Each field has its width in the 16-byte command; a wider value is a parse error, never a truncation.
                 ulong max = kv[..eq] switch
                 {
-                    "sid" => uint.MaxValue, "ssid" => 0xFFFFF, "vmid" or "asid" => ushort.MaxValue, "num" => 0x7FF,
-                    "size" => 63, "range" => 31, _ => ulong.MaxValue,
+                    "sid" => uint.MaxValue, "ssid" => 0xFFFFF, "vmid" or "asid" => ushort.MaxValue, "num" or "scale" => 31,
+                    "tg" or "ttl" => 3, "size" => 63, "range" => 31, _ => ulong.MaxValue,
                 };
                 if (v > max)
                 {
@@ -242,11 +242,14 @@ internal static class SmmuCmds
                     case "vmid": c = c with { Vmid = (ushort)v }; break;
                     case "asid": c = c with { Asid = (ushort)v }; break;
                     case "addr": c = c with { Address = v }; break;
-                    case "num": c = c with { Pages = (uint)v }; break;
+                    case "num": c = c with { Num = (byte)v }; break; // CMDQ_TLBI_0_NUM (range TLBI: count − 1)
+                    case "scale": c = c with { Scale = (byte)v }; break;
+                    case "tg": c = c with { Tg = (byte)v }; break;
+                    case "ttl": c = c with { Ttl = (byte)v }; break;
                     case "size": c = c with { Pages = (uint)v }; break;
                     case "range": c = c with { Range = (byte)v }; break;
                     default:
-                        error = $"'{kv[..eq]}' in '{item}' is not a command field (sid, ssid, vmid, asid, addr, num, size, range, leaf)";
+                        error = $"'{kv[..eq]}' in '{item}' is not a command field (sid, ssid, vmid, asid, addr, num, scale, tg, ttl, size, range, leaf)";
                         return false;
                 }
             }

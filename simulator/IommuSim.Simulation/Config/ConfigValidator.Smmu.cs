@@ -6,9 +6,9 @@ public static partial class ConfigValidator
     /// iommu.architecture = smmuv3: what the SMMUv3 path runs today (docs/smmuv3.md). Provisioning goes through
     /// the arm-smmu-v3 driver model (passthrough; single-stage by kernel, iommufd and vfio-container; nested through
     /// the SMMUv3 vIOMMU; shadow through an IOAS), and so does run-time DMA-API mapping (per-request,
-    /// map-per-packet/io, kernel traces: TLBI + CMD_SYNC through the neutral gather). Shadow's run-time mirroring and
-    /// demand paging (the IOPF path with PRI_RESP) are refused here, naming the key, rather than run on a model that
-    /// would translate nothing.
+    /// map-per-packet/io, kernel traces: TLBI + CMD_SYNC through the neutral gather; shadow's VMM mirrors into its
+    /// IOAS the same way). Demand paging (the IOPF path with PRI_RESP) is refused here, naming the key, rather than
+    /// run on a model that would translate nothing.
     /// </summary>
     private static void ValidateSmmuPath(SimulationConfig c, List<string> errors)
     {
@@ -22,18 +22,6 @@ public static partial class ConfigValidator
         }
         if (!c.Iommu.IsSmmu) return;
         const string why = "is not modelled on iommu:architecture = smmuv3 yet (docs/smmuv3.md, Status)";
-        // shadow on SMMUv3 runs premapped regions only: the VMM's run-time IOAS_MAP mirroring (ShadowTarget) flushes
-        // through the VT-d driver.
-        if (c.Translation.Design == "shadow")
-            for (int i = 0; i < c.Workloads.Count; i++)
-            {
-                var w = c.Workloads[i];
-                string? key = w.Mapping == "per-request" ? $"mapping = {w.Mapping}"
-                    : w.IsNic && w.Nic.BufferPolicy != "recycle" ? $"nic:bufferPolicy = {w.Nic.BufferPolicy}"
-                    : w.Type == "nvme" && w.Nvme.BufferPolicy != "recycle" ? $"nvme:bufferPolicy = {w.Nvme.BufferPolicy}"
-                    : w.Type == "kernel-trace" ? "type = kernel-trace" : null;
-                if (key is not null) errors.Add($"workloads:{i}:{key}: run-time mapping with translation:design = shadow {why} (premapped regions only)");
-            }
         for (int i = 0; i < c.Devices.Count; i++)
             if (c.Devices[i].Attach.DemandPaging) errors.Add($"devices:{i}:attach:demandPaging = true: I/O page faults {why}");
     }

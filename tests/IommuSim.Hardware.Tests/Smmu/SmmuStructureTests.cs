@@ -63,8 +63,8 @@ public class SmmuStructureTests
         var c = op switch
         {
             SmmuOpcode.CfgiCd => new SmmuCommand { Opcode = op, Sid = 0x1234, Ssid = 77, SubstreamValid = true },
-            SmmuOpcode.TlbiNhVa => new SmmuCommand { Opcode = op, Vmid = 9, Asid = 0xBEEF, Address = 0x7F_1234_5000, Pages = 16, Leaf = true },
-            SmmuOpcode.TlbiS2Ipa => new SmmuCommand { Opcode = op, Vmid = 9, Address = 0x4000_0000, Pages = 1 },
+            SmmuOpcode.TlbiNhVa => new SmmuCommand { Opcode = op, Vmid = 9, Asid = 0xBEEF, Address = 0x7F_1234_5000, Tg = 1, Scale = 4, Num = 0, Ttl = 3, Leaf = true },
+            SmmuOpcode.TlbiS2Ipa => new SmmuCommand { Opcode = op, Vmid = 9, Address = 0x4000_0000 },
             SmmuOpcode.AtcInv => new SmmuCommand { Opcode = op, Sid = 3, Ssid = 5, SubstreamValid = true, Address = 0x9000, Pages = 4 },
             SmmuOpcode.PriResp => new SmmuCommand { Opcode = op, Sid = 3, Ssid = 5, SubstreamValid = true, Tag = 300, Action = 2 },
             SmmuOpcode.Resume => new SmmuCommand { Opcode = op, Sid = 3, Tag = 0xABCD, Action = 1 },

@@ -14,7 +14,9 @@ public readonly record struct SmmuTlbHit(int Index, ulong OutputAddress, Access 
 /// of its size (4K, 16K, 64K pages; 2M, 32M, 512M, 1G blocks; a nested entry the smaller of its two
 /// leaves); lookups probe each size present. LRU replacement (gem5 uses round robin).
 /// Invalidation follows the TLBI commands: by ASID, by VA (optionally leaf-only), by VMID (all
-/// stage-1 entries), by IPA (stage-2-only entries), all of a VMID, everything.
+/// stage-1 entries), by IPA (stage-2-only entries), all of a VMID, everything. An entry remembers the
+/// leaf size of the stage an address TLBI targets (stage 1 for stage-1 and nested entries, stage 2 for
+/// stage-2-only ones), so a range TLBI's TTL keeps the leaves of other levels, as the spec allows.
 /// </summary>
 public sealed class SmmuTlb : IResettable
 {
@@ -74,7 +76,7 @@ public sealed class SmmuTlb : IResettable
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Insert(ushort vmid, ushort asid, bool stage1, ulong address, int sizeShift, ulong outputAddress, Access access, bool dirty,
-        Access stage1Access = Access.ReadWrite)
+        Access stage1Access = Access.ReadWrite, int levelShift = 0)
     {
         if (_entries.Length == 0) return;
         ulong vpn = address >> sizeShift;
@@ -103,6 +105,7 @@ public sealed class SmmuTlb : IResettable
         {
             Valid = true, Vmid = vmid, Asid = stage1 ? asid : (ushort)0, Stage1 = stage1, Vpn = vpn, SizeShift = (byte)sizeShift,
             OutBase = outputAddress & ~((1UL << sizeShift) - 1), Access = access, S1Access = stage1Access, Dirty = dirty, Stamp = ++_clock,
+            LevelShift = (byte)(levelShift == 0 ? sizeShift : levelShift),
         };
         _bySize[sizeShift]++;
         _sizesPresent |= 1UL << sizeShift;
@@ -142,15 +145,17 @@ public sealed class SmmuTlb : IResettable
     /// <summary>CMD_TLBI_NH_ASID: stage-1 entries of one ASID in one VMID.</summary>
     public int InvalidateAsid(ushort vmid, ushort asid) => InvalidateWhere(new(vmid, asid, Kind.Asid, 0, 0));
 
-    /// <summary>CMD_TLBI_NH_VA (and NH_VAA when <paramref name="asid"/> is null): stage-1 entries covering [first, last].</summary>
-    public int InvalidateVa(ushort vmid, ushort? asid, ulong first, ulong last)
-        => InvalidateWhere(new(vmid, asid ?? 0, asid is null ? Kind.VaAnyAsid : Kind.Va, first, last));
+    /// <summary>CMD_TLBI_NH_VA (and NH_VAA when <paramref name="asid"/> is null): stage-1 entries overlapping [first, last];
+    /// with <paramref name="ttlLeafShift"/> ≠ 0 (a range TLBI's TTL) only those whose stage-1 leaf has that size.</summary>
+    public int InvalidateVa(ushort vmid, ushort? asid, ulong first, ulong last, int ttlLeafShift = 0)
+        => InvalidateWhere(new(vmid, asid ?? 0, asid is null ? Kind.VaAnyAsid : Kind.Va, first, last, (byte)ttlLeafShift));
 
     /// <summary>CMD_TLBI_NH_ALL: every stage-1 entry of the VMID.</summary>
     public int InvalidateStage1(ushort vmid) => InvalidateWhere(new(vmid, 0, Kind.Stage1OfVmid, 0, 0));
 
     /// <summary>CMD_TLBI_S2_IPA: stage-2-only entries covering [first, last] (combined entries need NH_ALL / S12_VMALL).</summary>
-    public int InvalidateIpa(ushort vmid, ulong first, ulong last) => InvalidateWhere(new(vmid, 0, Kind.Ipa, first, last));
+    public int InvalidateIpa(ushort vmid, ulong first, ulong last, int ttlLeafShift = 0)
+        => InvalidateWhere(new(vmid, 0, Kind.Ipa, first, last, (byte)ttlLeafShift));
 
     /// <summary>CMD_TLBI_S12_VMALL: everything tagged with the VMID.</summary>
     public int InvalidateVmid(ushort vmid) => InvalidateWhere(new(vmid, 0, Kind.Vmid, 0, 0));
@@ -160,7 +165,7 @@ public sealed class SmmuTlb : IResettable
 
     private enum Kind : byte { Asid, Va, VaAnyAsid, Stage1OfVmid, Ipa, Vmid, All }
 
-    private readonly record struct Filter(ushort Vmid, ushort Asid, Kind Kind, ulong First, ulong Last);
+    private readonly record struct Filter(ushort Vmid, ushort Asid, Kind Kind, ulong First, ulong Last, byte LevelShift = 0);
 
     private int InvalidateWhere(Filter f)
     {
@@ -181,7 +186,7 @@ public sealed class SmmuTlb : IResettable
         if (f.Kind == Kind.All) return true;
         if (e.Vmid != f.Vmid) return false;
         ulong start = e.Vpn << e.SizeShift, end = start + ((1UL << e.SizeShift) - 1);
-        bool overlaps = start <= f.Last && end >= f.First;
+        bool overlaps = start <= f.Last && end >= f.First && (f.LevelShift == 0 || e.LevelShift == f.LevelShift);
         return f.Kind switch
         {
             Kind.Asid => e.Stage1 && e.Asid == f.Asid,
@@ -201,6 +206,7 @@ public sealed class SmmuTlb : IResettable
         public bool Stage1;
         public bool Dirty;
         public byte SizeShift;
+        public byte LevelShift; // leaf size of the stage address TLBIs name (TTL matching)
         public Access Access;
         public Access S1Access;
         public ushort Vmid;

@@ -25,11 +25,13 @@ public enum SmmuOpcode : byte
 /// One 16-byte command as the driver writes it into the command queue (field positions as in
 /// Linux's arm-smmu-v3.h CMDQ_* masks): dword0 opcode[7:0], SSV[11], SSID[31:12] (CFGI_CD,
 /// ATC_INV, PRI_RESP), SID[63:32] (CFGI_*, ATC_INV, PRI_RESP, RESUME), VMID[47:32] and ASID[63:48]
-/// (TLBI_*), CFGI_STE_RANGE range[4:0] in dword1, RESUME action[13:12], PRI_RESP resp[13:12];
-/// dword1 Leaf[0] and address[63:12] (TLBI_NH_VA/VAA, TLBI_S2_IPA), ATC_INV size[5:0] and
-/// address[63:12], RESUME STAG[15:0], PRI_RESP PRGI[8:0], CMD_SYNC MSI address[51:2].
-/// The model adds NUM pages for range invalidation in dword1[11:1] of TLBI commands (Linux uses
-/// NUM/SCALE with RIL; one count keeps the encoding readable).
+/// (TLBI_*), NUM[16:12] and SCALE[24:20] (range TLBIs), CFGI_STE_RANGE range[4:0] in dword1,
+/// RESUME action[13:12], PRI_RESP resp[13:12]; dword1 Leaf[0], TTL[9:8], TG[11:10] and address[63:12]
+/// (TLBI_NH_VA/VAA, TLBI_S2_IPA: CMDQ_TLBI_1_*), ATC_INV size[5:0] and address[63:12], RESUME
+/// STAG[15:0], PRI_RESP PRGI[8:0], CMD_SYNC MSI address[51:2].
+/// A TLBI by address with TG = 0 names one address (every entry that maps it, any level); with TG ≠ 0
+/// (SMMU_IDR3.RIL) it names (NUM + 1) × 2^SCALE translation granules of size TG from the address, and a
+/// nonzero TTL restricts it to leaves of that level (SMMUv3 spec, §4.4 "TLB invalidation", range fields).
 /// </summary>
 public readonly record struct SmmuCommand
 {
@@ -40,10 +42,18 @@ public readonly record struct SmmuCommand
     public ushort Vmid { get; init; }
     public ushort Asid { get; init; }
     public ulong Address { get; init; }
-    /// <summary>TLBI: pages (of 4 KiB) from <see cref="Address"/>; ATC_INV: log2 of the span in 4 KiB pages.</summary>
-    public uint Pages { get; init; } = 1;
+    /// <summary>ATC_INV: log2 of the span in 4 KiB pages (52: everything).</summary>
+    public uint Pages { get; init; }
     /// <summary>TLBI: leaf-only (walk caches are kept).</summary>
     public bool Leaf { get; init; }
+    /// <summary>Range TLBI: NUM, the number of 2^SCALE-granule blocks minus one (0–31).</summary>
+    public byte Num { get; init; }
+    /// <summary>Range TLBI: SCALE, log2 of the block size in granules (0–31).</summary>
+    public byte Scale { get; init; }
+    /// <summary>TLBI: TG, the translation granule of a range (0 no range, 1 4 KiB, 2 16 KiB, 3 64 KiB).</summary>
+    public byte Tg { get; init; }
+    /// <summary>TLBI: TTL, the level of the leaves to invalidate (0 any level; 1–3; meaningful with TG ≠ 0).</summary>
+    public byte Ttl { get; init; }
     /// <summary>CFGI_STE_RANGE: log2 of the number of StreamIDs (31 = all: CFGI_ALL).</summary>
     public byte Range { get; init; }
     /// <summary>RESUME: retry (true) or terminate; PRI_RESP: the response code (0 deny, 1 fail, 2 success).</summary>
@@ -81,8 +91,8 @@ public readonly record struct SmmuCommand
             case SmmuOpcode.TlbiNhVa:
             case SmmuOpcode.TlbiNhVaa:
             case SmmuOpcode.TlbiS2Ipa:
-                dword0 |= ((ulong)Vmid << 32) | ((ulong)Asid << 48);
-                dword1 = (Leaf ? 1UL : 0) | (((ulong)Math.Min(Pages, 2047u) & 0x7FF) << 1) | (Address & ~0xFFFUL);
+                dword0 |= (((ulong)Num & 31) << 12) | (((ulong)Scale & 31) << 20) | ((ulong)Vmid << 32) | ((ulong)Asid << 48);
+                dword1 = (Leaf ? 1UL : 0) | (((ulong)Ttl & 3) << 8) | (((ulong)Tg & 3) << 10) | (Address & ~0xFFFUL);
                 break;
             case SmmuOpcode.AtcInv:
                 dword0 |= (SubstreamValid ? 1UL << 11 : 0) | (((ulong)Ssid & 0xFFFFF) << 12) | ((ulong)Sid << 32);
@@ -116,7 +126,8 @@ public readonly record struct SmmuCommand
             SmmuOpcode.TlbiNhVa or SmmuOpcode.TlbiNhVaa or SmmuOpcode.TlbiS2Ipa => new()
             {
                 Opcode = op, Vmid = vmid, Asid = asid, Leaf = (dword1 & 1) != 0,
-                Pages = (uint)((dword1 >> 1) & 0x7FF), Address = dword1 & ~0xFFFUL,
+                Num = (byte)((dword0 >> 12) & 31), Scale = (byte)((dword0 >> 20) & 31),
+                Ttl = (byte)((dword1 >> 8) & 3), Tg = (byte)((dword1 >> 10) & 3), Address = dword1 & ~0xFFFUL,
             },
             SmmuOpcode.AtcInv => new()
             {
@@ -133,6 +144,15 @@ public readonly record struct SmmuCommand
             _ => new() { Opcode = op },
         };
     }
+
+    /// <summary>log2 of the TG granule (12, 14, 16); 0 when TG = 0 (no range).</summary>
+    public int TgShift => Tg == 0 ? 0 : 10 + 2 * Tg;
+
+    /// <summary>Bytes a range TLBI covers from <see cref="Address"/>: (NUM + 1) × 2^SCALE × granule; 0 when TG = 0.</summary>
+    public ulong RangeBytes => Tg == 0 ? 0 : ((ulong)Num + 1) << (Scale + TgShift);
+
+    /// <summary>log2 of the leaf size TTL names under TG (4 KiB: level 3 → 12, 2 → 21, 1 → 30); 0 for any level.</summary>
+    public int TtlLeafShift => Tg == 0 || Ttl == 0 ? 0 : TgShift + (3 - Ttl) * (TgShift - 3);
 
     /// <summary>True for opcodes this model executes (anything else is CERROR_ILL).</summary>
     public static bool IsKnown(SmmuOpcode op) => Enum.IsDefined(op);

@@ -275,7 +275,7 @@ public sealed class SmmuWalker : IEventHandler, IResettable
         }
         ulong mask = (1UL << shift) - 1;
         _tlb.Insert(w.Config.Vmid, w.Config.Asid, w.Config.Stage1, w.Address, shift, w.OutputAddress & ~mask, rights, dirty,
-            w.HasS1Leaf ? w.S1Rights : Access.ReadWrite);
+            w.HasS1Leaf ? w.S1Rights : Access.ReadWrite, w.HasS1Leaf ? w.S1LeafShift : shift);
         Finish(w, rights);
     }
 

@@ -49,10 +49,42 @@ public sealed class ArmSmmuDomain : IommuPagingDomain
     public override void Map(ulong iova, ulong pa, ulong length, Access prot, bool allowLargePages)
         => Table.Map(iova, pa, length, prot, allowLargePages ? MaxLeafShift : 12);
 
+    /// <summary>
+    /// Clears the leaves of [iova, iova + length) and invalidates them. The kernel's gather holds one page size
+    /// (iommu_iotlb_gather_add_page syncs when the size changes or the range is disjoint), so each run of
+    /// contiguous leaves of one size is invalidated with that size as the granule (TTL and per-granule commands
+    /// depend on it).
+    /// </summary>
     public override ulong Unmap(ulong iova, ulong length)
     {
+        ulong removed = 0, va = iova, end = iova + length;
+        ulong runStart = 0, runEnd = 0;
+        int runShift = 0;
+        while (va < end)
+        {
+            var (entry, level) = Table.FindLeaf(va);
+            int shift = Table.Granule.LeafShift(Math.Max(level, Table.StartLevel));
+            ulong next = (va & ~((1UL << shift) - 1)) + (1UL << shift);
+            if (entry != 0)
+            {
+                if (runShift != 0 && (shift != runShift || va != runEnd))
+                {
+                    removed += UnmapRun(runStart, runEnd - runStart, runShift);
+                    runShift = 0;
+                }
+                if (runShift == 0) { runStart = va; runShift = shift; }
+                runEnd = Math.Min(next, end);
+            }
+            va = next;
+        }
+        if (runShift != 0) removed += UnmapRun(runStart, runEnd - runStart, runShift);
+        return removed;
+    }
+
+    private ulong UnmapRun(ulong iova, ulong length, int leafShift)
+    {
         ulong removed = Table.Unmap(iova, length);
-        if (removed > 0) _driver.InvalidateRange(this, iova, length);
+        if (removed > 0) _driver.InvalidateRange(this, iova, length, leafShift);
         return removed;
     }
 

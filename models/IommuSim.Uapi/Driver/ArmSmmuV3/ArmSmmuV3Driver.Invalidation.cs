@@ -5,26 +5,87 @@ namespace IommuSim.Uapi.Driver.ArmSmmuV3;
 public sealed partial class ArmSmmuV3Driver
 {
     /// <summary>
-    /// iotlb_sync after an unmap (arm_smmu_tlb_inv_range_domain): one range TLBI by address — TLBI_NH_VA
-    /// tagged with the ASID for stage 1, TLBI_S2_IPA with the VMID for stage 2 — leaf-only, since
-    /// io-pgtable-arm's unmap frees no table; for a nest parent also TLBI_NH_ALL of its VMID ("when the
-    /// S2 domain changes all the nested S1 ASIDs have to be flushed too"); then ATC_INV for every
-    /// attachment of an ATS master (arm_smmu_atc_inv_domain), then CMD_SYNC, waited for.
-    /// The model's SMMU has range invalidation (SMMU_IDR3.RIL), so one command covers the range.
+    /// iotlb_sync after an unmap of leaves of 2^<paramref name="granuleShift"/> bytes (arm_smmu_iotlb_sync →
+    /// arm_smmu_tlb_inv_range_domain with the gather's pgsize, leaf): TLBIs by address — TLBI_NH_VA tagged with the
+    /// ASID for stage 1, TLBI_S2_IPA with the VMID for stage 2 — as <see cref="AddTlbiRange"/> builds them (range
+    /// commands with SMMU_IDR3.RIL, else one per granule, else one TLBI_NH_ASID / TLBI_S12_VMALL when the range is too
+    /// big); for a nest parent also TLBI_NH_ALL of its VMID ("when the S2 domain changes all the nested S1 ASIDs have
+    /// to be flushed too"; skipped after a TLBI_S12_VMALL, which flushed them); then ATC_INV for every attachment of an
+    /// ATS master (arm_smmu_atc_inv_domain), then CMD_SYNC, waited for.
     /// </summary>
-    internal void InvalidateRange(ArmSmmuDomain d, ulong iova, ulong length)
+    internal void InvalidateRange(ArmSmmuDomain d, ulong iova, ulong length, int granuleShift = 12)
     {
-        uint pages = (uint)Math.Min(((iova & 0xFFF) + length + 0xFFF) >> 12, uint.MaxValue);
         ulong start = iova & ~0xFFFUL;
-        if (d.Stage == ArmSmmuStage.S1)
-            _cmds.Add(new SmmuCommand { Opcode = SmmuOpcode.TlbiNhVa, Asid = d.Asid, Address = start, Pages = pages, Leaf = true });
-        else
-        {
-            _cmds.Add(new SmmuCommand { Opcode = SmmuOpcode.TlbiS2Ipa, Vmid = d.Vmid, Address = start, Pages = pages, Leaf = true });
-            if (d.NestParent) _cmds.Add(new SmmuCommand { Opcode = SmmuOpcode.TlbiNhAll, Vmid = d.Vmid });
-        }
+        ulong bytes = ((iova + length + 0xFFF) & ~0xFFFUL) - start;
+        var tlbi = d.Stage == ArmSmmuStage.S1
+            ? new SmmuCommand { Opcode = SmmuOpcode.TlbiNhVa, Asid = d.Asid, Leaf = true }
+            : new SmmuCommand { Opcode = SmmuOpcode.TlbiS2Ipa, Vmid = d.Vmid, Leaf = true };
+        bool wholeTag = AddTlbiRange(_cmds, tlbi, start, bytes, granuleShift, tgShift: 12, FeatRangeInv);
+        if (d.Stage == ArmSmmuStage.S2 && d.NestParent && !wholeTag)
+            _cmds.Add(new SmmuCommand { Opcode = SmmuOpcode.TlbiNhAll, Vmid = d.Vmid });
+        uint pages = (uint)Math.Min(bytes >> 12, uint.MaxValue);
         AddAtcInvalidations(d, start, pages);
         Sync();
+    }
+
+    /// <summary>ARM_SMMU_FEAT_RANGE_INV: SMMU_IDR3.RIL as arm_smmu_device_hw_probe reads it.</summary>
+    public bool FeatRangeInv => (ReadIdr(3) & Idr3Ril) != 0;
+
+    /// <summary>SMMU_IDR3.RIL (IDR3_RIL, bit 10): range invalidation.</summary>
+    public const uint Idr3Ril = 1u << 10;
+
+    /// <summary>CMDQ_TLBI_RANGE_NUM_MAX: the NUM field's largest count.</summary>
+    public const int CmdqTlbiRangeNumMax = 31;
+
+    /// <summary>
+    /// The TLBIs for [iova, iova + size) of leaves of 2^<paramref name="granuleShift"/> bytes, appended to
+    /// <paramref name="into"/> from <paramref name="template"/> (opcode, tag, leaf). Follows __arm_smmu_tlb_inv_range
+    /// (v6.17) with the size check of arm_smmu_inv_size_too_big:
+    /// <list type="bullet">
+    /// <item>with RIL: TG from the smallest page size (<paramref name="tgShift"/>: 12, 14, 16 → 1, 2, 3), TTL =
+    /// 4 − (log2 granule − 3) / (tg − 3) for a leaf invalidation (a non-leaf one leaves TTL 0 and avoids NUM = SCALE = 0
+    /// by adding a page); then while the range lasts, SCALE = the lowest set bit of the pages left, NUM + 1 = the next
+    /// five bits' count of 2^SCALE blocks: one command per five-bit group of the page count;</item>
+    /// <item>without RIL: one command per granule (TG = TTL = 0), unless size ≥ (granule / 8) × granule
+    /// (arm_smmu_inv_size_too_big, MAX_TLBI_OPS borrowed from arm64's tlbflush.h: 512 commands for 4 KiB), when one
+    /// TLBI_NH_ASID (stage 1) or TLBI_S12_VMALL (stage 2) replaces them. Returns true then.</item>
+    /// </list>
+    /// Allocates nothing beyond the list's growth.
+    /// </summary>
+    public static bool AddTlbiRange(List<SmmuCommand> into, SmmuCommand template, ulong iova, ulong size, int granuleShift, int tgShift, bool ril)
+    {
+        if (size == 0) return false;
+        if (!ril && size >> granuleShift >= 1UL << (granuleShift - 3))
+        {
+            into.Add(template.Opcode == SmmuOpcode.TlbiS2Ipa
+                ? new SmmuCommand { Opcode = SmmuOpcode.TlbiS12Vmall, Vmid = template.Vmid }
+                : new SmmuCommand { Opcode = SmmuOpcode.TlbiNhAsid, Vmid = template.Vmid, Asid = template.Asid });
+            return true;
+        }
+        ulong end = iova + size, invRange = 1UL << granuleShift, numPages = 0;
+        var cmd = template with { Num = 0, Scale = 0, Tg = 0, Ttl = 0 };
+        if (ril)
+        {
+            numPages = size >> tgShift;
+            cmd = cmd with { Tg = (byte)((tgShift - 10) / 2) };
+            if (cmd.Leaf) cmd = cmd with { Ttl = (byte)(4 - (granuleShift - 3) / (tgShift - 3)) };
+            else if ((numPages & CmdqTlbiRangeNumMax) == 1) numPages++;
+        }
+        while (iova < end)
+        {
+            if (ril)
+            {
+                if (numPages == 0) break; // a size that is not a whole number of TG pages: nothing left to name
+                int scale = System.Numerics.BitOperations.TrailingZeroCount(numPages);
+                ulong num = (numPages >> scale) & CmdqTlbiRangeNumMax;
+                cmd = cmd with { Scale = (byte)scale, Num = (byte)(num - 1) };
+                invRange = num << (scale + tgShift);
+                numPages -= num << scale;
+            }
+            into.Add(cmd with { Address = iova });
+            iova += invRange;
+        }
+        return false;
     }
 
     private List<SmmuCommand>? _deferInto;
@@ -60,9 +121,9 @@ public sealed partial class ArmSmmuV3Driver
 
     /// <summary>Range invalidation of [iova, iova+length) of <paramref name="d"/> (arm_smmu_tlb_inv_range_domain), gathered
     /// into <paramref name="into"/> without the CMD_SYNC: a traced unmap of a range this model never mapped still flushes.</summary>
-    public void GatherInvalidateRange(ArmSmmuDomain d, ulong iova, ulong length, List<SmmuCommand> into)
+    public void GatherInvalidateRange(ArmSmmuDomain d, ulong iova, ulong length, List<SmmuCommand> into, int granuleShift = 12)
     {
-        using (DeferFlushes(into)) InvalidateRange(d, iova, length);
+        using (DeferFlushes(into)) InvalidateRange(d, iova, length, granuleShift);
     }
 
     /// <summary>Everything the domain's tag may have cached (arm_smmu_tlb_inv_context): TLBI_NH_ASID or TLBI_S12_VMALL, plus ATCs.</summary>

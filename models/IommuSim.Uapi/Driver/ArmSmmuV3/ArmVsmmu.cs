@@ -151,6 +151,10 @@ public class ArmVsmmu(IArmSmmuV3Host host, Viommu core, ushort vmid) : IViommuOp
     /// then counts the commands converted before it, even those of the unfinished batch that were never issued
     /// (as the kernel does).
     /// </summary>
+    private (ulong C0, ulong C1)[] _copy = new (ulong, ulong)[16];
+    private readonly SmmuCommand[] _batch = new SmmuCommand[CMDQ_BATCH_ENTRIES];
+    private Func<uint, (bool Found, uint Sid)>? _vsidToSid; // one delegate, not one per call
+
     public Errno CacheInvalidate(Viommu viommu, IommuHwptInvalidate cmd, ref uint entryNum)
     {
         uint n = entryNum;
@@ -159,8 +163,11 @@ public class ArmVsmmu(IArmSmmuV3Host host, Viommu core, ushort vmid) : IViommuOp
         if (n == 0) return Errno.EINVAL;
         var user = cmd.data_arm_smmuv3;
         if (user is null || user.Length < n) return Errno.EFAULT;
-        // copy_struct_from_user per entry: a shorter entry_len leaves the rest of the 16 bytes zero.
-        var cmds = new (ulong C0, ulong C1)[n];
+        // copy_struct_from_user per entry: a shorter entry_len leaves the rest of the 16 bytes zero. The kernel's
+        // kcalloc'd copy is a buffer kept here and grown to the largest array (the trapped run-time path calls this
+        // once per guest unmap).
+        if (_copy.Length < n) _copy = new (ulong C0, ulong C1)[Math.Max(n, 2 * _copy.Length)];
+        var cmds = _copy;
         for (int i = 0; i < n; i++)
         {
             ulong c0 = user[i].cmd0, c1 = user[i].cmd1;
@@ -173,18 +180,17 @@ public class ArmVsmmu(IArmSmmuV3Host host, Viommu core, ushort vmid) : IViommuOp
         }
         int cur = 0, last = 0;
         Errno ret = Errno.OK;
-        var batch = new List<SmmuCommand>(CMDQ_BATCH_ENTRIES);
+        var batch = _batch;
         while (cur != n)
         {
             var (c0, c1) = cmds[cur];
-            ret = ConvertUserCmd(ref c0, ref c1, Vmid, VsidToSid);
+            ret = ConvertUserCmd(ref c0, ref c1, Vmid, _vsidToSid ??= VsidToSid);
             if (ret != Errno.OK) break;
             cmds[cur] = (c0, c1);
             cur++;
             if (cur != n && cur - last != CMDQ_BATCH_ENTRIES - 1) continue;
-            batch.Clear();
-            for (int i = last; i < cur; i++) batch.Add(SmmuCommand.Decode(cmds[i].C0, cmds[i].C1));
-            ret = Smmu.IssueCmdlist(batch.ToArray(), sync: true);
+            for (int i = last; i < cur; i++) batch[i - last] = SmmuCommand.Decode(cmds[i].C0, cmds[i].C1);
+            ret = Smmu.IssueCmdlist(batch.AsSpan(0, cur - last), sync: true);
             if (ret != Errno.OK)
             {
                 cur--;

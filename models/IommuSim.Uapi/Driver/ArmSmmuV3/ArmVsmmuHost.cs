@@ -29,7 +29,8 @@ public sealed partial class ArmSmmuV3Driver : IArmSmmuV3Host
     /// <summary>
     /// SMMU_IDR0..5 of the model's SMMU: IDR0 S2P, S1P, TTF AArch64, COHACC, HTTU access+dirty, ATS, ASID16, MSI, PRI,
     /// VMID16, CD2L, ST_LEVEL 2-level; IDR1 SIDSIZE 16, SSIDSIZE 20 and the queue sizes of <c>iommu.smmu.queues</c>;
-    /// IDR5 OAS 48 bits, 4K/16K/64K granules. IDR2–4 are 0 (no RIL, no FWB).
+    /// IDR3 RIL (bit 10) as <c>iommu.smmu.rangeInvalidation</c> says (FWB and the rest 0); IDR5 OAS 48 bits,
+    /// 4K/16K/64K granules. IDR2 and IDR4 are 0.
     /// </summary>
     public uint ReadIdr(int n)
     {
@@ -39,6 +40,7 @@ public sealed partial class ArmSmmuV3Driver : IArmSmmuV3Host
             0 => 1u | (1u << 1) | (2u << 2) | (1u << 4) | (2u << 6) | (1u << 10) | (1u << 12) | (1u << 13) | (1u << 16)
                  | (1u << 18) | (1u << 19) | (1u << 27),
             1 => (uint)SidBits | (20u << 6) | ((uint)q.PriQueueLog2 << 11) | ((uint)q.EventQueueLog2 << 16) | ((uint)q.CommandQueueLog2 << 21),
+            3 => Port.Smmu.Options.RangeInvalidation ? Idr3Ril : 0,
             5 => 5u | (1u << 4) | (1u << 5) | (1u << 6),
             _ => 0,
         };
