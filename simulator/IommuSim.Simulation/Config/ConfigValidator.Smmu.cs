@@ -6,8 +6,8 @@ public static partial class ConfigValidator
     /// iommu.architecture = smmuv3: what the SMMUv3 path runs today (docs/smmuv3.md). Provisioning goes through
     /// the arm-smmu-v3 driver model (passthrough; single-stage by kernel, iommufd and vfio-container; nested through
     /// the SMMUv3 vIOMMU; shadow through an IOAS), and so does run-time DMA-API mapping (per-request,
-    /// map-per-packet/io, kernel traces: TLBI + CMD_SYNC through the neutral gather). Shadow's run-time mirroring and
-    /// demand paging (the IOPF path with PRI_RESP) are refused here, naming the key, rather than run on a model that
+    /// map-per-packet/io, kernel traces: TLBI + CMD_SYNC through the neutral gather). Shadow's run-time mirroring (and so
+    /// demand paging with shadow) is refused here, naming the key, rather than run on a model that
     /// would translate nothing.
     /// </summary>
     private static void ValidateSmmuPath(SimulationConfig c, List<string> errors)
@@ -34,7 +34,11 @@ public static partial class ConfigValidator
                     : w.Type == "kernel-trace" ? "type = kernel-trace" : null;
                 if (key is not null) errors.Add($"workloads:{i}:{key}: run-time mapping with translation:design = shadow {why} (premapped regions only)");
             }
-        for (int i = 0; i < c.Devices.Count; i++)
-            if (c.Devices[i].Attach.DemandPaging) errors.Add($"devices:{i}:attach:demandPaging = true: I/O page faults {why}");
+        // Demand paging runs through the arm-smmu-v3 IOPF path (PRI queue, CMD_PRI_RESP); with shadow the fault handler
+        // maps into the VMM's shadow IOAS, whose run-time mirroring is the part refused above.
+        if (c.Translation.Design == "shadow")
+            for (int i = 0; i < c.Devices.Count; i++)
+                if (c.Devices[i].Attach.DemandPaging)
+                    errors.Add($"devices:{i}:attach:demandPaging = true: I/O page faults with translation:design = shadow {why}");
     }
 }
