@@ -57,7 +57,18 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
     /// <summary>Hooks (tracing); null when nobody listens.</summary>
     public SoftwareObserver? Observer { get; set; }
 
-    public void Reset() => Handled = Rejected = 0;
+    /// <summary>From a page request's arrival in the hardware queue to its response being posted (queueing behind
+    /// earlier faults, delivery and handling included).</summary>
+    public Engine.Stats.LatencyHistogram ResponseLatency { get; } = new("iopf.response");
+
+    public void Reset()
+    {
+        Handled = Rejected = 0;
+        ResponseLatency.Reset();
+    }
+
+    /// <summary>Where the pages of <paramref name="device"/>'s faults are mapped (null: not registered).</summary>
+    public IMappingTarget? TargetOf(DmaEngine device) => _devices.TryGetValue(device.RequesterId.Value, out var d) ? d.Target : null;
 
     /// <param name="deliveryPs">Time a request spends getting to its handler and the response coming back besides
     /// the handling itself: 0 for the host's own handler, the VMM round trip for a guest's.</param>
@@ -105,6 +116,7 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
         else Rejected++;
         if (Observer is { } o && known)
             o.OnPageFaultHandled(d.Device, pr.Address, _startPs, d.DeliveryPs, code == PageResponseCode.Success);
+        ResponseLatency.Record(_port.Scheduler.Now - pr.TimePs);
         _port.PageResponse(pr, code);
         _busy = false;
         if (_pending.Count > 0) StartNext();
