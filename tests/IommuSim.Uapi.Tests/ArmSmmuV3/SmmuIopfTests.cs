@@ -209,6 +209,27 @@ public sealed class SmmuIopfTests
     }
 
     [Fact]
+    public void A_response_posted_to_a_full_command_queue_waits_for_space_in_simulated_time()
+    {
+        // arm_smmu_cmdq_issue_cmd → arm_smmu_cmdq_issue_cmdlist polls until the queue is not full; from inside a
+        // hardware event the model cannot spin, so the response waits in order and goes in as CONS frees a slot.
+        var s = NewSim("smmuv3");
+        var drv = Assert.IsType<ArmSmmuV3Driver>(s.Kernel.Driver);
+        var ep = new RecordingEndpoint();
+        var smmu = s.Platform.Smmu!;
+        smmu.RegisterEndpoint(Sim.Dev3.Value, ep);
+        var fill = Enumerable.Repeat(new SmmuCommand { Opcode = SmmuOpcode.TlbiNsnhAll }, (int)smmu.CommandQueue.FreeSlots).ToArray();
+        Assert.True(smmu.CommandQueue.Submit(fill));
+        drv.PageResponse(new PageRequest(0, Sim.Dev3.Value, 0, false, Iova, Access.Read, 9, true), PageResponseCode.Success);
+        drv.PageResponse(new PageRequest(0, Sim.Dev3.Value, 0, false, Iova, Access.Read, 10, true), PageResponseCode.Success);
+        Assert.Equal(2, drv.PendingResponses);
+        Assert.Empty(ep.Responses);
+        s.Port.Advance(1_000_000_000);
+        Assert.Equal(0, drv.PendingResponses);
+        Assert.Equal([((ushort)9, (byte)2), ((ushort)10, (byte)2)], ep.Responses); // in order, after the TLBIs
+    }
+
+    [Fact]
     public void The_pri_response_carries_the_prg_index_and_the_pasid()
     {
         // arm_smmu_page_response (PRI): CMDQ_OP_PRI_RESP with sid, ssid (SSV when the request had a PASID), grpid, resp.

@@ -28,6 +28,9 @@ namespace IommuSim.Uapi.Driver.ArmSmmuV3;
 public sealed partial class ArmSmmuV3Driver : IIopfPort
 {
     private readonly Queue<PageRequest> _stallFaults = new();
+    private readonly Queue<SmmuCommand> _postBacklog = new();
+    private readonly SmmuCommand[] _post = new SmmuCommand[1];
+    private PostPoller? _poller;
     private Action? _faultArrived;
     private bool _faultIrqWired;
 
@@ -113,18 +116,58 @@ public sealed partial class ArmSmmuV3Driver : IIopfPort
             Resume(m.Sid, (ushort)groupIndex, retry: code == PageResponseCode.Success);
             return;
         }
-        DescriptorCount++;
         byte resp = code switch { PageResponseCode.Success => 2, PageResponseCode.Failure => 1, _ => 0 };
-        Port.Post([new SmmuCommand
+        PostResponse(new SmmuCommand
         {
             Opcode = SmmuOpcode.PriResp, Sid = dev.Rid.Value, SubstreamValid = pasid != 0, Ssid = pasid, Tag = (ushort)groupIndex, Action = resp,
-        }]);
+        });
     }
 
     /// <summary>CMD_RESUME for a stalled transaction: retry (translate again) or abort.</summary>
     public void Resume(uint sid, ushort stag, bool retry)
+        => PostResponse(new SmmuCommand { Opcode = SmmuOpcode.Resume, Sid = sid, Tag = stag, Action = retry ? (byte)1 : (byte)0 });
+
+    /// <summary>Responses posted while the command queue was full, waiting for space.</summary>
+    public int PendingResponses => _postBacklog.Count;
+
+    /// <summary>
+    /// arm_smmu_cmdq_issue_cmd without sync: the command goes in at PROD now if there is room; otherwise (the queue is
+    /// full of other CPUs' invalidations) the caller, which may be inside a hardware event, cannot spin, so the command
+    /// waits in order and is written as CONS frees a slot, polled once per consumed command (assumption, as the
+    /// DMA API's gather polls).
+    /// </summary>
+    private void PostResponse(in SmmuCommand c)
     {
         DescriptorCount++;
-        Port.Post([new SmmuCommand { Opcode = SmmuOpcode.Resume, Sid = sid, Tag = stag, Action = retry ? (byte)1 : (byte)0 }]);
+        if (_postBacklog.Count == 0)
+        {
+            _post[0] = c;
+            if (Port.TrySubmit(_post, null)) return;
+        }
+        _postBacklog.Enqueue(c);
+        if (_postBacklog.Count == 1) SchedulePoll();
+    }
+
+    private void SchedulePoll()
+    {
+        var smmu = Port.Smmu;
+        _poller ??= new PostPoller(this);
+        Port.Scheduler.ScheduleAt(smmu.Clock.EdgeAfter(Port.NowPs, Math.Max(1, smmu.Options.Queues.CyclesPerCommand)), _poller);
+    }
+
+    private void DrainBacklog()
+    {
+        while (_postBacklog.Count > 0)
+        {
+            _post[0] = _postBacklog.Peek();
+            if (!Port.TrySubmit(_post, null)) break;
+            _postBacklog.Dequeue();
+        }
+        if (_postBacklog.Count > 0) SchedulePoll();
+    }
+
+    private sealed class PostPoller(ArmSmmuV3Driver driver) : IEventHandler
+    {
+        public void OnEvent(int kind, long arg, object? payload) => driver.DrainBacklog();
     }
 }
