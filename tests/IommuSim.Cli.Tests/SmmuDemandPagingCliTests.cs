@@ -30,6 +30,22 @@ public class SmmuDemandPagingCliTests
     }
 
     [Fact]
+    public void The_iopf_smmuv3_script_answers_faults_through_the_fault_fd()
+    {
+        // iommufd_fault_iopf_handler queues the PRI request; iommufd_fault_fops_write → iommu_page_response →
+        // arm_smmu_page_response (CMD_PRI_RESP): Success lets the retried DMA complete, Invalid (Deny) fails it.
+        using var h = new CliHarness();
+        var (code, o, err) = h.Run("uapi", Path.Combine(CliHarness.RepoRoot, "configs", "uapi", "iopf-smmuv3.uapi"));
+        Assert.True(code == 0, o + err);
+        Assert.DoesNotContain("MISMATCH", o);
+        Assert.Contains("20: DMA -> OK pa=", o);
+        Assert.Contains("26: DMA -> FAULT reason=pageRequestQueued", o);
+        var (again, o2, _) = h.Run("uapi", Path.Combine(CliHarness.RepoRoot, "configs", "uapi", "iopf-smmuv3.uapi"));
+        Assert.Equal(0, again);
+        Assert.Equal(o, o2); // deterministic
+    }
+
+    [Fact]
     public void Demand_paging_with_shadow_on_the_smmu_exits_2_naming_the_key_and_writes_nothing()
     {
         using var h = new CliHarness();
