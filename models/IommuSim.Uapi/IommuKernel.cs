@@ -27,7 +27,11 @@ public sealed class IommuKernel
             ? new Driver.ArmSmmuV3.ArmSmmuV3Driver(new PlatformSmmuPort(pp.Platform), Spec)
             : new VtdDriver(port, Spec);
         ViommuDriver = ViommuOpsOf(Driver);
+        Iopf = IopfOf(Driver, port);
     }
+
+    /// <summary>The driver's fault-queue side: arm-smmu-v3 reads its PRI and event queues itself; intel-iommu's is the page request queue.</summary>
+    private static DmaApi.IIopfPort IopfOf(IIommuDriver driver, IHardwarePort port) => driver as DmaApi.IIopfPort ?? new DmaApi.VtdIopfPort(port);
 
     /// <summary>The vIOMMU ops of a driver: arm-smmu-v3 has them (with the Tegra241 CMDQV when the SMMU has one);
     /// intel-iommu has none.</summary>
@@ -45,9 +49,12 @@ public sealed class IommuKernel
         Spec = driver.Spec;
         Driver = driver;
         ViommuDriver = ViommuOpsOf(driver);
+        Iopf = IopfOf(driver, port);
     }
 
     public IHardwarePort Port { get; }
+    /// <summary>The IOMMU driver's I/O page-fault side (fault interrupt, hardware queue, page_response).</summary>
+    public DmaApi.IIopfPort Iopf { get; }
     public PlatformSpec Spec { get; }
     /// <summary>The IOMMU driver (iommu_ops): VT-d or arm-smmu-v3.</summary>
     public IIommuDriver Driver { get; }
@@ -76,7 +83,7 @@ public sealed class IommuKernel
     public DmaApi.KernelDmaApi CreateDmaApi(DmaApi.DmaApiCosts costs) => new(Port, costs);
 
     /// <summary>The run-time I/O page-fault handler of this kernel (host demand paging), on the driver's port.</summary>
-    public DmaApi.IopfHandler CreateIopfHandler(long handlingPs) => new(Port, handlingPs);
+    public DmaApi.IopfHandler CreateIopfHandler(long handlingPs) => new(Iopf, handlingPs);
 
     /// <summary>A new process address space (user memory backed by the hardware frame allocator).</summary>
     public UserAddressSpace NewAddressSpace() => new(Port.Frames);
@@ -106,7 +113,7 @@ public sealed class IommuKernel
     /// Routes page requests as they arrive (iopf). Not done by default: a run that models the
     /// host's own demand paging installs a different page-request handler on the same queue.
     /// </summary>
-    public void ListenForPageRequests() => Port.PageRequestArrived += HandlePageRequests;
+    public void ListenForPageRequests() => Iopf.FaultArrived += HandlePageRequests;
 
     /// <summary>
     /// The iopf path: drains the hardware page-request queue and hands each request to the fault
@@ -115,7 +122,7 @@ public sealed class IommuKernel
     /// </summary>
     public void HandlePageRequests()
     {
-        while (Port.PageRequests.TryRead(out var pr))
+        while (Iopf.TryReadFault(out var pr))
         {
             var spec = FindDevice(new RequesterId(pr.RequesterId));
             uint pasid = pr.HasPasid ? pr.Pasid : IommufdContext.NoPasid;

@@ -18,7 +18,6 @@ public class SmmuArchitectureTests
     [InlineData("iommu:smmu:walkers:count=0", "iommu:smmu:walkers:count = 0")]
     [InlineData("iommu:smmu:tlb:ways=3", "iommu:smmu:tlb")]
     [InlineData("iommu:smmu:queues:commandQueueLog2=30", "iommu:smmu:queues:commandQueueLog2 = 30")]
-    [InlineData("devices:0:attach:demandPaging=true", "devices:0:attach:demandPaging = true")]
     public void Bad_smmu_configs_are_refused_naming_the_key(string set, string expected)
     {
         var e = Assert.Throws<ConfigError>(() => Simulator.LoadConfig(Repo.Config("quickstart.json"), [Smmu, set]));

@@ -48,7 +48,7 @@ public sealed class SmmuPcieAdapter : ITranslationAgent, ISmmuClient
     {
         var r = new PriRequest(tlp.RequesterId, tlp.Pasid, tlp.HasPasid, (ushort)tlp.PageGroupIndex, true, !tlp.IsWrite, tlp.IsWrite,
             tlp.Address & ~0xFFFUL);
-        if (!_smmu.PriQueue.Record(r)) PageRequestsLost++;
+        if (!_smmu.RecordPageRequest(r)) PageRequestsLost++;
     }
 
     void ISmmuClient.OnTranslated(SmmuTransaction t)

@@ -98,6 +98,25 @@ public sealed partial class SmmuUnit
         }
     }
 
+    /// <summary>
+    /// A PCIe Page Request from an endpoint: written to the PRI queue. When the queue is full the request is lost
+    /// (PRIQ PROD.OVFLG toggles) and, if it closed its page request group (Last), the SMMU answers the group itself
+    /// with a Success PRG response so the device retries its translation and asks again (SMMUv3 §8, PRI queue overflow).
+    /// </summary>
+    public bool RecordPageRequest(in PriRequest r)
+    {
+        if (PriQueue.Record(r)) return true;
+        if (r.Last && _endpoints.TryGetValue(r.Sid, out var ep))
+        {
+            PriAutoResponses++;
+            ep.OnPriResponse(r.SubstreamValid, r.Ssid, r.Prgi, 2);
+        }
+        return false;
+    }
+
+    /// <summary>PRG responses the SMMU sent itself for page requests a full PRI queue lost.</summary>
+    public long PriAutoResponses { get; private set; }
+
     /// <summary>CMD_ATC_INV commands that reached an endpoint.</summary>
     public long AtcInvalidations { get; private set; }
 }

@@ -219,8 +219,11 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
     private void Fail(SmmuTransaction t, SmmuEventType type, bool stage2)
     {
         ref readonly var c = ref t.Config;
-        bool record = stage2 || c.Cd.Record || !c.Stage1;
-        bool stall = (stage2 ? c.Ste.S2Stall : c.Stage1 && c.Cd.Stall && !c.Ste.S1StallDisable) && type != SmmuEventType.AddressSize;
+        // An ATS Translation Request neither stalls nor records a translation-related event: the failure goes back in
+        // its completion (R = W = 0) and the device may ask for the page with PRI (SMMUv3 §3.9.1, ATS and PRI).
+        bool atsRequest = t.Packet is { IsTranslationRequest: true };
+        bool record = !atsRequest && (stage2 || c.Cd.Record || !c.Stage1);
+        bool stall = !atsRequest && (stage2 ? c.Ste.S2Stall : c.Stage1 && c.Cd.Stall && !c.Ste.S1StallDisable) && type != SmmuEventType.AddressSize;
         t.Faulted = true;
         t.Fault = type;
         t.FaultInStage2 = stage2;

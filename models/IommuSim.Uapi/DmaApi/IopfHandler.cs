@@ -24,29 +24,32 @@ namespace IommuSim.Uapi.DmaApi;
 /// the guest's new mapping also traps so that the VMM can copy it into the shadow table: one more of
 /// each.</para>
 /// <para>The page is mapped through the device's mapping target (<see cref="MappingTargets"/>: the kernel's
-/// domain, the guest's table, the VMM's shadow IOAS); the response is built by
-/// <see cref="VtdInvalidation.PageGroupResponse"/> and posted through the <see cref="IHardwarePort"/>,
-/// the only way this handler reaches the hardware.</para>
+/// domain, the guest's table, the VMM's shadow IOAS). Requests are read from, and responses built and posted by,
+/// the IOMMU driver's <see cref="IIopfPort"/> — the only way this handler reaches the hardware: on VT-d the page
+/// request queue and a page group response descriptor, on SMMUv3 the PRI queue (CMD_PRI_RESP) or a stall record in
+/// the event queue (CMD_RESUME).</para>
 /// </summary>
 public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 {
-    private readonly IHardwarePort _port;
+    private readonly IIopfPort _port;
     private readonly long _handlingPs;
     private readonly Dictionary<ushort, (DmaEngine Device, IMappingTarget Target, IotlbGather MapFlush, List<(ulong Start, ulong End)> Windows, long DeliveryPs)> _devices = [];
     private readonly Queue<PageRequest> _pending = new();
-    private readonly InvalidationDescriptor[] _response = new InvalidationDescriptor[1];
     private ulong _cursor;
     private bool _busy;
     private long _startPs;
 
-    public IopfHandler(IHardwarePort port, long handlingPs)
+    public IopfHandler(IIopfPort port, long handlingPs)
     {
         _port = port;
         _handlingPs = handlingPs;
-        port.PageRequestArrived += OnPageRequest;
+        port.FaultArrived += OnPageRequest;
     }
 
-    /// <summary>Over a platform through a port of its own (the same hardware the kernel model's port reaches).</summary>
+    /// <summary>Over VT-d's page request queue through <paramref name="port"/>.</summary>
+    public IopfHandler(IHardwarePort port, long handlingPs) : this(new VtdIopfPort(port), handlingPs) { }
+
+    /// <summary>Over a VT-d platform through a port of its own (the same hardware the kernel model's port reaches).</summary>
     public IopfHandler(Platform platform, long handlingPs) : this(new PlatformPort(platform), handlingPs) { }
 
     public long Handled { get; private set; }
@@ -54,7 +57,18 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
     /// <summary>Hooks (tracing); null when nobody listens.</summary>
     public SoftwareObserver? Observer { get; set; }
 
-    public void Reset() => Handled = Rejected = 0;
+    /// <summary>From a page request's arrival in the hardware queue to its response being posted (queueing behind
+    /// earlier faults, delivery and handling included).</summary>
+    public Engine.Stats.LatencyHistogram ResponseLatency { get; } = new("iopf.response");
+
+    public void Reset()
+    {
+        Handled = Rejected = 0;
+        ResponseLatency.Reset();
+    }
+
+    /// <summary>Where the pages of <paramref name="device"/>'s faults are mapped (null: not registered).</summary>
+    public IMappingTarget? TargetOf(DmaEngine device) => _devices.TryGetValue(device.RequesterId.Value, out var d) ? d.Target : null;
 
     /// <param name="deliveryPs">Time a request spends getting to its handler and the response coming back besides
     /// the handling itself: 0 for the host's own handler, the VMM round trip for a guest's.</param>
@@ -63,7 +77,7 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
 
     private void OnPageRequest()
     {
-        while (_port.PageRequests.TryRead(out var pr)) _pending.Enqueue(pr);
+        while (_port.TryReadFault(out var pr)) _pending.Enqueue(pr);
         if (!_busy && _pending.Count > 0) StartNext();
     }
 
@@ -102,8 +116,8 @@ public sealed class IopfHandler : IEventHandler, Engine.Stats.IResettable
         else Rejected++;
         if (Observer is { } o && known)
             o.OnPageFaultHandled(d.Device, pr.Address, _startPs, d.DeliveryPs, code == PageResponseCode.Success);
-        _response[0] = VtdInvalidation.PageGroupResponse(pr.RequesterId, pr.Pasid, pr.PageGroupIndex, code);
-        _port.Post(_response);
+        ResponseLatency.Record(_port.Scheduler.Now - pr.TimePs);
+        _port.PageResponse(pr, code);
         _busy = false;
         if (_pending.Count > 0) StartNext();
     }

@@ -3,12 +3,11 @@ namespace IommuSim.Simulation.Config;
 public static partial class ConfigValidator
 {
     /// <summary>
-    /// iommu.architecture = smmuv3: what the SMMUv3 path runs today (docs/smmuv3.md). Provisioning goes through
+    /// iommu.architecture = smmuv3: every design and mapping mode runs (docs/smmuv3.md). Provisioning goes through
     /// the arm-smmu-v3 driver model (passthrough; single-stage by kernel, iommufd and vfio-container; nested through
     /// the SMMUv3 vIOMMU; shadow through an IOAS), and so does run-time DMA-API mapping (per-request,
     /// map-per-packet/io, kernel traces: TLBI + CMD_SYNC through the neutral gather; shadow's VMM mirrors into its
-    /// IOAS the same way). Demand paging (the IOPF path with PRI_RESP) is refused here, naming the key, rather than
-    /// run on a model that would translate nothing.
+    /// IOAS the same way), and demand paging (the PRI queue and CMD_PRI_RESP, docs/smmuv3.md "Demand paging").
     /// </summary>
     private static void ValidateSmmuPath(SimulationConfig c, List<string> errors)
     {
@@ -20,9 +19,5 @@ public static partial class ConfigValidator
             if (c.Translation.Design != "nested")
                 errors.Add($"translation:viommu:hwQueue = true: only design nested has a vIOMMU (design = {c.Translation.Design})");
         }
-        if (!c.Iommu.IsSmmu) return;
-        const string why = "is not modelled on iommu:architecture = smmuv3 yet (docs/smmuv3.md, Status)";
-        for (int i = 0; i < c.Devices.Count; i++)
-            if (c.Devices[i].Attach.DemandPaging) errors.Add($"devices:{i}:attach:demandPaging = true: I/O page faults {why}");
     }
 }

@@ -34,6 +34,10 @@ public abstract class OutputQueue : IResettable
     public long Lost { get; private set; }
     public int Pending => (int)_index.Count(Prod, Cons);
 
+    /// <summary>The queue's interrupt (EVTQ / PRIQ IRQ, or its MSI): raised after each record the hardware wrote, so
+    /// software (arm_smmu_evtq_thread / arm_smmu_priq_thread) can drain the queue in simulated time.</summary>
+    public event Action? RecordWritten;
+
     /// <summary>Hardware writes a record; false when the queue was full and it was lost.</summary>
     protected bool Produce(ReadOnlySpan<ulong> record)
     {
@@ -47,6 +51,7 @@ public abstract class OutputQueue : IResettable
         for (int i = 0; i < _recordWords; i++) _memory.WriteU64(slot + 8UL * (ulong)i, record[i]);
         Prod = _index.Next(Prod);
         Written++;
+        RecordWritten?.Invoke();
         return true;
     }
 

@@ -24,6 +24,10 @@ public sealed class ArmSmmuMaster(DeviceSpec spec)
     /// <summary>Stage-1 domains attached to PASIDs (SSID ≥ 1).</summary>
     public Dictionary<uint, ArmSmmuDomain> Pasids { get; } = [];
 
+    /// <summary>master->stall_enabled (arm_smmu_probe_device: the firmware's "dma-can-stall", on an SMMU with stalls):
+    /// its faults stall (CD.S, STE.S1STALLD clear) and are resumed with CMD_RESUME. PCIe functions never stall.</summary>
+    public bool StallEnabled { get; set; }
+
     /// <summary>S1CDMax: SSID bits the master's CD table covers (at least 1 so SSID 0 and PASIDs share it).</summary>
     public int S1CdMax => Math.Clamp(Spec.PasidBits, 1, 20);
 }

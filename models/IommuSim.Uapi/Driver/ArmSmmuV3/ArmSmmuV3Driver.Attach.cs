@@ -33,7 +33,7 @@ public sealed partial class ArmSmmuV3Driver
         {
             // A stage-2 RID domain has no CD table to carry PASIDs (arm_smmu_attach_prepare refuses it while SSIDs are in use).
             if (s is { Stage: ArmSmmuStage.S2 } && m.Pasids.Count > 0) return Errno.EBUSY;
-            if (s is { Stage: ArmSmmuStage.S1 }) WriteCd(m, 0, s.MakeCd());
+            if (s is { Stage: ArmSmmuStage.S1 }) WriteCd(m, 0, s.MakeCd() with { Stall = m.StallEnabled });
             else if (m.RidDomain is ArmSmmuDomain { Stage: ArmSmmuStage.S1 } && m.CdTable is not null) ClearCd(m, 0);
             m.RidDomain = domain;
             WriteSte(m);
@@ -47,7 +47,7 @@ public sealed partial class ArmSmmuV3Driver
             bool steChanges = m.Pasids.Count == 0 || s is null && m.Pasids.Count == 1;
             if (s is not null)
             {
-                WriteCd(m, pasid, s.MakeCd());
+                WriteCd(m, pasid, s.MakeCd() with { Stall = m.StallEnabled });
                 m.Pasids[pasid] = s;
             }
             else
@@ -108,6 +108,8 @@ public sealed partial class ArmSmmuV3Driver
         S2T0Sz = (byte)(64 - d.Table.InputBits), S2Sl0 = StreamTableEntry.EncodeSl0(d.Table.Granule, d.Table.StartLevel),
         S2Granule = d.Table.Granule, S2Ps = 5, S2Aa64 = true, S2HardwareAccess = d.DirtyCapable, S2HardwareDirty = d.DirtyCapable,
         S2Record = true, S2Ttb = d.Table.Root,
+        // "S2S is not compatible with ATS": a stall-enabled master without ATS stalls its stage-2 faults.
+        S2Stall = m.StallEnabled && !m.AtsEnabled,
     };
 
     /// <summary>arm_smmu_make_cdtable_ste: stage 1 through the master's CD table; S1DSS says what SSID-less
@@ -116,6 +118,8 @@ public sealed partial class ArmSmmuV3Driver
     {
         Valid = true, Config = SteConfig.Stage1, S1Fmt = m.CdTable!.S1Fmt, S1ContextPtr = m.CdTable.Base,
         S1CdMax = (byte)m.CdTable.S1CdMax, S1Dss = s1Dss, Eats = m.AtsEnabled ? (byte)1 : (byte)0,
+        // The SMMU supports stalls: every master that may not stall gets S1STALLD (a CD.S it set would be ignored).
+        S1StallDisable = !m.StallEnabled,
     };
 
     /// <summary>arm_smmu_write_cd_entry + arm_smmu_sync_cd: the CD, then CFGI_CD for (SID, SSID).</summary>

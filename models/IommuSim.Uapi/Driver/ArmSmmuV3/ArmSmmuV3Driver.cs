@@ -187,30 +187,6 @@ public sealed partial class ArmSmmuV3Driver : IIommuDriver
         return entry != 0 && VmsaDescriptor.IsDirty(d.Table.Stage, Port.Smmu.Memory.ReadU64(entry));
     }
 
-    // ---- page responses ------------------------------------------------------------------------
-
-    /// <summary>
-    /// CMD_PRI_RESP for a PCIe page-request group (posted). Linux's arm_smmu_handle_ppr answers every PRI
-    /// request with DENY itself (recoverable faults go through the stall model instead); the model lets the
-    /// iommufd fault path choose the response, as the VT-d driver's page_response does.
-    /// </summary>
-    public void PageResponse(DeviceSpec dev, uint pasid, int groupIndex, PageResponseCode code)
-    {
-        DescriptorCount++;
-        byte resp = code switch { PageResponseCode.Success => 2, PageResponseCode.Failure => 1, _ => 0 };
-        Port.Post([new SmmuCommand
-        {
-            Opcode = SmmuOpcode.PriResp, Sid = dev.Rid.Value, SubstreamValid = pasid != 0, Ssid = pasid, Tag = (ushort)groupIndex, Action = resp,
-        }]);
-    }
-
-    /// <summary>CMD_RESUME for a stalled transaction (arm_smmu_page_response on a stall-capable master): retry or abort.</summary>
-    public void Resume(uint sid, ushort stag, bool retry)
-    {
-        DescriptorCount++;
-        Port.Post([new SmmuCommand { Opcode = SmmuOpcode.Resume, Sid = sid, Tag = stag, Action = retry ? (byte)1 : (byte)0 }]);
-    }
-
     /// <summary>Sends the queued commands with a CMD_SYNC and waits for it (arm_smmu_cmdq_issue_cmdlist(sync = true)).</summary>
     private void Sync()
     {

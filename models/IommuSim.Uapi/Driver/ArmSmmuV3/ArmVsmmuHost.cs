@@ -104,6 +104,7 @@ public sealed partial class ArmSmmuV3Driver : IArmSmmuV3Host
         Span<ulong> d = stackalloc ulong[4];
         while (Port.Smmu.EventQueue.TryRead(out var e))
         {
+            if (ReportStall(e)) continue; // a stalled transaction of a stall-enabled master: to iopf (ArmSmmuV3Driver.Iopf.cs)
             if (!e.Stall && !e.Stage2 && _masters.TryGetValue(e.Sid, out var m) && m.RidDomain is ArmSmmuNestedDomain { Vsmmu: not null } n
                 && n.Vsmmu.Core.Vdevs.Values.FirstOrDefault(v => v.Device.Spec == m.Spec) is { } vdev)
             {
