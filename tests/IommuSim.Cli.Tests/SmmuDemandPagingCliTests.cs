@@ -17,7 +17,7 @@ public class SmmuDemandPagingCliTests
         using var h = new CliHarness();
         string outDir = Path.Combine(h.Dir, "o");
         var (code, _, err) = h.Run("run", Path.Combine(CliHarness.RepoRoot, "configs", "ats", config), "--out", outDir, "--no-plots",
-            "--set", "iommu:architecture=smmuv3", "--set", "simulation:maxRequests=3000");
+            "--set", "iommu:architecture=smmuv3", "--set", "iommu:smmu:driverPri=iopf", "--set", "simulation:maxRequests=3000");
         Assert.True(code == 0, err);
         var s = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")))!;
         Assert.Equal(3000, (long)s["requests"]!["completed"]!);
@@ -51,7 +51,7 @@ public class SmmuDemandPagingCliTests
         using var h = new CliHarness();
         string outDir = Path.Combine(h.Dir, "o");
         var (code, _, err) = h.Run("run", Path.Combine(CliHarness.RepoRoot, "configs", "ats", "ats-demand-paging-nested.json"), "--out", outDir,
-            "--no-plots", "--quiet", "--set", "iommu:architecture=smmuv3", "--set", "translation:design=shadow", "--set", "simulation:maxRequests=2000");
+            "--no-plots", "--quiet", "--set", "iommu:architecture=smmuv3", "--set", "iommu:smmu:driverPri=iopf", "--set", "translation:design=shadow", "--set", "simulation:maxRequests=2000");
         Assert.True(code == 0, err);
         var s = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "summary.json")))!;
         Assert.True(s["ats"]!["pageFaultsHandled"]!.GetValue<long>() > 0);

@@ -15,7 +15,10 @@ public class SmmuDemandPagingTests(ITestOutputHelper output)
 {
     private static RunResult Run(string arch, string via, int requests = 2000, params string[] extra)
         => Simulator.Run(Simulator.LoadConfig(Repo.Config("ats/ats-demand-paging.json"),
-            [$"iommu:architecture={arch}", $"devices:0:attach:via={via}", $"simulation:maxRequests={requests}", .. extra]));
+            [$"iommu:architecture={arch}", $"devices:0:attach:via={via}", $"simulation:maxRequests={requests}", .. PriSeries(arch), .. extra]));
+
+    /// <summary>On SMMUv3 the driver model must report page requests to iopf (the SVA/PRI series): mainline denies them.</summary>
+    private static string[] PriSeries(string arch) => arch == "smmuv3" ? ["iommu:smmu:driverPri=iopf"] : [];
 
     [Theory]
     [InlineData("vtd", "kernel")]
@@ -77,7 +80,7 @@ public class SmmuDemandPagingTests(ITestOutputHelper output)
     {
         // The guest's handler maps into its stage-1 table (the nested HWPT's CD); every fault pays the VMM round trip.
         var r = Simulator.Run(Simulator.LoadConfig(Repo.Config("ats/ats-demand-paging-nested.json"),
-            ["iommu:architecture=smmuv3", "simulation:maxRequests=2000"]));
+            ["iommu:architecture=smmuv3", "iommu:smmu:driverPri=iopf", "simulation:maxRequests=2000"]));
         var k = r.Flattened;
         Assert.Equal(2000, k["requests.completed"]!.GetValue<long>());
         Assert.Equal(0, k["requests.faulted"]!.GetValue<long>());
@@ -104,7 +107,7 @@ public class SmmuDemandPagingTests(ITestOutputHelper output)
         // The VMM's handler maps the faulted page into the guest's table and mirrors it into its shadow IOAS
         // (IOAS_MAP into the arm-smmu-v3 stage-1 domain); the device's retry translates through the shadow table.
         var r = Simulator.Run(Simulator.LoadConfig(Repo.Config("ats/ats-demand-paging-nested.json"),
-            ["iommu:architecture=smmuv3", "translation:design=shadow", "simulation:maxRequests=2000"]));
+            ["iommu:architecture=smmuv3", "iommu:smmu:driverPri=iopf", "translation:design=shadow", "simulation:maxRequests=2000"]));
         var k = r.Flattened;
         Assert.Equal(2000, k["requests.completed"]!.GetValue<long>());
         Assert.Equal(0, k["requests.faulted"]!.GetValue<long>());
@@ -112,5 +115,17 @@ public class SmmuDemandPagingTests(ITestOutputHelper output)
         Assert.True(prs > 100, $"page requests {prs}");
         Assert.Equal(prs, k["ats.pageFaultsHandled"]!.GetValue<long>());
         Assert.Equal(prs, r.Output.Platform.Smmu!.PriQueue.Written);
+    }
+
+    /// <summary>Mainline arm-smmu-v3 (arm_smmu_handle_ppr) denies every PRI request: demand paging on it is refused
+    /// naming the key and the option that models the SVA/PRI series.</summary>
+    [Fact]
+    public void Demand_paging_with_mainlines_pri_denial_is_refused_naming_the_key()
+    {
+        var e = Assert.Throws<ConfigError>(() => Simulator.LoadConfig(Repo.Config("ats/ats-demand-paging.json"), ["iommu:architecture=smmuv3"]));
+        Assert.Contains(e.Messages, m => m.Contains("devices:0:attach:demandPaging = true: mainline arm-smmu-v3 answers every PRI page request DENY", StringComparison.Ordinal)
+                                         && m.Contains("iommu:smmu:driverPri = iopf", StringComparison.Ordinal));
+        var bad = Assert.Throws<ConfigError>(() => Simulator.LoadConfig(Repo.Config("quickstart.json"), ["iommu:architecture=smmuv3", "iommu:smmu:driverPri=maybe"]));
+        Assert.Contains(bad.Messages, m => m.Contains("iommu:smmu:driverPri = maybe", StringComparison.Ordinal));
     }
 }

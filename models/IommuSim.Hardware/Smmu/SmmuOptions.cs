@@ -26,10 +26,19 @@ public sealed class SmmuOptions
     /// earlier results are unchanged). gem5's <c>SMMUv3.py</c> has <c>smmu_idr3 = 0</c> (no RIL): the gem5 preset sets false.
     /// </summary>
     public bool RangeInvalidation { get; set; } = true;
+    /// <summary>
+    /// Not hardware: what the Linux arm-smmu-v3 driver model does with a PCIe page request it reads from the PRI queue.
+    /// <c>deny</c> (default) is mainline Linux: arm_smmu_handle_ppr logs "unexpected PRI request received" and answers
+    /// the group with CMD_PRI_RESP DENY, so PRI-based demand paging cannot work. <c>iopf</c> follows the arm-smmu-v3
+    /// SVA/PRI patch series, which reports it to iommu_report_device_fault like intel-iommu does.
+    /// </summary>
+    public string DriverPri { get; set; } = "deny";
+    public static readonly string[] DriverPriModes = ["deny", "iopf"];
 
     public IEnumerable<string> Validate(string path)
     {
         if (!(ClockMHz >= 0.001 && ClockMHz <= 100_000)) yield return $"{path}:clockMHz = {ClockMHz}: must be 0.001..100000";
+        if (Array.IndexOf(DriverPriModes, DriverPri) < 0) yield return $"{path}:driverPri = {DriverPri}: must be deny or iopf";
         if (TranslationSlots is < 1 or > 4096) yield return $"{path}:translationSlots = {TranslationSlots}: must be 1..4096";
         if (Tlb.Entries < 0 || (Tlb.Entries > 0 && (Tlb.Ways < 1 || Tlb.Entries % Tlb.Ways != 0 || !IsPowerOfTwo(Tlb.Entries / Tlb.Ways))))
             yield return $"{path}:tlb = {Tlb.Entries} entries × {Tlb.Ways} ways: entries must be ways × a power of two";

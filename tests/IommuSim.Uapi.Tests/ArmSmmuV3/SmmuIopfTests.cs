@@ -22,10 +22,11 @@ public sealed class SmmuIopfTests
 {
     private const ulong Iova = 0x4000_0000;
 
-    private static Sim NewSim(string arch, bool ats = true, bool pri = true, int priQueueLog2 = 7, bool listen = true)
+    private static Sim NewSim(string arch, bool ats = true, bool pri = true, int priQueueLog2 = 7, bool listen = true, string driverPri = "iopf")
     {
         var iommu = new IommuOptions { Architecture = arch };
         iommu.Smmu.Queues.PriQueueLog2 = priQueueLog2;
+        iommu.Smmu.DriverPri = driverPri; // the SVA/PRI series; mainline (deny) has its own test
         var s = new Sim(new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: ats, PageRequests: pri)] }, iommu);
         if (listen) s.Kernel.ListenForPageRequests(); // the iopf path routes faults as they arrive, as `iommusim uapi` does
         return s;
@@ -241,5 +242,27 @@ public sealed class SmmuIopfTests
         drv.PageResponse(new PageRequest(0, Sim.Dev3.Value, 0, false, Iova, Access.Read, 4, true), PageResponseCode.Invalid);
         s.Port.Advance(10_000_000);
         Assert.Equal([((ushort)0x1A3, (byte)2), ((ushort)4, (byte)0)], ep.Responses);
+    }
+
+    /// <summary>
+    /// Mainline arm_smmu_handle_ppr (iommu.smmu.driverPri = deny): "unexpected PRI request received", and the group's
+    /// last request is answered CMD_PRI_RESP with PRI_RESP_DENY; nothing reaches iopf or the fault queue, and the
+    /// device gives the DMA up.
+    /// </summary>
+    [Fact]
+    public void Mainline_denies_every_pri_request_itself()
+    {
+        var s = NewSim("smmuv3", driverPri: "deny");
+        var drv = Assert.IsType<ArmSmmuV3Driver>(s.Kernel.Driver);
+        var ep = new RecordingEndpoint();
+        var smmu = s.Platform.Smmu!;
+        smmu.RegisterEndpoint(Sim.Dev3.Value, ep);
+        smmu.RecordPageRequest(new PriRequest(Sim.Dev3.Value, 0, false, 3, Last: false, Read: true, Write: false, Iova));
+        smmu.RecordPageRequest(new PriRequest(Sim.Dev3.Value, 0, false, 3, Last: true, Read: true, Write: false, Iova + 0x1000));
+        Assert.False(s.Kernel.Iopf.TryReadFault(out _));
+        Assert.Equal(2, drv.PriRequestsDenied);
+        s.Port.Advance(10_000_000);
+        Assert.Equal([((ushort)3, (byte)0)], ep.Responses); // one response for the group: DENY
+        Assert.Equal(0, s.Kernel.PageRequestsToUser);
     }
 }

@@ -46,7 +46,9 @@ public class IopfAllocationTests
     public void Demand_paging_faults_allocate_nothing_per_fault(string arch)
     {
         var spec = new PlatformSpec { Devices = [new DeviceSpec(Sim.Dev3, 3, Ats: true, PageRequests: true)] };
-        var hw = PlatformPort.CreatePlatform(spec, new IommuSim.Hardware.Iommu.IommuOptions { Architecture = arch });
+        var options = new IommuSim.Hardware.Iommu.IommuOptions { Architecture = arch };
+        options.Smmu.DriverPri = "iopf";
+        var hw = PlatformPort.CreatePlatform(spec, options);
         var sys = SystemProvisioner.Provision(hw, new ProvisionRequest("single-stage", new StageSpec(), new StageSpec(), [],
             [new DeviceProvision(Sim.Dev3, "kernel", [])]));
         var dev = hw.Device(Sim.Dev3)!;

@@ -14,9 +14,9 @@ namespace IommuSim.Uapi.Driver.ArmSmmuV3;
 /// <list type="bullet">
 /// <item>PRI (arm_smmu_priq_thread → arm_smmu_handle_ppr): a PCIe Page Request of an ATS/PRI master, read from the
 /// PRI queue, becomes an iopf fault with grpid = PRG index and the PASID when SSV; the answer is CMD_PRI_RESP
-/// (Success / Invalid = Deny / Failure) for the PRG, posted without CMD_SYNC. Mainline Linux denies every PRI
-/// request in arm_smmu_handle_ppr; the model follows the SVA/PRI series that routes it to
-/// iommu_report_device_fault (docs/smmuv3.md, Demand paging), so the same IOPF handler serves VT-d and SMMUv3.</item>
+/// (Success / Invalid = Deny / Failure) for the PRG, posted without CMD_SYNC. That is the arm-smmu-v3 SVA/PRI patch
+/// series (iommu.smmu.driverPri = iopf), so the same IOPF handler serves VT-d and SMMUv3; mainline Linux
+/// (driverPri = deny, the default) answers every PRI request DENY in arm_smmu_handle_ppr.</item>
 /// <item>Stall (arm_smmu_evtq_thread → arm_smmu_handle_evt): a translation, access or permission fault of a
 /// stall-enabled master (CD.S set, STE.S1STALLD clear: arm_smmu_make_s1_cd / arm_smmu_make_cdtable_ste) holds the
 /// transaction and records an event with STALL and STAG; it becomes an iopf fault with grpid = STAG and LAST_PAGE,
@@ -38,6 +38,9 @@ public sealed partial class ArmSmmuV3Driver : IIopfPort
 
     /// <summary>PRI queue overflows the priq thread acknowledged ("PRIQ overflow detected -- requests lost").</summary>
     public long PriqOverflows { get; private set; }
+
+    /// <summary>PRI page requests answered DENY by the driver itself (mainline arm_smmu_handle_ppr; iommu.smmu.driverPri = deny).</summary>
+    public long PriRequestsDenied { get; private set; }
 
     /// <summary>Stalled transactions reported to the iopf path (arm_smmu_handle_evt with EVTQ_1_STALL).</summary>
     public long StallFaultsReported { get; private set; }
@@ -69,6 +72,17 @@ public sealed partial class ArmSmmuV3Driver : IIopfPort
     public bool TryReadFault(out PageRequest fault)
     {
         var priq = Port.Smmu.PriQueue;
+        bool deny = Port.Smmu.Options.DriverPri == "deny";
+        while (deny && priq.TryRead(out var denied))
+        {
+            // Mainline arm_smmu_handle_ppr: "unexpected PRI request received"; the group's last request gets DENY.
+            PriRequestsDenied++;
+            if (denied.Last)
+                PostResponse(new SmmuCommand
+                {
+                    Opcode = SmmuOpcode.PriResp, Sid = denied.Sid, SubstreamValid = denied.SubstreamValid, Ssid = denied.Ssid, Tag = (ushort)denied.Prgi, Action = 0,
+                });
+        }
         if (priq.TryRead(out var r))
         {
             var access = (r.Read ? Access.Read : 0) | (r.Write ? Access.Write : 0);
