@@ -129,6 +129,8 @@ public sealed class SmmuStatistics : HardwareObserver, IResettable
     /// <summary>Extra command queues (Tegra241 VCMDQs) in creation order.</summary>
     public IEnumerable<SmmuQueueStatistics> Extra => _queues.Skip(1);
     public int ExtraCount => _queues.Count - 1;
+    /// <summary>Every command queue, the main one first.</summary>
+    public IReadOnlyList<SmmuQueueStatistics> All => _queues;
 
     internal void AddQueue(CommandQueue q) => _queues.Add(new SmmuQueueStatistics(q));
 

@@ -75,11 +75,20 @@ public static class SmmuSummary
         if (s["latencyNs"] is JsonObject lat) lat["translation"] = Latency(smmu.TranslationLatency);
         if (s["invalidation"] is JsonObject inv)
         {
-            inv["descriptors"] = smmu.CommandQueue.Executed - smmu.CommandQueue.Syncs;
-            inv["busyNs"] = Round(smmu.Statistics.Main.BusyPs / 1000.0);
-            inv["iotlbDescriptors"] = smmu.Statistics.Main.Of(SmmuCommandClass.Tlbi);
+            // Every command queue the SMMU consumes: the main one and the guest-owned VCMDQs (Tegra241 CMDQV).
+            long commands = 0, syncs = 0, busyPs = 0, tlbi = 0;
+            foreach (var q in smmu.Statistics.All)
+            {
+                commands += q.Commands;
+                syncs += q.Of(SmmuCommandClass.Sync);
+                busyPs += q.BusyPs;
+                tlbi += q.Of(SmmuCommandClass.Tlbi);
+            }
+            inv["descriptors"] = commands - syncs;
+            inv["busyNs"] = Round(busyPs / 1000.0);
+            inv["iotlbDescriptors"] = tlbi;
             inv["deviceTlbDescriptors"] = smmu.AtcInvalidations;
-            inv["waitDescriptors"] = smmu.CommandQueue.Syncs;
+            inv["waitDescriptors"] = syncs;
         }
         s["iommu"] = new JsonObject
         {
