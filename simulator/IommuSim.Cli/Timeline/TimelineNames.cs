@@ -81,7 +81,7 @@ internal static class TimelineNames
     {
         Hardware.Smmu.SmmuConfigRead.L1Std => "L1STD read",
         Hardware.Smmu.SmmuConfigRead.Ste => "STE read",
-        Hardware.Smmu.SmmuConfigRead.Stage2 => "S2 read (CD-table IPA)",
+        Hardware.Smmu.SmmuConfigRead.Stage2 => "CD IPA: S2 read",
         Hardware.Smmu.SmmuConfigRead.L1Cd => "L1CD read",
         _ => "CD read",
     })).ToArray();
