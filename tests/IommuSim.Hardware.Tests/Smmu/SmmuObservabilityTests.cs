@@ -113,7 +113,13 @@ public class SmmuObservabilityTests
         var rig = new SmmuRig(o => o.Queues.CommandQueueLog2 = 2);
         var tlbi = new SmmuCommand { Opcode = SmmuOpcode.TlbiNsnhAll };
         Assert.False(rig.Smmu.CommandQueue.Submit([tlbi, tlbi, tlbi, tlbi, tlbi]));
+        Assert.False(rig.Smmu.CommandQueue.Submit([tlbi, tlbi, tlbi, tlbi, tlbi])); // polling again: the same stall
+        rig.Smmu.CommandQueue.NoteFull(5);
         Assert.Equal(1, rig.Smmu.Statistics.Main.FullStalls);
+        Assert.True(rig.Smmu.CommandQueue.Submit([tlbi, tlbi]));
+        Assert.False(rig.Smmu.CommandQueue.Submit([tlbi, tlbi, tlbi])); // after a write, a new stall
+        Assert.Equal(2, rig.Smmu.Statistics.Main.FullStalls);
+        rig.Scheduler.Run();
         var extra = rig.Smmu.CreateCommandQueue(rig.Smmu.Memory.AllocateTable(16 << 3), 3);
         bool synced = false;
         Assert.True(extra.Submit([tlbi, new SmmuCommand { Opcode = SmmuOpcode.CmdSync }], () => synced = true));
@@ -122,7 +128,7 @@ public class SmmuObservabilityTests
         Assert.Equal(1, rig.Smmu.Statistics.ExtraCount);
         var v = rig.Smmu.Statistics.All[1];
         Assert.Equal((2, 1), (v.Commands, v.Of(SmmuCommandClass.Tlbi)));
-        Assert.Equal(0, rig.Smmu.Statistics.Main.Commands);
+        Assert.Equal(2, rig.Smmu.Statistics.Main.Commands); // the two TLBIs above, not the extra queue's
     }
 
     private sealed class Counting : HardwareObserver

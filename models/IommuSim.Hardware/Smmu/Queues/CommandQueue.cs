@@ -81,8 +81,16 @@ public sealed class CommandQueue : IEventHandler, IResettable
     public HardwareObserver? Observer { get; internal set; }
 
     /// <summary>Software found no room for <paramref name="commands"/> commands and waits for CONS to move
-    /// (for producers that check <see cref="FreeSlots"/> themselves, as arm_smmu_cmdq_issue_cmdlist polls).</summary>
-    public void NoteFull(int commands) => Observer?.OnSmmuCommandQueueFull(this, commands);
+    /// (for producers that check <see cref="FreeSlots"/> themselves, as arm_smmu_cmdq_issue_cmdlist polls).
+    /// A producer polling again before anything was written is the same stall: reported once.</summary>
+    public void NoteFull(int commands)
+    {
+        if (_stalled) return;
+        _stalled = true;
+        Observer?.OnSmmuCommandQueueFull(this, commands);
+    }
+
+    private bool _stalled;
 
     public uint FreeSlots => _index.Entries - _index.Count(Prod, Cons);
 
@@ -99,6 +107,7 @@ public sealed class CommandQueue : IEventHandler, IResettable
         }
         if (onSync is not null && commands[^1].Opcode != SmmuOpcode.CmdSync)
             throw new ArgumentException("a completion callback needs the batch to end with CMD_SYNC");
+        _stalled = false;
         foreach (var c in commands)
         {
             c.Encode(out ulong d0, out ulong d1);
