@@ -131,6 +131,37 @@ public class SmmuObservabilityTests
         Assert.Equal(2, rig.Smmu.Statistics.Main.Commands); // the two TLBIs above, not the extra queue's
     }
 
+    private sealed class Sequence(List<string> log) : HardwareObserver
+    {
+        public override void OnSmmuAccepted(SmmuTransaction t, long configLookupDonePs) => log.Add("accepted");
+        public override void OnSmmuConfigFetched(SmmuTransaction t, long startPs, bool joined) => log.Add(joined ? "fetch joined" : "fetched");
+        public override void OnSmmuTlbLookup(SmmuTransaction t, bool hit) => log.Add(hit ? "tlb hit" : "tlb miss");
+        public override void OnSmmuWalkStarted(int walker, SmmuTransaction t) => log.Add("walk");
+        public override void OnSmmuFault(SmmuTransaction t, SmmuEventType type, bool stage2, bool recorded, bool stalled)
+            => log.Add($"{SmmuStatistics.SpecName(type)}{(stalled ? " stalled" : "")}");
+        public override void OnSmmuResumed(SmmuTransaction t, bool retry) => log.Add(retry ? "resume retry" : "resume abort");
+        public override void OnSmmuTranslated(SmmuTransaction t) => log.Add(t.Faulted ? "done faulted" : "done");
+        public override void OnSmmuCommand(CommandQueue queue, in SmmuCommand command, long submitPs, long fetchPs) => log.Add(command.Opcode.ToString());
+    }
+
+    [Fact]
+    public void A_stalled_fault_resumed_with_retry_shows_its_whole_life_on_the_hooks()
+    {
+        var rig = new SmmuRig();
+        rig.SetupStage1(1, Granule.Size4K, 48, Iova, Pa, 0x1000, stall: true);
+        var log = new List<string>();
+        rig.Smmu.SetObserver(new Sequence(log));
+        var t = new SmmuTransaction { Sid = 1, Address = Iova + 0x1000, Access = Access.Read };
+        Assert.True(rig.Smmu.TryAccept(t));
+        rig.Scheduler.Run();
+        Assert.True(rig.Smmu.EventQueue.TryRead(out var e));
+        rig.Stage1!.Map(Iova + 0x1000, 0x9000_0000, 0x1000, Access.Read);
+        rig.Commands(new SmmuCommand { Opcode = SmmuOpcode.Resume, Sid = 1, Tag = e.Stag, Action = 1 });
+        // RESUME acts when the consumer has read it; the command itself completes cyclesPerCommand later, before the retry's walk.
+        Assert.Equal("accepted|fetched|tlb miss|walk|F_TRANSLATION stalled|resume retry|tlb miss|walk|Resume|CmdSync|done", string.Join("|", log));
+        Assert.Equal((1, 1, 1), (rig.Smmu.Statistics.Faults, rig.Smmu.Statistics.FaultsStalled, rig.Smmu.Statistics.FaultsRecorded));
+    }
+
     private sealed class Counting : HardwareObserver
     {
         public long Calls;
