@@ -87,7 +87,7 @@ public sealed class SmmuStatistics : HardwareObserver, IResettable
         _ => "event0x" + ((byte)t).ToString("x2", System.Globalization.CultureInfo.InvariantCulture),
     };
 
-    /// <summary>The spec's name (C_BAD_STE, F_TRANSLATION, …).</summary>
+    /// <summary>The spec's name (C_BAD_STE, F_TRANSLATION, …), as Linux's event_str (arm-smmu-v3.c) prints it for EVT_ID_* (arm-smmu-v3.h).</summary>
     public static string SpecName(SmmuEventType t) => t switch
     {
         SmmuEventType.BadStreamId => "C_BAD_STREAMID",
