@@ -115,6 +115,7 @@ public sealed class Platform
         foreach (var d in _devices) Attach(d, _observer);
         RootComplex.Observer = _observer;
         Iommu.SetObserver(_observer);
+        Smmu?.SetObserver(_observer);
     }
 
     private static void Attach(DmaEngine device, HardwareObserver? observer)

@@ -3,6 +3,8 @@ using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
+using IommuSim.Hardware.Smmu;
+using IommuSim.Hardware.Smmu.Queues;
 
 namespace IommuSim.Hardware.Observers;
 
@@ -91,4 +93,44 @@ public abstract class HardwareObserver
 
     /// <summary>The hardware finished a descriptor it started at <paramref name="startPs"/> and applied its effect (now).</summary>
     public virtual void OnInvalidationApplied(in InvalidationDescriptor descriptor, long startPs) { }
+
+    // ---- SMMUv3 (iommu.architecture = smmuv3) ---------------------------------------------
+    // The transaction carries its TLP in Packet (null for transactions not from PCIe). The table
+    // walkers report reads and finished walks through OnWalkRead / OnWalkFinished above.
+
+    /// <summary>The SMMU took <paramref name="t"/> into a translation slot (now); its configuration-cache lookup ends at <paramref name="configLookupDonePs"/>.</summary>
+    public virtual void OnSmmuAccepted(SmmuTransaction t, long configLookupDonePs) { }
+
+    /// <summary>One dependent read of a configuration fetch (L1 stream-table descriptor, STE, L1CD, CD, or a
+    /// stage-2 descriptor translating a CD-table IPA) for the fetch <paramref name="t"/> leads, issued at now, arriving at <paramref name="donePs"/>.</summary>
+    public virtual void OnSmmuConfigRead(SmmuTransaction t, SmmuConfigRead read, ulong address, long donePs) { }
+
+    /// <summary>The configuration <paramref name="t"/> missed on is in (now): fetched by it (<paramref name="joined"/> false) or by the fetch it waited for; that fetch started at <paramref name="startPs"/>.</summary>
+    public virtual void OnSmmuConfigFetched(SmmuTransaction t, long startPs, bool joined) { }
+
+    /// <summary>The TLB lookup of <paramref name="t"/> finished (now): a hit, or a miss handed to the walkers.</summary>
+    public virtual void OnSmmuTlbLookup(SmmuTransaction t, bool hit) { }
+
+    /// <summary>Walker <paramref name="walker"/> starts a walk for <paramref name="t"/> (now).</summary>
+    public virtual void OnSmmuWalkStarted(int walker, SmmuTransaction t) { }
+
+    /// <summary>A TLB miss joins the walk already running on <paramref name="walker"/> for its page (now).</summary>
+    public virtual void OnSmmuWalkJoined(int walker, SmmuTransaction t) { }
+
+    /// <summary>A transaction raised an SMMU event (now): <paramref name="recorded"/> when written to (or lost from a full) event queue,
+    /// <paramref name="stalled"/> when it holds its slot until CMD_RESUME.</summary>
+    public virtual void OnSmmuFault(SmmuTransaction t, SmmuEventType type, bool stage2, bool recorded, bool stalled) { }
+
+    /// <summary>CMD_RESUME released a stalled transaction (now): retried from the configuration stage, or terminated.</summary>
+    public virtual void OnSmmuResumed(SmmuTransaction t, bool retry) { }
+
+    /// <summary>The SMMU finished <paramref name="t"/> (translated, bypassed or faulted) at now, before its client sees it.</summary>
+    public virtual void OnSmmuTranslated(SmmuTransaction t) { }
+
+    /// <summary>A command queue finished a command (now): software wrote it at <paramref name="submitPs"/>, the consumer
+    /// started fetching it at <paramref name="fetchPs"/>. <paramref name="queue"/> is the main queue or an extra one (a Tegra241 VCMDQ).</summary>
+    public virtual void OnSmmuCommand(CommandQueue queue, in SmmuCommand command, long submitPs, long fetchPs) { }
+
+    /// <summary>Software's commands did not fit <paramref name="queue"/> (now): it waits for the consumer.</summary>
+    public virtual void OnSmmuCommandQueueFull(CommandQueue queue, int commands) { }
 }

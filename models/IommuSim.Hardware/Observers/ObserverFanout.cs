@@ -3,6 +3,8 @@ using IommuSim.Hardware.Iommu.Faults;
 using IommuSim.Hardware.Iommu.Invalidation;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
+using IommuSim.Hardware.Smmu;
+using IommuSim.Hardware.Smmu.Queues;
 
 namespace IommuSim.Hardware.Observers;
 
@@ -48,4 +50,15 @@ public sealed class ObserverFanout : HardwareObserver
     public override void OnWalkFinished(int walker, long startPs, int reads, bool faulted) { foreach (var o in _all) o.OnWalkFinished(walker, startPs, reads, faulted); }
     public override void OnInvalidationSubmitted(in InvalidationDescriptor descriptor, long ticket) { foreach (var o in _all) o.OnInvalidationSubmitted(descriptor, ticket); }
     public override void OnInvalidationApplied(in InvalidationDescriptor descriptor, long startPs) { foreach (var o in _all) o.OnInvalidationApplied(descriptor, startPs); }
+    public override void OnSmmuAccepted(SmmuTransaction t, long configLookupDonePs) { foreach (var o in _all) o.OnSmmuAccepted(t, configLookupDonePs); }
+    public override void OnSmmuConfigRead(SmmuTransaction t, SmmuConfigRead read, ulong address, long donePs) { foreach (var o in _all) o.OnSmmuConfigRead(t, read, address, donePs); }
+    public override void OnSmmuConfigFetched(SmmuTransaction t, long startPs, bool joined) { foreach (var o in _all) o.OnSmmuConfigFetched(t, startPs, joined); }
+    public override void OnSmmuTlbLookup(SmmuTransaction t, bool hit) { foreach (var o in _all) o.OnSmmuTlbLookup(t, hit); }
+    public override void OnSmmuWalkStarted(int walker, SmmuTransaction t) { foreach (var o in _all) o.OnSmmuWalkStarted(walker, t); }
+    public override void OnSmmuWalkJoined(int walker, SmmuTransaction t) { foreach (var o in _all) o.OnSmmuWalkJoined(walker, t); }
+    public override void OnSmmuFault(SmmuTransaction t, SmmuEventType type, bool stage2, bool recorded, bool stalled) { foreach (var o in _all) o.OnSmmuFault(t, type, stage2, recorded, stalled); }
+    public override void OnSmmuResumed(SmmuTransaction t, bool retry) { foreach (var o in _all) o.OnSmmuResumed(t, retry); }
+    public override void OnSmmuTranslated(SmmuTransaction t) { foreach (var o in _all) o.OnSmmuTranslated(t); }
+    public override void OnSmmuCommand(CommandQueue queue, in SmmuCommand command, long submitPs, long fetchPs) { foreach (var o in _all) o.OnSmmuCommand(queue, command, submitPs, fetchPs); }
+    public override void OnSmmuCommandQueueFull(CommandQueue queue, int commands) { foreach (var o in _all) o.OnSmmuCommandQueueFull(queue, commands); }
 }

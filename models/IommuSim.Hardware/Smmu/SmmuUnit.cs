@@ -3,6 +3,7 @@ using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
 using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Smmu.Caches;
 using IommuSim.Hardware.Smmu.PageTables;
@@ -26,6 +27,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
 {
     private const int KindConfig = 1;
     private const int KindTlb = 2;
+    private const int KindConfigRead = 3;
 
     private readonly SmmuOptions _options;
     private readonly Scheduler _sched;
@@ -38,6 +40,8 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
     private long _nextLookupEdge;
     private ushort _nextStag;
     private bool _clientWaiting;
+    private readonly List<CommandQueue> _queues = [];
+    private HardwareObserver? _external;
 
     public SmmuUnit(SmmuOptions options, Scheduler sched, PhysicalMemory mem, FrameAllocator frames, MemoryTimingModel timing)
     {
@@ -54,10 +58,31 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
         CommandQueue = new CommandQueue(Memory, timing, sched, Clock, options.Queues.CommandQueueLog2, options.Queues.CyclesPerCommand, mem);
         CommandTarget = new CommandExecutor(this);
         CommandQueue.Attach(CommandTarget);
+        Statistics = new SmmuStatistics(CommandQueue, sched);
+        _queues.Add(CommandQueue);
         EventQueue = new EventQueue(Memory, options.Queues.EventQueueLog2);
         PriQueue = new PriQueue(Memory, options.Queues.PriQueueLog2);
         _atcRoundTripPs = SimTime.FromNs(options.Queues.AtcInvalidateRoundTripNs);
+        SetObserver(null);
     }
+
+    /// <summary>Fault, configuration-fetch and command-queue statistics: an observer on this SMMU's hooks, always attached.</summary>
+    public SmmuStatistics Statistics { get; }
+
+    /// <summary>The hooks' listeners: <see cref="Statistics"/>, then <paramref name="external"/> (tracing; null when nobody else listens).</summary>
+    internal HardwareObserver? Observer { get; private set; }
+
+    /// <summary>Hangs <paramref name="external"/> (with <see cref="Statistics"/>) on the pipeline, the walkers and every command queue.</summary>
+    public void SetObserver(HardwareObserver? external)
+    {
+        _external = external;
+        Observer = ObserverFanout.Combine(Statistics, external);
+        _walker.Observer = Observer;
+        foreach (var q in _queues) q.Observer = Observer;
+    }
+
+    /// <summary>Transactions that raised <paramref name="type"/> (recorded or not).</summary>
+    public long FaultsOf(SmmuEventType type) => Statistics.FaultsOf(type);
 
     public SmmuOptions Options => _options;
     public ClockDomain Clock { get; }
@@ -78,6 +103,9 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
     {
         var q = new CommandQueue(Memory, _timing, _sched, Clock, log2Size, _options.Queues.CyclesPerCommand, _mem, basePa);
         q.Attach(CommandTarget);
+        q.Observer = Observer;
+        _queues.Add(q);
+        Statistics.AddQueue(q);
         return q;
     }
     public EventQueue EventQueue { get; }
@@ -115,12 +143,15 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
         long start = Clock.EdgeIndexAtOrAfter(_sched.Now);
         if (start < _nextLookupEdge) start = _nextLookupEdge;
         _nextLookupEdge = start + 1;
-        _sched.ScheduleAt(Clock.EdgeTime(start + _options.ConfigCache.LookupCycles), this, KindConfig, 0, t);
+        long lookupDone = Clock.EdgeTime(start + _options.ConfigCache.LookupCycles);
+        _sched.ScheduleAt(lookupDone, this, KindConfig, 0, t);
+        Observer?.OnSmmuAccepted(t, lookupDone);
         return true;
     }
 
     public void OnEvent(int kind, long arg, object? payload)
     {
+        if (kind == KindConfigRead) { OnConfigRead((ConfigFetch)payload!); return; }
         var t = (SmmuTransaction)payload!;
         if (kind == KindConfig) ConfigStage(t);
         else TlbStage(t);
@@ -131,18 +162,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
         uint ssid = t.HasSsid ? t.Ssid : 0;
         if (!ConfigCache.TryGet(t.Sid, ssid, out var config))
         {
-            long done = _sched.Now;
-            var (fetched, error) = FetchConfig(t, ref done);
-            t.ConfigFetched = true;
-            if (error != SmmuEventType.None)
-            {
-                Terminate(t, error, fetched.Ste.Valid && fetched.Ste.Config == SteConfig.Abort ? null : SmmuEventClass.Cd);
-                return;
-            }
-            config = fetched;
-            ConfigCache.Insert(t.Sid, ssid, config);
-            t.Config = config;
-            _sched.ScheduleAt(Clock.EdgeAfter(done, _options.Tlb.LookupCycles), this, KindTlb, 0, t);
+            StartConfigFetch(t);
             return;
         }
         t.Config = config;
@@ -165,6 +185,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
             if ((t.Access & ~hit.Access) != 0)
             {
                 t.TlbHit = true;
+                Observer?.OnSmmuTlbLookup(t, true);
                 RefuseFromTlb(t, hit);
                 return;
             }
@@ -172,15 +193,18 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
             {
                 // A write through a writable-clean entry: the SMMU walks again to record the dirty state.
                 DirtyUpdateWalks++;
+                Observer?.OnSmmuTlbLookup(t, false);
                 _walker.Submit(t);
                 return;
             }
             t.TlbHit = true;
             t.OutputAddress = hit.OutputAddress;
             if (_stale.Count > 0) CountIfStale(c.Vmid, c.Asid, t.Address);
+            Observer?.OnSmmuTlbLookup(t, true);
             Done(t);
             return;
         }
+        Observer?.OnSmmuTlbLookup(t, false);
         _walker.Submit(t);
     }
 
@@ -233,9 +257,11 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
             ushort stag = _nextStag++;
             _stalled[stag] = t;
             Stalls++;
+            Observer?.OnSmmuFault(t, type, stage2, recorded: true, stalled: true);
             EventQueue.Record(new SmmuEvent(type, t.Sid, t.Ssid, t.HasSsid, t.Address, t.IsWrite, stage2, cls, t.FaultIpa, true, stag));
             return; // holds its slot until RESUME
         }
+        Observer?.OnSmmuFault(t, type, stage2, record, stalled: false);
         if (record) EventQueue.Record(new SmmuEvent(type, t.Sid, t.Ssid, t.HasSsid, t.Address, t.IsWrite, stage2, cls, t.FaultIpa, false, 0));
         Done(t);
     }
@@ -245,6 +271,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
     {
         t.Faulted = true;
         t.Fault = type;
+        Observer?.OnSmmuFault(t, type, false, cls is not null, stalled: false);
         if (cls is SmmuEventClass c) EventQueue.Record(new SmmuEvent(type, t.Sid, t.Ssid, t.HasSsid, t.Address, t.IsWrite, false, c, 0, false, 0));
         Done(t);
     }
@@ -254,6 +281,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
         Translations++;
         TranslationLatency.Record(_sched.Now - t.ArrivalPs);
         InFlight--;
+        Observer?.OnSmmuTranslated(t);
         Client?.OnTranslated(t);
         if (_clientWaiting)
         {
@@ -266,6 +294,7 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
     private void Resume(uint sid, ushort stag, bool retry)
     {
         if (!_stalled.Remove(stag, out var t) || t.Sid != sid) return;
+        Observer?.OnSmmuResumed(t, retry);
         if (!retry)
         {
             Done(t);
@@ -286,5 +315,6 @@ public sealed partial class SmmuUnit : IEventHandler, ISmmuWalkCompletion, IRese
         CommandQueue.Reset();
         EventQueue.Reset();
         PriQueue.Reset();
+        Statistics.Reset();
     }
 }

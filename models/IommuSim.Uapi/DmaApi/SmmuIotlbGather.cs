@@ -100,6 +100,7 @@ public sealed class SmmuIotlbGather : IotlbGather, IEventHandler
             if (!_port.TrySubmit(_piece, null)) break;
             _pendingDone++;
         }
+        _port.Smmu.CommandQueue.NoteFull(_pending.Count - _pendingDone + 1); // smmu.commandQueue.fullStalls
         if (_pollArmed) return;
         _pollArmed = true;
         var smmu = _port.Smmu;

@@ -78,6 +78,7 @@ public sealed class PlatformSmmuPort : ISmmuPort
     {
         var q = Smmu.CommandQueue;
         if (q.FreeSlots >= n) return;
+        q.NoteFull(n); // smmu.commandQueue.fullStalls
         Platform.RunUntil(() => q.FreeSlots >= n);
         if (q.FreeSlots < n) throw new InvalidOperationException("command queue did not drain");
     }

@@ -22,11 +22,16 @@ internal static class TimelineNames
         PhWalk = E("page walk"), PhFaultRecord = E("fault record"), PhAfterWalk = E("IOMMU finish"), PhOrdering = E("write ordering"),
         PhMemory = E("memory"), PhRcDown = E("root complex down"), PhLinkDown = E("link down"), PhDeviceTail = E("device wait");
 
+    // SMMUv3 phases (they replace the lookup phase: config cache → STE/CD fetch → TLB).
+    public static readonly JsonEncodedText PhConfigLookup = E("config cache lookup"), PhConfigFetch = E("STE/CD fetch"),
+        PhTlbLookup = E("TLB lookup"), PhStalled = E("stalled until CMD_RESUME");
+
     /// <summary>Every phase name, for tests and docs.</summary>
     public static readonly string[] PhaseNames =
     [
         "device queue", "link up", "root complex up", "held: IOMMU queue full", "context + IOTLB lookup", "walker queue", "page walk",
         "fault record", "IOMMU finish", "write ordering", "memory", "root complex down", "link down", "device wait",
+        "config cache lookup", "STE/CD fetch", "TLB lookup", "stalled until CMD_RESUME",
     ];
 
     // Hardware slices.
@@ -51,6 +56,58 @@ internal static class TimelineNames
     }
 
     public static JsonEncodedText WalkRead(bool stage1, int level) => WalkReads[stage1 ? 0 : 1, Math.Clamp(level, 0, 5)];
+
+    // SMMUv3: slot slices, configuration reads, VMSAv8-64 levels (0–3), events and commands by their spec names.
+    public static readonly JsonEncodedText SmmuTlbHit = E("TLB hit"), SmmuTlbMiss = E("TLB miss"), SmmuBypass = E("bypass"),
+        SmmuStalled = E("stalled until CMD_RESUME"), SmmuConfigLookup = E("config cache lookup"), SmmuConfigFetch = E("STE/CD fetch"),
+        SmmuTlbLookup = E("TLB lookup"), SmmuQueueFull = E("queue full");
+
+    private static readonly JsonEncodedText[,] SmmuWalkReads = BuildSmmuWalkReads();
+
+    private static JsonEncodedText[,] BuildSmmuWalkReads()
+    {
+        var t = new JsonEncodedText[2, 4];
+        for (int l = 0; l < 4; l++)
+        {
+            t[0, l] = E($"S1 L{l} read");
+            t[1, l] = E($"S2 L{l} read");
+        }
+        return t;
+    }
+
+    public static JsonEncodedText SmmuWalkRead(bool stage1, int level) => SmmuWalkReads[stage1 ? 0 : 1, Math.Clamp(level, 0, 3)];
+
+    private static readonly JsonEncodedText[] ConfigReadNames = Enum.GetValues<Hardware.Smmu.SmmuConfigRead>().Select(r => E(r switch
+    {
+        Hardware.Smmu.SmmuConfigRead.L1Std => "L1STD read",
+        Hardware.Smmu.SmmuConfigRead.Ste => "STE read",
+        Hardware.Smmu.SmmuConfigRead.Stage2 => "CD IPA: S2 read",
+        Hardware.Smmu.SmmuConfigRead.L1Cd => "L1CD read",
+        _ => "CD read",
+    })).ToArray();
+
+    public static JsonEncodedText SmmuConfigReadName(Hardware.Smmu.SmmuConfigRead r) => ConfigReadNames[(int)r];
+
+    private static readonly JsonEncodedText[] SmmuFaults = Enumerable.Range(0, 256)
+        .Select(i => E("fault: " + Hardware.Observers.SmmuStatistics.SpecName((Hardware.Smmu.SmmuEventType)i))).ToArray();
+    private static readonly JsonEncodedText[] SmmuFaultKeys = Enumerable.Range(0, 256)
+        .Select(i => E(Hardware.Observers.SmmuStatistics.SpecName((Hardware.Smmu.SmmuEventType)i))).ToArray();
+
+    public static JsonEncodedText SmmuFault(Hardware.Smmu.SmmuEventType t) => SmmuFaults[(byte)t];
+
+    public static JsonEncodedText SmmuFaultKey(Hardware.Smmu.SmmuEventType t) => SmmuFaultKeys[(byte)t];
+
+    private static readonly JsonEncodedText[] SmmuCommands = Enumerable.Range(0, 256).Select(i => E(CommandName((Hardware.Smmu.Queues.SmmuOpcode)i))).ToArray();
+
+    /// <summary>Linux's name of a command (CMDQ_OP_TLBI_NH_VA → CMD_TLBI_NH_VA).</summary>
+    public static string CommandName(Hardware.Smmu.Queues.SmmuOpcode op)
+    {
+        if (!Enum.IsDefined(op)) return $"CMD_0x{(byte)op:x2}";
+        if (op == Hardware.Smmu.Queues.SmmuOpcode.CmdSync) return "CMD_SYNC";
+        return "CMD_" + System.Text.RegularExpressions.Regex.Replace(op.ToString(), "(?<!^)([A-Z])", "_$1").ToUpperInvariant();
+    }
+
+    public static JsonEncodedText SmmuCommandName(Hardware.Smmu.Queues.SmmuOpcode op) => SmmuCommands[(byte)op];
 
     // Instants.
     public static readonly JsonEncodedText PageRequest = E("PRI page request"), VmExit = E("VM exit"), FlushTimer = E("lazy flush (timer)"),
@@ -115,5 +172,7 @@ internal static class TimelineNames
         ATlps = E("tlps"), AWalkReads = E("walkReads"), AFault = E("fault"), AAddress = E("address"), AWire = E("wireBytes"),
         APayload = E("payload"), AReads = E("reads"), AFaulted = E("faulted"), ADid = E("did"), APasid = E("pasid"),
         AGranularity = E("granularity"), AMask = E("addressMask"), ATicket = E("ticket"), AEntries = E("entries"),
-        ADevice = E("device"), ADelivery = E("deliveryNs"), ASuccess = E("success"), ARequester = E("rid");
+        ADevice = E("device"), ADelivery = E("deliveryNs"), ASuccess = E("success"), ARequester = E("rid"),
+        ASid = E("sid"), ASsid = E("ssid"), AStage2 = E("stage2"), ARecorded = E("recorded"), AStalled = E("stalled"), AJoined = E("joined"),
+        AVmid = E("vmid"), AAsid = E("asid"), APages = E("pages"), AQueuedNs = E("queuedNs"), AWaitNs = E("waitNs");
 }

@@ -118,10 +118,14 @@ internal static class TimelinePicture
             if (!colors.TryGetValue(name, out var c)) colors[name] = c = palette.GetColor(colors.Count % palette.Colors.Length);
             return c;
         }
+        // Two depths fit a row as before; a row with deeper nesting (the SMMU's STE/CD fetch reads) shares its height.
+        var rowDepth = new Dictionary<(int, int), int>();
+        foreach (var s in shown) rowDepth[(s.Pid, s.Tid)] = Math.Max(rowDepth.GetValueOrDefault((s.Pid, s.Tid)), s.Depth);
         foreach (var s in shown)
         {
             int row = rows.IndexOf((s.Pid, s.Tid));
-            double top = -row + 0.45 - s.Depth * 0.45, bottom = top - 0.42;
+            double h = 0.9 / Math.Max(2, rowDepth[(s.Pid, s.Tid)] + 1);
+            double top = -row + 0.45 - s.Depth * h, bottom = top - h * 0.93;
             double x0 = X(Math.Max(s.Start, from)), x1 = X(Math.Min(s.End, to));
             var rect = plot.Add.Rectangle(x0, x1, bottom, top);
             bool highlight = s == req || (s.Cat == "dma.phase" && s.Start >= req.Start && s.End <= req.End && s.Pid == req.Pid && s.Tid == req.Tid);

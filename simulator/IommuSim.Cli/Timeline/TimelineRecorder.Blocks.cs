@@ -183,7 +183,7 @@ internal sealed partial class TimelineRecorder
         _w.EndArgs();
         foreach (var r in s.Reads)
         {
-            _w.BeginSlice(PidWalkers, tid, TimelineNames.WalkRead(r.Stage1, r.Level), CatWalk, r.IssuePs, r.DonePs);
+            _w.BeginSlice(PidWalkers, tid, _smmu ? SmmuWalkRead(r.Stage1, r.Level) : TimelineNames.WalkRead(r.Stage1, r.Level), CatWalk, r.IssuePs, r.DonePs);
             _w.ArgHex(AAddress, r.Address);
             _w.EndArgs();
         }

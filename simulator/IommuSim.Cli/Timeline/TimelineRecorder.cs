@@ -48,6 +48,7 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
     private int _recorded;
     private bool _truncated;
     private bool _attached;
+    private readonly bool _smmu;
     private long _anomalies;
 
     public TimelineRecorder(string path, TimelineWindow window, Platform platform, string design, KernelDmaApi? api, IopfHandler? iopf)
@@ -76,15 +77,17 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
             _w.NameThread(PidLinkBase + i, 2, "downstream (root port to device)", 2);
         }
         _w.NameProcess(PidRootComplex, "root port / root complex", 100);
-        _w.NameProcess(PidIommu, "IOMMU pipeline", 101);
-        _w.NameProcess(PidWalkers, "IOMMU page walkers", 102);
-        for (int i = 0; i < platform.Iommu.Options.Walkers.Count; i++) _w.NameThread(PidWalkers, i + 1, $"walker {i}", i);
-        _w.NameProcess(PidInvalidation, "invalidation queue", 103);
-        _w.NameThread(PidInvalidation, 1, "descriptors", 0);
+        _smmu = platform.Smmu is not null;
+        int walkers = platform.Smmu?.Options.Walkers.Count ?? platform.Iommu.Options.Walkers.Count;
+        _w.NameProcess(PidIommu, _smmu ? "SMMUv3 pipeline" : "IOMMU pipeline", 101);
+        _w.NameProcess(PidWalkers, _smmu ? "SMMUv3 table walkers" : "IOMMU page walkers", 102);
+        for (int i = 0; i < walkers; i++) _w.NameThread(PidWalkers, i + 1, $"walker {i}", i);
+        _w.NameProcess(PidInvalidation, _smmu ? "SMMUv3 command queues" : "invalidation queue", 103);
+        _w.NameThread(PidInvalidation, 1, _smmu ? "main queue" : "descriptors", 0);
         _w.NameProcess(PidMemory, "memory", 104);
         _w.NameProcess(PidDriverCpus, "driver CPUs (DMA API)", 200);
         _w.NameProcess(PidVmm, "VMM", 201);
-        _walkers = new WalkerState[platform.Iommu.Options.Walkers.Count];
+        _walkers = new WalkerState[walkers];
         for (int i = 0; i < _walkers.Length; i++) _walkers[i] = new WalkerState();
         Attach();
     }
@@ -173,14 +176,24 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
             TranslatedPs, MemStartPs, MemDonePs, CplLeaveRcPs, DonePs;
         public int Walker, IommuLane, MemLane;
         public bool WalkTraced, Faulted;
+        // SMMUv3: configuration-cache lookup done, STE/CD fetch, TLB lookup done, CMD_RESUME of a stalled fault.
+        public bool Smmu, FetchJoined;
+        public long ConfigPs, FetchStartPs, FetchDonePs, TlbDonePs, ResumePs;
+        public const int MaxConfigReads = 16;
+        public int ConfigReads;
+        public readonly Hardware.Smmu.SmmuConfigRead[] ConfigRead = new Hardware.Smmu.SmmuConfigRead[MaxConfigReads];
+        public readonly ulong[] ConfigReadAddress = new ulong[MaxConfigReads];
+        public readonly long[] ConfigReadIssuePs = new long[MaxConfigReads], ConfigReadDonePs = new long[MaxConfigReads];
 
         public void Reset(RequestInfo? r)
         {
             Request = r;
             SentPs = LinkArrivalPs = RcArrivalPs = AcceptPs = LookupDonePs = MissPs = FaultPs = WalkStartPs = WalkEndPs =
                 TranslatedPs = MemStartPs = MemDonePs = CplLeaveRcPs = DonePs = -1;
+            ConfigPs = FetchStartPs = FetchDonePs = TlbDonePs = ResumePs = -1;
             Walker = IommuLane = MemLane = -1;
-            WalkTraced = Faulted = false;
+            WalkTraced = Faulted = Smmu = FetchJoined = false;
+            ConfigReads = 0;
         }
 
         public void CopyFrom(TlpInfo o)
@@ -189,6 +202,8 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
             LookupDonePs = o.LookupDonePs; MissPs = o.MissPs; FaultPs = o.FaultPs; WalkStartPs = o.WalkStartPs; WalkEndPs = o.WalkEndPs;
             TranslatedPs = o.TranslatedPs; MemStartPs = o.MemStartPs; MemDonePs = o.MemDonePs; CplLeaveRcPs = o.CplLeaveRcPs;
             DonePs = o.DonePs; Walker = o.Walker; IommuLane = o.IommuLane; MemLane = o.MemLane; WalkTraced = o.WalkTraced; Faulted = o.Faulted;
+            Smmu = o.Smmu; FetchJoined = o.FetchJoined; ConfigPs = o.ConfigPs; FetchStartPs = o.FetchStartPs; FetchDonePs = o.FetchDonePs;
+            TlbDonePs = o.TlbDonePs; ResumePs = o.ResumePs;
         }
     }
 
@@ -266,6 +281,32 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
         _phaseLast = endPs;
     }
 
+    /// <summary>The SMMU's part of a request: slot wait, (stall,) configuration cache, STE/CD fetch, TLB, walk.</summary>
+    private void SmmuPhases(TlpInfo c)
+    {
+        AddPhase(PhHeld, c.AcceptPs);
+        AddPhase(PhStalled, c.ResumePs);
+        AddPhase(PhConfigLookup, c.ConfigPs);
+        AddPhase(PhConfigFetch, c.FetchDonePs);
+        if (c.MissPs >= 0)
+        {
+            AddPhase(PhTlbLookup, c.MissPs);
+            if (c.WalkStartPs >= 0)
+            {
+                AddPhase(PhWalkQueue, c.WalkStartPs);
+                AddPhase(PhWalk, c.WalkEndPs);
+                AddPhase(c.Faulted ? PhFaultRecord : PhAfterWalk, c.TranslatedPs);
+            }
+            else AddPhase(PhWalkQueue, c.TranslatedPs); // served by an entry filled while it waited
+        }
+        else if (c.FaultPs >= 0)
+        {
+            AddPhase(PhTlbLookup, c.FaultPs);
+            AddPhase(PhFaultRecord, c.TranslatedPs);
+        }
+        else AddPhase(PhTlbLookup, c.TranslatedPs);
+    }
+
     /// <summary>
     /// The request slice and its phases: the critical TLP's stages, in order, from issue to
     /// completion (device queue, link, root complex, IOMMU lookup/walk, memory, completion back).
@@ -281,7 +322,8 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
             AddPhase(PhDevice, c.SentPs);
             AddPhase(PhLinkUp, c.LinkArrivalPs);
             AddPhase(PhRcUp, c.RcArrivalPs);
-            if (c.AcceptPs >= 0)
+            if (c.AcceptPs >= 0 && c.Smmu) SmmuPhases(c);
+            else if (c.AcceptPs >= 0)
             {
                 AddPhase(PhHeld, c.AcceptPs);
                 if (c.MissPs >= 0)

@@ -72,9 +72,12 @@ public static class RunFolderWriter
     {
         var dma = new LatencyHistogram("dma");
         foreach (var d in run.Platform.Devices) dma.Add(d.Stats.DmaLatency);
-        yield return ("translation", run.Platform.Iommu.TranslationLatency);
+        // On SMMUv3 the translation and walk histograms are the SMMU's (the VT-d unit is idle), plus its configuration fetches.
+        var smmu = run.Platform.Smmu;
+        yield return ("translation", smmu?.TranslationLatency ?? run.Platform.Iommu.TranslationLatency);
         yield return ("dma", dma);
-        yield return ("walk", run.Platform.Iommu.WalkLatency);
+        yield return ("walk", smmu?.Walker.WalkLatency ?? run.Platform.Iommu.WalkLatency);
+        if (smmu is not null) yield return ("configFetch", smmu.Statistics.ConfigFetchLatency);
         foreach (var w in run.Workloads)
             if (w is Workloads.DeviceModels.IDeviceModelStats model)
                 foreach (var h in model.Histograms) yield return ($"{w.Device.Name}.{h.Name}", h);
@@ -84,7 +87,7 @@ public static class RunFolderWriter
     {
         var sb = new StringBuilder("kind,lowNs,highNs,count\n");
         foreach (var (kind, h) in HistogramList(run)) Append(sb, kind, h, 1000.0);
-        foreach (var (lo, hi, n) in run.Platform.Iommu.WalkReadsPerWalk.Buckets())
+        foreach (var (lo, hi, n) in (run.Platform.Smmu?.Walker.WalkReads ?? run.Platform.Iommu.WalkReadsPerWalk).Buckets())
             sb.Append(CultureInfo.InvariantCulture, $"walkReads,{lo},{hi},{n}\n");
         return sb.ToString();
     }

@@ -43,8 +43,25 @@ public static class SummaryKeys
     {
         var set = new HashSet<string>(Contract, StringComparer.Ordinal);
         foreach (var r in Enum.GetValues<FaultReason>()) set.Add($"faults.byReason.{r.Key()}");
+        foreach (var k in SmmuKeys()) set.Add(k);
         foreach (var k in ProbeKeys(baseConfig)) set.Add(k);
         return set;
+    }
+
+    /// <summary>SMMUv3 keys that only appear when non-zero (event types, command types) or at run time (VCMDQs, up to 8).</summary>
+    public static IEnumerable<string> SmmuKeys()
+    {
+        foreach (var t in Hardware.Observers.SmmuStatistics.EventTypes) yield return $"faults.byReason.{Hardware.Observers.SmmuStatistics.Key(t)}";
+        var queues = new List<string> { "smmu.commandQueue" };
+        for (int i = 0; i < 8; i++) queues.Add($"smmu.vcmdqs.{i}");
+        foreach (var q in queues)
+        {
+            foreach (var op in Enum.GetValues<Hardware.Smmu.Queues.SmmuOpcode>()) yield return $"{q}.byType.{SmmuSummary.OpcodeKey(op)}";
+            foreach (var c in Enum.GetValues<Hardware.Observers.SmmuCommandClass>()) yield return $"{q}.byClass.{SmmuSummary.ClassKey(c)}";
+            foreach (var k in new[] { "commands", "syncs", "fullStalls", "busyNs" }) yield return $"{q}.{k}";
+            foreach (var f in LatencyFields) yield return $"{q}.syncWaitNs.{f}";
+            yield return $"{q}.syncWaitNs.count";
+        }
     }
 
     /// <summary>The flattened keys of a summary of <paramref name="baseConfig"/> cut to one measured request (no warm-up).</summary>

@@ -43,6 +43,11 @@ public sealed class SmmuWalkCaches : IResettable
     public bool Enabled { get; }
     public long Hits { get; private set; }
     public long Misses { get; private set; }
+    private readonly long[] _levelMisses = new long[3];
+
+    /// <summary>Lookups (both stages) that missed the level-<paramref name="level"/> cache (0–2) while that level exists in the
+    /// table; a lookup that hits at level L missed every deeper level first, as VT-d's per-level paging-structure-cache counts.</summary>
+    public long LevelMisses(int level) => _levelMisses[level];
     public long IpaCacheHits => _ipa.Hits;
     public long IpaCacheMisses => _ipa.Misses;
 
@@ -62,6 +67,7 @@ public sealed class SmmuWalkCaches : IResettable
                 Hits++;
                 return (l + 1, table);
             }
+            _levelMisses[l]++;
         }
         Misses++;
         return (startLevel, root);
@@ -125,6 +131,7 @@ public sealed class SmmuWalkCaches : IResettable
     public void Reset()
     {
         Hits = Misses = 0;
+        Array.Clear(_levelMisses);
         foreach (var c in _s1) c.Reset();
         foreach (var c in _s2) c.Reset();
         _ipa.Reset();

@@ -2,6 +2,7 @@ using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
 using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.Smmu.PageTables;
 
 namespace IommuSim.Hardware.Smmu.Queues;
@@ -38,6 +39,9 @@ public sealed class CommandQueue : IEventHandler, IResettable
     private bool _busy;
     private long _atcDoneAt;
     private readonly Dictionary<uint, Action> _syncWaiters = [];
+    /// <summary>When software wrote each slot (for the hooks: how long a command waited in the queue).</summary>
+    private readonly long[] _submitPs;
+    private long _fetchPs;
 
     public CommandQueue(ISmmuTableMemory memory, MemoryTimingModel timing, Scheduler sched, ClockDomain clock,
         int log2Size, int cyclesPerCommand, PhysicalMemory? physical = null)
@@ -54,6 +58,7 @@ public sealed class CommandQueue : IEventHandler, IResettable
         _clock = clock;
         _cyclesPerCommand = cyclesPerCommand;
         _index = new QueueIndex(log2Size);
+        _submitPs = new long[_index.Entries];
         Base = baseAddress;
     }
 
@@ -72,6 +77,21 @@ public sealed class CommandQueue : IEventHandler, IResettable
 
     public void Attach(ISmmuCommandTarget target) => _target = target;
 
+    /// <summary>Hooks (statistics, tracing), set by the SMMU that owns the queue.</summary>
+    public HardwareObserver? Observer { get; internal set; }
+
+    /// <summary>Software found no room for <paramref name="commands"/> commands and waits for CONS to move
+    /// (for producers that check <see cref="FreeSlots"/> themselves, as arm_smmu_cmdq_issue_cmdlist polls).
+    /// A producer polling again before anything was written is the same stall: reported once.</summary>
+    public void NoteFull(int commands)
+    {
+        if (_stalled) return;
+        _stalled = true;
+        Observer?.OnSmmuCommandQueueFull(this, commands);
+    }
+
+    private bool _stalled;
+
     public uint FreeSlots => _index.Entries - _index.Count(Prod, Cons);
 
     /// <summary>Software writes <paramref name="commands"/> at PROD and rings the doorbell. Returns false
@@ -80,15 +100,21 @@ public sealed class CommandQueue : IEventHandler, IResettable
     public bool Submit(ReadOnlySpan<SmmuCommand> commands, Action? onSync = null)
     {
         if (commands.Length == 0) return true;
-        if (commands.Length > FreeSlots) return false;
+        if (commands.Length > FreeSlots)
+        {
+            NoteFull(commands.Length);
+            return false;
+        }
         if (onSync is not null && commands[^1].Opcode != SmmuOpcode.CmdSync)
             throw new ArgumentException("a completion callback needs the batch to end with CMD_SYNC");
+        _stalled = false;
         foreach (var c in commands)
         {
             c.Encode(out ulong d0, out ulong d1);
             ulong slot = Base + 16UL * _index.Position(Prod);
             _memory.WriteU64(slot, d0);
             _memory.WriteU64(slot + 8, d1);
+            _submitPs[_index.Position(Prod)] = _sched.Now;
             Prod = _index.Next(Prod);
         }
         if (onSync is not null) _syncWaiters[(Prod - 1) & ((2u << _index.Log2Size) - 1)] = onSync;
@@ -100,6 +126,7 @@ public sealed class CommandQueue : IEventHandler, IResettable
     {
         if (_busy || Error || _index.Empty(Prod, Cons)) return;
         _busy = true;
+        _fetchPs = _sched.Now;
         // The consumer fetches the next command from memory (one 16-byte read).
         _sched.ScheduleAt(_timing.WalkRead(_sched.Now), this, KindConsume);
     }
@@ -143,6 +170,7 @@ public sealed class CommandQueue : IEventHandler, IResettable
         Cons = _index.Next(Cons);
         Executed++;
         _busy = false;
+        Observer?.OnSmmuCommand(this, command, _submitPs[_index.Position(current)], _fetchPs);
         if (command.Opcode == SmmuOpcode.CmdSync)
         {
             if (command.MsiAddress != 0) _physical?.WriteU64(command.MsiAddress, 1); // the completion MSI's data

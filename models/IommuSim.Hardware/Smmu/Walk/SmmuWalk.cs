@@ -16,6 +16,8 @@ internal enum SmmuS2Purpose : byte
 internal sealed class SmmuWalk
 {
     public SmmuStreamConfig Config;
+    /// <summary>The walker (slot) running this walk.</summary>
+    public int Slot;
     public ulong Address;
     public bool AnyWrite;
     public SmmuTransaction? Head, Tail;

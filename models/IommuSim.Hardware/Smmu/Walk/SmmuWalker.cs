@@ -3,6 +3,7 @@ using IommuSim.Engine.Scheduling;
 using IommuSim.Engine.Stats;
 using IommuSim.Engine.Time;
 using IommuSim.Hardware.Memory;
+using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Smmu.Caches;
 using IommuSim.Hardware.Smmu.PageTables;
@@ -69,18 +70,22 @@ public sealed class SmmuWalker : IEventHandler, IResettable
     public long HardwareUpdates { get; private set; }
     public LatencyHistogram WalkReads { get; } = new("smmu.walkReads");
     public LatencyHistogram WalkLatency { get; } = new("smmu.walk");
+    /// <summary>Hooks (statistics, tracing), set by the SMMU.</summary>
+    internal HardwareObserver? Observer;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Submit(SmmuTransaction t)
     {
         if (_options.Coalesce)
         {
-            foreach (var w in _active)
+            for (int i = 0; i < _active.Length; i++)
             {
+                var w = _active[i];
                 if (w is not null && w.Covers(t.Config, t.Address))
                 {
                     Coalesced++;
                     w.AddWaiter(t);
+                    Observer?.OnSmmuWalkJoined(i, t);
                     return;
                 }
             }
@@ -101,9 +106,10 @@ public sealed class SmmuWalker : IEventHandler, IResettable
         w.Init(t);
         w.StartPs = _sched.Now;
         for (int i = 0; i < _active.Length; i++)
-            if (_active[i] is null) { _active[i] = w; break; }
+            if (_active[i] is null) { _active[i] = w; w.Slot = i; break; }
         _activeCount++;
         Count++;
+        Observer?.OnSmmuWalkStarted(w.Slot, t);
         ref readonly var c = ref w.Config;
         if (c.Stage1)
         {
@@ -162,7 +168,10 @@ public sealed class SmmuWalker : IEventHandler, IResettable
         w.PendingAddress = entryAddress;
         w.PendingValue = _mem.ReadU64(entryAddress);
         long issue = extraCycles > 0 ? _clock.EdgeAfter(_sched.Now, extraCycles) : _sched.Now;
-        _sched.ScheduleAt(_timing.WalkRead(issue), this, kind, 0, w);
+        long done = _timing.WalkRead(issue);
+        Observer?.OnWalkRead(w.Slot, kind == KindS1Read ? TableStage.First : TableStage.Second, kind == KindS1Read ? w.S1Level : w.S2Level,
+            entryAddress, issue, done);
+        _sched.ScheduleAt(done, this, kind, 0, w);
     }
 
     public void OnEvent(int kind, long arg, object? payload)
@@ -300,6 +309,7 @@ public sealed class SmmuWalker : IEventHandler, IResettable
     {
         WalkReads.Record(w.Reads);
         WalkLatency.Record(_sched.Now - w.StartPs);
+        Observer?.OnWalkFinished(w.Slot, w.StartPs, w.Reads, w.Faulted);
         for (int i = 0; i < _active.Length; i++)
             if (ReferenceEquals(_active[i], w)) { _active[i] = null; break; }
         _activeCount--;
