@@ -143,6 +143,9 @@ public sealed class SmmuStatistics : HardwareObserver, IResettable
 
     public override void OnSmmuFault(SmmuTransaction t, SmmuEventType type, bool stage2, bool recorded, bool stalled)
     {
+        // A failed ATS Translation Request is an answer (R = W = 0, then PRI), not a fault (SMMUv3 §3.9.1): VT-d does
+        // not count it either.
+        if (t.Packet is { IsTranslationRequest: true }) return;
         Faults++;
         _faults[(byte)type]++;
         if (recorded) FaultsRecorded++;
