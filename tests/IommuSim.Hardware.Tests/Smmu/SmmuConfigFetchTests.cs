@@ -65,6 +65,26 @@ public class SmmuConfigFetchTests
         for (int i = 1; i < reads.Count; i++) Assert.Equal(reads[i - 1].Done, reads[i].Issue);
     }
 
+    [Fact]
+    public void A_walk_read_after_a_walk_cache_lookup_goes_to_memory_when_the_lookup_is_over()
+    {
+        // Walk caches on: the first read of a walk (and of each nested stage-2 sub-walk) waits walkCache.lookupCycles.
+        var rig = new SmmuRig(walkCaches: true);
+        rig.SetupNested(Sid, Granule.Size4K, 48, Granule.Size4K, 48, null, Iova, 0x20_0000, 0x10_0000);
+        var reads = new List<(long Now, long Issue)>();
+        rig.Smmu.SetObserver(new WalkReadLog(rig, reads));
+        Assert.False(rig.Translate(Sid, Iova).Faulted);
+        Assert.True(reads.Count > 8); // a cold 4 × 4 nested walk, stage-2 walk caches filled as it goes
+        // Reported (and given to the memory model) when issued, never for a time still to come.
+        Assert.All(reads, r => Assert.Equal(r.Now, r.Issue));
+    }
+
+    private sealed class WalkReadLog(SmmuRig rig, List<(long, long)> reads) : Observers.HardwareObserver
+    {
+        public override void OnWalkRead(int walker, TableStage stage, int level, ulong entryAddress, long issuePs, long donePs)
+            => reads.Add((rig.Scheduler.Now, issuePs));
+    }
+
     private sealed class ReadLog(SmmuRig rig, List<(long, long)> reads) : Observers.HardwareObserver
     {
         public override void OnSmmuConfigRead(SmmuTransaction t, SmmuConfigRead read, ulong address, long donePs)

@@ -42,6 +42,8 @@ internal sealed class SmmuWalk
 
     public ulong PendingAddress;
     public ulong PendingValue;
+    /// <summary>Which stage's read is pending (the walker's event kind), for a read issued after a walk-cache lookup.</summary>
+    public int PendingKind;
     public ulong OutputAddress;
     public int Reads;
     public bool Faulted;

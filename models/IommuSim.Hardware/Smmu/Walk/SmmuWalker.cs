@@ -31,6 +31,7 @@ public sealed class SmmuWalker : IEventHandler, IResettable
 {
     private const int KindS1Read = 1;
     private const int KindS2Read = 2;
+    private const int KindIssue = 3;
 
     private readonly SmmuWalkerOptions _options;
     private readonly SmmuWalkCaches _caches;
@@ -167,16 +168,34 @@ public sealed class SmmuWalker : IEventHandler, IResettable
     {
         w.PendingAddress = entryAddress;
         w.PendingValue = _mem.ReadU64(entryAddress);
-        long issue = extraCycles > 0 ? _clock.EdgeAfter(_sched.Now, extraCycles) : _sched.Now;
-        long done = _timing.WalkRead(issue);
+        if (extraCycles > 0)
+        {
+            // The read goes to memory when the walk-cache lookup is over: an event then, so it takes DRAM
+            // bandwidth at that time and not reserved ahead (as the configuration fetch's reads).
+            w.PendingKind = kind;
+            _sched.ScheduleAt(_clock.EdgeAfter(_sched.Now, extraCycles), this, KindIssue, 0, w);
+            return;
+        }
+        Issue(w, kind);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Issue(SmmuWalk w, int kind)
+    {
+        long now = _sched.Now, done = _timing.WalkRead(now);
         Observer?.OnWalkRead(w.Slot, kind == KindS1Read ? TableStage.First : TableStage.Second, kind == KindS1Read ? w.S1Level : w.S2Level,
-            entryAddress, issue, done);
+            w.PendingAddress, now, done);
         _sched.ScheduleAt(done, this, kind, 0, w);
     }
 
     public void OnEvent(int kind, long arg, object? payload)
     {
         var w = (SmmuWalk)payload!;
+        if (kind == KindIssue)
+        {
+            Issue(w, w.PendingKind);
+            return;
+        }
         w.Reads++;
         if (kind == KindS1Read) OnStage1Descriptor(w);
         else OnStage2Descriptor(w);
