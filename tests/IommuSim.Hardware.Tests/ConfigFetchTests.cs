@@ -1,3 +1,4 @@
+using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Devices;
 using IommuSim.Hardware.Pcie;
 
@@ -71,5 +72,28 @@ public class ConfigFetchTests
         Assert.All(c.Done, d => Assert.True(d.Faulted));
         Assert.Equal(4, tp.Platform.Iommu.Faults.CountOf(Iommu.Faults.FaultReason.ContextNotPresent));
         Assert.Equal(1, tp.Platform.Iommu.TableFetchReads); // the root entry is not present: one read
+    }
+
+    /// <summary>
+    /// With paging-structure caches, a walk's first read (and each nested stage-2 sub-walk's) waits for the cache
+    /// lookup; the read is given to the memory model when that lookup is over, never booked for a time still to come
+    /// (which would reserve DRAM bandwidth ahead of requests issued in between).
+    /// </summary>
+    [Fact]
+    public void A_walk_read_after_a_cache_lookup_goes_to_memory_when_the_lookup_is_over()
+    {
+        var tp = new TestPlatform(walkCaches: true);
+        tp.SetupNested(4, 4, Iova, 0x20_0000, 0x10_0000);
+        var reads = new List<(long Now, long Issue)>();
+        tp.Platform.AddObserver(new WalkReadLog(tp, reads));
+        Assert.False(tp.Dma(Iova).Faulted);
+        Assert.True(reads.Count > 8, $"{reads.Count} reads"); // a cold 4 x 4 nested walk
+        Assert.All(reads, r => Assert.Equal(r.Now, r.Issue));
+    }
+
+    private sealed class WalkReadLog(TestPlatform tp, List<(long, long)> reads) : Observers.HardwareObserver
+    {
+        public override void OnWalkRead(int walker, TableStage stage, int level, ulong entryAddress, long issuePs, long donePs)
+            => reads.Add((tp.Platform.Scheduler.Now, issuePs));
     }
 }

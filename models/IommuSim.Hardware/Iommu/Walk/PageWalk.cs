@@ -52,6 +52,8 @@ internal sealed class PageWalk
     // The read in flight.
     public ulong PendingAddress;
     public ulong PendingValue;
+    /// <summary>Which stage's read waits for its paging-structure-cache lookup to end (the walker's event kind).</summary>
+    public int PendingKind;
 
     public ulong FinalHpa;
     /// <summary>Index of the walker running this walk.</summary>

@@ -90,12 +90,25 @@ internal sealed partial class PageWalker
     {
         w.PendingAddress = entryAddress;
         w.PendingValue = _mem.ReadU64(entryAddress);
-        long issue = extraCycles > 0 ? _clock.EdgeAfter(_sched.Now, extraCycles) : _sched.Now;
-        long done = _timing.WalkRead(issue);
+        if (extraCycles > 0)
+        {
+            // The read goes to memory when the paging-structure-cache lookup is over: an event then, so it takes DRAM
+            // bandwidth at that time instead of reserving it ahead of requests issued in between.
+            w.PendingKind = kind;
+            _sched.ScheduleAt(_clock.EdgeAfter(_sched.Now, extraCycles), this, KindIssue, 0, w);
+            return;
+        }
+        Issue(w, kind);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Issue(PageWalk w, int kind)
+    {
+        long now = _sched.Now, done = _timing.WalkRead(now);
         if (Observer is { } o)
         {
             bool s1 = kind == KindStage1Read;
-            o.OnWalkRead(w.Slot, s1 ? TableStage.First : TableStage.Second, s1 ? w.S1Level : w.S2Level, entryAddress, issue, done);
+            o.OnWalkRead(w.Slot, s1 ? TableStage.First : TableStage.Second, s1 ? w.S1Level : w.S2Level, w.PendingAddress, now, done);
         }
         _sched.ScheduleAt(done, this, kind, 0, w);
     }
@@ -104,6 +117,11 @@ internal sealed partial class PageWalker
     public void OnEvent(int kind, long arg, object? payload)
     {
         var w = (PageWalk)payload!;
+        if (kind == KindIssue)
+        {
+            Issue(w, w.PendingKind);
+            return;
+        }
         if (kind == KindStage1Read) OnStage1Entry(w);
         else OnStage2Entry(w);
     }

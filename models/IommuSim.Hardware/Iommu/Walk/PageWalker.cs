@@ -35,6 +35,7 @@ internal sealed partial class PageWalker : IEventHandler, IResettable
 {
     private const int KindStage1Read = 1;
     private const int KindStage2Read = 2;
+    private const int KindIssue = 3;
 
     private readonly WalkerOptions _options;
     private readonly PagingStructureCaches _caches;
