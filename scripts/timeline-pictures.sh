@@ -19,3 +19,10 @@ $IOMMUSIM run configs/designs/nested.json --out "$tmp/nested" --no-plots --quiet
     --set simulation:maxRequests=3000 --set iommu:walkCaches:enabled=false --set workloads:0:outstanding=1 \
     --timeline "$tmp/nested.json" --timeline-window 100us.. --timeline-max-requests 100
 $IOMMUSIM timeline-plot "$tmp/nested.json" docs/images/timeline-nested-miss.png
+
+# The first writes of the same config on the SMMUv3, walk caches off: the configuration-cache miss's STE/CD
+# fetch (stage-2 reads of the CD's IPA included) and a 24-read 2-D walk.
+$IOMMUSIM run configs/designs/nested.json --out "$tmp/smmu" --no-plots --quiet \
+    --set iommu:architecture=smmuv3 --set iommu:smmu:walkCache:enabled=false --set simulation:maxRequests=200 \
+    --timeline "$tmp/smmu.json" --timeline-max-requests 20
+$IOMMUSIM timeline-plot "$tmp/smmu.json" docs/images/timeline-smmuv3-nested-miss.png
