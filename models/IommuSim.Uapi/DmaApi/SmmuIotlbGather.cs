@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using IommuSim.Engine.Scheduling;
 using IommuSim.Hardware.Smmu.Queues;
 using IommuSim.Uapi.Hardware;
 
@@ -14,39 +13,19 @@ namespace IommuSim.Uapi.DmaApi;
 /// CONS as often as the consumer can advance it), writing what fits; the CMD_SYNC goes with the last piece.
 /// Nothing is allocated per submission once the waiter queue has grown to the number of overlapping syncs.
 /// </summary>
-public sealed class SmmuIotlbGather : IotlbGather, IEventHandler
+public sealed class SmmuIotlbGather : SmmuCommandGather
 {
-    private readonly ISmmuPort _port;
-    private readonly ushort _vmid, _asid;
-    private List<SmmuCommand> _gathered = [];
     // Commands written to the queue in pieces (no room for all at once), and how far they got.
     private List<SmmuCommand> _pending = [];
     private int _pendingDone;
-    private bool _pendingSync, _pollArmed;
+    private bool _pendingSync;
     private IInvalidationWaiter? _pendingWaiter;
     private long _pendingCookie;
     private readonly SmmuCommand[] _piece = new SmmuCommand[1];
-    private readonly List<SmmuCommand> _withSync = [];
-    // CMD_SYNCs complete in order: their waiters, oldest first.
-    private readonly Queue<(IInvalidationWaiter? Waiter, long Cookie)> _waits = new();
-    private readonly Action _onSync;
 
     /// <param name="vmid">The VMID the domain's TLB entries carry (0 for a host stage-1 domain).</param>
     /// <param name="asid">The ASID they carry (0 for a stage-2 domain).</param>
-    public SmmuIotlbGather(ISmmuPort port, ushort vmid, ushort asid)
-    {
-        _port = port;
-        _vmid = vmid;
-        _asid = asid;
-        _onSync = OnSync;
-    }
-
-    /// <summary>Where the driver appends (<see cref="Driver.ArmSmmuV3.ArmSmmuV3Driver.DeferFlushes"/>).</summary>
-    public List<SmmuCommand> Commands => _gathered;
-
-    public override int Count => _gathered.Count;
-
-    public override void Clear() => _gathered.Clear();
+    public SmmuIotlbGather(ISmmuPort port, ushort vmid, ushort asid) : base(port, vmid, asid) { }
 
     public override void Submit(IInvalidationWaiter? waiter, long cookie)
     {
@@ -55,19 +34,16 @@ public sealed class SmmuIotlbGather : IotlbGather, IEventHandler
             // An earlier batch still waits for room: this one goes behind it, with its own CMD_SYNC later.
             throw new InvalidOperationException("a gather is submitted again before its previous batch reached the command queue");
         }
-        var span = CollectionsMarshal.AsSpan(_gathered);
-        _withSync.Clear();
-        _withSync.AddRange(span);
-        _withSync.Add(new SmmuCommand { Opcode = SmmuOpcode.CmdSync });
-        if (_port.TrySubmit(CollectionsMarshal.AsSpan(_withSync), _onSync))
+        BuildBatch(CollectionsMarshal.AsSpan(Commands));
+        if (Port.TrySubmit(CollectionsMarshal.AsSpan(WithSync), OnSyncDone))
         {
-            _waits.Enqueue((waiter, cookie));
-            _gathered.Clear();
+            Written(waiter, cookie);
+            Commands.Clear();
             return;
         }
         // No room: keep the batch and poll CONS.
-        (_pending, _gathered) = (_gathered, _pending);
-        _gathered.Clear();
+        (_pending, Commands) = (Commands, _pending);
+        Commands.Clear();
         _pendingDone = 0;
         _pendingSync = true;
         _pendingWaiter = waiter;
@@ -80,15 +56,13 @@ public sealed class SmmuIotlbGather : IotlbGather, IEventHandler
     {
         while (_pendingSync)
         {
-            int free = _port.CommandQueueFreeSlots;
+            int free = Port.CommandQueueFreeSlots;
             int left = _pending.Count - _pendingDone;
             if (left + 1 <= free)
             {
-                _withSync.Clear();
-                for (int i = _pendingDone; i < _pending.Count; i++) _withSync.Add(_pending[i]);
-                _withSync.Add(new SmmuCommand { Opcode = SmmuOpcode.CmdSync });
-                if (!_port.TrySubmit(CollectionsMarshal.AsSpan(_withSync), _onSync)) break;
-                _waits.Enqueue((_pendingWaiter, _pendingCookie));
+                BuildBatch(CollectionsMarshal.AsSpan(_pending)[_pendingDone..]);
+                if (!Port.TrySubmit(CollectionsMarshal.AsSpan(WithSync), OnSyncDone)) break;
+                Written(_pendingWaiter, _pendingCookie);
                 _pendingSync = false;
                 _pendingWaiter = null;
                 _pending.Clear();
@@ -97,29 +71,15 @@ public sealed class SmmuIotlbGather : IotlbGather, IEventHandler
             if (left == 0 || free == 0) break;
             // Room for some commands but not the sync too: write one and look again.
             _piece[0] = _pending[_pendingDone];
-            if (!_port.TrySubmit(_piece, null)) break;
+            if (!Port.TrySubmit(_piece, null)) break;
             _pendingDone++;
         }
-        _port.Smmu.CommandQueue.NoteFull(_pending.Count - _pendingDone + 1); // smmu.commandQueue.fullStalls
-        if (_pollArmed) return;
-        _pollArmed = true;
-        var smmu = _port.Smmu;
-        long next = smmu.Clock.EdgeAfter(_port.NowPs, Math.Max(1, smmu.Options.Queues.CyclesPerCommand));
-        _port.Scheduler.ScheduleAt(next, this);
+        Port.Smmu.CommandQueue.NoteFull(_pending.Count - _pendingDone + 1); // smmu.commandQueue.fullStalls
+        ArmPoll();
     }
 
-    public void OnEvent(int kind, long arg, object? payload)
+    protected override void OnPoll()
     {
-        _pollArmed = false;
         if (_pendingSync) Poll();
     }
-
-    private void OnSync()
-    {
-        var (waiter, cookie) = _waits.Dequeue();
-        waiter?.OnInvalidationWaitDone(cookie);
-    }
-
-    public override void NoteUnmappedPendingInvalidation(ushort tag, ulong iova, ulong bytes)
-        => _port.NoteUnmappedPendingInvalidation(_vmid, _asid, iova, bytes);
 }
