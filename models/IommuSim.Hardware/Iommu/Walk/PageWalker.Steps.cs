@@ -9,6 +9,7 @@ using IommuSim.Hardware.Memory;
 using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
+using IommuSim.Hardware.Walk;
 
 namespace IommuSim.Hardware.Iommu.Walk;
 
@@ -20,7 +21,7 @@ namespace IommuSim.Hardware.Iommu.Walk;
 internal sealed partial class PageWalker
 {
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Begin(PageWalk w)
+    internal void Begin(PageWalk w)
     {
         var ctx = w.Context;
         switch (ctx.Pgtt)
@@ -84,45 +85,14 @@ internal sealed partial class PageWalker
     private void IssueStage2Read(PageWalk w, int extraCycles = 0)
         => IssueRead(w, w.S2Table + 8UL * (ulong)PageTableFormat.IndexAt(w.S2Input, w.S2Level), KindStage2Read, extraCycles);
 
-    /// <summary>Reads one table entry (functionally now) and schedules its arrival after the memory latency.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void IssueRead(PageWalk w, ulong entryAddress, int kind, int extraCycles)
-    {
-        w.PendingAddress = entryAddress;
-        w.PendingValue = _mem.ReadU64(entryAddress);
-        if (extraCycles > 0)
-        {
-            // The read goes to memory when the paging-structure-cache lookup is over: an event then, so it takes DRAM
-            // bandwidth at that time instead of reserving it ahead of requests issued in between.
-            w.PendingKind = kind;
-            _sched.ScheduleAt(_clock.EdgeAfter(_sched.Now, extraCycles), this, KindIssue, 0, w);
-            return;
-        }
-        Issue(w, kind);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Issue(PageWalk w, int kind)
-    {
-        long now = _sched.Now, done = _timing.WalkRead(now);
-        if (Observer is { } o)
-        {
-            bool s1 = kind == KindStage1Read;
-            o.OnWalkRead(w.Slot, s1 ? TableStage.First : TableStage.Second, s1 ? w.S1Level : w.S2Level, w.PendingAddress, now, done);
-        }
-        _sched.ScheduleAt(done, this, kind, 0, w);
-    }
+    private void IssueRead(PageWalk w, ulong entryAddress, int kind, int extraCycles) => _slots.IssueRead(w, entryAddress, kind, extraCycles);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnEvent(int kind, long arg, object? payload)
     {
         var w = (PageWalk)payload!;
-        if (kind == KindIssue)
-        {
-            Issue(w, w.PendingKind);
-            return;
-        }
-        if (kind == KindStage1Read) OnStage1Entry(w);
+        if (kind == WalkEventKinds.Issue) _slots.IssuePending(w);
+        else if (kind == KindStage1Read) OnStage1Entry(w);
         else OnStage2Entry(w);
     }
 
@@ -130,7 +100,7 @@ internal sealed partial class PageWalker
     private void OnStage1Entry(PageWalk w)
     {
         w.Stage1Reads++;
-        Stage1Reads++;
+        _slots.Stage1Reads++;
         ulong e = w.PendingValue;
         if (!PageTableFormat.IsPresent(TableStage.First, e)) { Fault(w, FaultReason.FirstStageNotPresent); return; }
         if (PageTableFormat.IsLeaf(TableStage.First, e, w.S1Level))
@@ -165,7 +135,7 @@ internal sealed partial class PageWalker
     private void OnStage2Entry(PageWalk w)
     {
         w.Stage2Reads++;
-        Stage2Reads++;
+        _slots.Stage2Reads++;
         ulong e = w.PendingValue;
         if (!PageTableFormat.IsPresent(TableStage.Second, e)) { Fault(w, FaultReason.SecondStageNotPresent); return; }
         w.S2Rights &= PageTableFormat.Permissions(TableStage.Second, e);

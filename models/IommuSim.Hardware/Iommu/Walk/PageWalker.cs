@@ -9,6 +9,7 @@ using IommuSim.Hardware.Memory;
 using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Pcie;
+using IommuSim.Hardware.Walk;
 
 namespace IommuSim.Hardware.Iommu.Walk;
 
@@ -33,103 +34,43 @@ internal interface IWalkCompletion
 /// </summary>
 internal sealed partial class PageWalker : IEventHandler, IResettable
 {
-    private const int KindStage1Read = 1;
-    private const int KindStage2Read = 2;
-    private const int KindIssue = 3;
+    private const int KindStage1Read = WalkEventKinds.Stage1Read;
+    private const int KindStage2Read = WalkEventKinds.Stage2Read;
 
-    private readonly WalkerOptions _options;
     private readonly PagingStructureCaches _caches;
     private readonly Iotlb _iotlb;
     private readonly PhysicalMemory _mem;
-    private readonly MemoryTimingModel _timing;
-    private readonly Scheduler _sched;
-    private readonly ClockDomain _clock;
     private readonly int _walkCacheLookupCycles;
-    private readonly IWalkCompletion _owner;
-    private readonly PageWalk?[] _active;
-    private readonly Stack<PageWalk> _pool = new();
-    private Tlp? _queueHead, _queueTail;
-    private int _activeCount;
+    private readonly WalkerSlots<PageWalk, Tlp, Ops> _slots;
 
     public PageWalker(WalkerOptions options, PagingStructureCaches caches, Iotlb iotlb, PhysicalMemory mem, MemoryTimingModel timing,
         Scheduler sched, ClockDomain clock, int walkCacheLookupCycles, IWalkCompletion owner)
     {
-        _options = options;
         _caches = caches;
         _iotlb = iotlb;
         _mem = mem;
-        _timing = timing;
-        _sched = sched;
-        _clock = clock;
         _walkCacheLookupCycles = walkCacheLookupCycles;
-        _owner = owner;
-        _active = new PageWalk?[options.Count];
-        for (int i = 0; i < options.Count; i++) _pool.Push(new PageWalk());
-        WalkReads = new LatencyHistogram("walkReads");
-        WalkLatency = new LatencyHistogram("walk");
+        _slots = new WalkerSlots<PageWalk, Tlp, Ops>(options.Count, options.Coalesce, mem, timing, sched, clock, this, "");
+        _slots.Ops = new Ops(this, owner);
     }
 
-    public long Count { get; private set; }
-    public long Coalesced { get; private set; }
+    public long Count => _slots.Count;
+    public long Coalesced => _slots.Coalesced;
     public long MemoryReads => Stage1Reads + Stage2Reads;
-    public long Stage1Reads { get; private set; }
-    public long Stage2Reads { get; private set; }
-    public long Queued { get; private set; }
-    public int ActiveWalks => _activeCount;
+    public long Stage1Reads => _slots.Stage1Reads;
+    public long Stage2Reads => _slots.Stage2Reads;
+    public long Queued => _slots.Queued;
+    public int ActiveWalks => _slots.ActiveCount;
     /// <summary>Hooks, set by the IOMMU; null when nobody listens.</summary>
-    public HardwareObserver? Observer;
+    public HardwareObserver? Observer { get => _slots.Observer; set => _slots.Observer = value; }
     /// <summary>Table-entry reads per walk.</summary>
-    public LatencyHistogram WalkReads { get; }
+    public LatencyHistogram WalkReads => _slots.WalkReads;
     /// <summary>Walk duration (ps).</summary>
-    public LatencyHistogram WalkLatency { get; }
+    public LatencyHistogram WalkLatency => _slots.WalkLatency;
 
     /// <summary>Handles an IOTLB miss: join, start or queue a walk.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Submit(Tlp tlp)
-    {
-        if (_options.Coalesce && TryJoin(tlp)) return;
-        if (_activeCount < _active.Length) Start(tlp);
-        else
-        {
-            Queued++;
-            tlp.Vtd.Next = null;
-            if (_queueTail is null) _queueHead = _queueTail = tlp;
-            else { _queueTail.Vtd.Next = tlp; _queueTail = tlp; }
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private bool TryJoin(Tlp tlp)
-    {
-        for (int i = 0; i < _active.Length; i++)
-        {
-            var w = _active[i];
-            if (w is not null && w.Covers(tlp.Vtd.Context.DomainId, tlp.Vtd.EffectivePasid, tlp.Address))
-            {
-                Coalesced++;
-                w.AddWaiter(tlp);
-                Observer?.OnWalkJoined(i, tlp);
-                return true;
-            }
-        }
-        return false;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Start(Tlp tlp)
-    {
-        var w = _pool.Pop();
-        w.Init(tlp);
-        w.StartPs = _sched.Now;
-        for (int i = 0; i < _active.Length; i++)
-        {
-            if (_active[i] is null) { _active[i] = w; w.Slot = i; break; }
-        }
-        _activeCount++;
-        Count++;
-        Observer?.OnWalkStarted(w.Slot, tlp);
-        Begin(w);
-    }
+    public void Submit(Tlp tlp) => _slots.Submit(tlp);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Complete(PageWalk w)
@@ -148,36 +89,37 @@ internal sealed partial class PageWalker : IEventHandler, IResettable
             dirty = true;
         }
         _iotlb.Insert(w.Did, w.Pasid, w.Iova, size, outBase, rights, w.HasS2Leaf ? w.S2LeafEntryAddress : 0, dirty);
-        Finish(w, rights);
+        _slots.Finish(w, rights, w.Stage1Reads + w.Stage2Reads);
     }
 
     private void Fault(PageWalk w, FaultReason reason)
     {
         w.Faulted = true;
         w.FaultReason = reason;
-        Finish(w, Access.None);
+        _slots.Finish(w, Access.None, w.Stage1Reads + w.Stage2Reads);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Finish(PageWalk w, Access rights)
+    public void Reset() => _slots.Reset();
+
+    /// <summary>The VT-d side of the walker slots: requests are TLPs linked through their VT-d state.</summary>
+    private readonly struct Ops(PageWalker walker, IWalkCompletion owner) : IWalkerOps<PageWalk, Tlp>
     {
-        int reads = w.Stage1Reads + w.Stage2Reads;
-        WalkReads.Record(reads);
-        WalkLatency.Record(_sched.Now - w.StartPs);
-        Observer?.OnWalkFinished(w.Slot, w.StartPs, reads, w.Faulted);
-        for (int i = 0; i < _active.Length; i++)
+        public Tlp? GetNext(Tlp r) => r.Vtd.Next;
+        public void SetNext(Tlp r, Tlp? next) => r.Vtd.Next = next;
+        public bool IsWrite(Tlp r) => r.IsWrite;
+        public bool Covers(PageWalk w, Tlp r) => w.Covers(r.Vtd.Context.DomainId, r.Vtd.EffectivePasid, r.Address);
+        public void Init(PageWalk w, Tlp first) => w.Init(first);
+        public void Begin(PageWalk w) => walker.Begin(w);
+        public void OnStarted(HardwareObserver o, int slot, Tlp r) => o.OnWalkStarted(slot, r);
+        public void OnJoined(HardwareObserver o, int slot, Tlp r) => o.OnWalkJoined(slot, r);
+        public void Done(Tlp r) => owner.OnWalkDone(r);
+        public bool TryCompleteFromTlb(Tlp r) => owner.TryCompleteFromIotlb(r);
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Deliver(PageWalk w, Tlp t, Access rights, int reads, bool first)
         {
-            if (ReferenceEquals(_active[i], w)) { _active[i] = null; break; }
-        }
-        _activeCount--;
-        ulong mask = 0xFFFUL;
-        Tlp? t = w.Head;
-        bool first = true;
-        while (t is not null)
-        {
-            Tlp? next = t.Vtd.Next;
-            t.Vtd.Next = null;
-            if (first) { t.WalkReads = reads; first = false; }
+            const ulong mask = 0xFFFUL;
+            if (first) t.WalkReads = reads;
             if (w.Faulted)
             {
                 t.Faulted = true;
@@ -189,33 +131,6 @@ internal sealed partial class PageWalker : IEventHandler, IResettable
                 t.FaultReason = FaultReason.Permission;
             }
             else t.PhysicalAddress = (w.FinalHpa & ~mask) + ((t.Address & ~mask) - (w.Iova & ~mask)) + (t.Address & mask);
-            _owner.OnWalkDone(t);
-            t = next;
         }
-        w.Head = w.Tail = null;
-        _pool.Push(w);
-        StartQueued();
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void StartQueued()
-    {
-        while (_queueHead is not null && _activeCount < _active.Length)
-        {
-            Tlp t = _queueHead;
-            _queueHead = t.Vtd.Next;
-            if (_queueHead is null) _queueTail = null;
-            t.Vtd.Next = null;
-            if (_owner.TryCompleteFromIotlb(t)) continue;
-            if (_options.Coalesce && TryJoin(t)) continue;
-            Start(t);
-        }
-    }
-
-    public void Reset()
-    {
-        Count = Coalesced = Stage1Reads = Stage2Reads = Queued = 0;
-        WalkReads.Reset();
-        WalkLatency.Reset();
     }
 }

@@ -1,5 +1,6 @@
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Smmu.Caches;
+using IommuSim.Hardware.Walk;
 
 namespace IommuSim.Hardware.Smmu.Walk;
 
@@ -13,16 +14,12 @@ internal enum SmmuS2Purpose : byte
 }
 
 /// <summary>One table walk in flight: a resumable 1-D or 2-D walk that issues one descriptor read at a time.</summary>
-internal sealed class SmmuWalk
+internal sealed class SmmuWalk : TableWalk<SmmuTransaction>
 {
     public SmmuStreamConfig Config;
-    /// <summary>The walker (slot) running this walk.</summary>
-    public int Slot;
     public ulong Address;
-    public bool AnyWrite;
-    public SmmuTransaction? Head, Tail;
 
-    public int S1Level;
+    // Stage-1 progress (the level is TableWalk.S1Level).
     public ulong S1TableIpa;
     /// <summary>Physical address of the stage-1 descriptor to read.</summary>
     public ulong S1EntryPa;
@@ -31,35 +28,27 @@ internal sealed class SmmuWalk
     public ulong S1LeafPa;
     public bool HasS1Leaf;
 
+    // Current stage-2 sub-walk (the level is TableWalk.S2Level).
     public SmmuS2Purpose Purpose;
     public ulong S2Input;
-    public int S2Level;
     public ulong S2Table;
     public Access S2Rights;
     public int S2LeafShift;
     public ulong S2LeafPa;
     public bool HasS2Leaf;
 
-    public ulong PendingAddress;
-    public ulong PendingValue;
-    /// <summary>Which stage's read is pending (the walker's event kind), for a read issued after a walk-cache lookup.</summary>
-    public int PendingKind;
     public ulong OutputAddress;
     public int Reads;
-    public bool Faulted;
     public SmmuEventType Fault;
     public bool FaultInStage2;
     public bool FaultOnTableWalk;
     public ulong FaultIpa;
-    public long StartPs;
 
+    /// <summary>Resets the walk for a miss of <paramref name="first"/> (the walker slots set the waiters).</summary>
     public void Init(SmmuTransaction first)
     {
         Config = first.Config;
         Address = first.Address;
-        AnyWrite = first.IsWrite;
-        Head = Tail = first;
-        first.Next = null;
         S1Level = 0; S1TableIpa = S1EntryPa = 0; S1Rights = Access.ReadWrite; S1LeafShift = 63; S1LeafPa = 0; HasS1Leaf = false;
         Purpose = SmmuS2Purpose.Final; S2Input = 0; S2Level = 0; S2Table = 0; S2Rights = Access.ReadWrite; S2LeafShift = 63;
         S2LeafPa = 0; HasS2Leaf = false;
@@ -68,14 +57,6 @@ internal sealed class SmmuWalk
         Faulted = FaultInStage2 = FaultOnTableWalk = false;
         Fault = SmmuEventType.None;
         FaultIpa = 0;
-    }
-
-    public void AddWaiter(SmmuTransaction t)
-    {
-        t.Next = null;
-        if (Tail is null) Head = Tail = t;
-        else { Tail.Next = t; Tail = t; }
-        AnyWrite |= t.IsWrite;
     }
 
     /// <summary>Same regime and the same 4 KiB page (the smallest leaf any granule maps).</summary>

@@ -7,6 +7,7 @@ using IommuSim.Hardware.Observers;
 using IommuSim.Hardware.PageTables;
 using IommuSim.Hardware.Smmu.Caches;
 using IommuSim.Hardware.Smmu.PageTables;
+using IommuSim.Hardware.Walk;
 
 namespace IommuSim.Hardware.Smmu.Walk;
 
@@ -29,88 +30,44 @@ public interface ISmmuWalkCompletion
 /// </summary>
 public sealed class SmmuWalker : IEventHandler, IResettable
 {
-    private const int KindS1Read = 1;
-    private const int KindS2Read = 2;
-    private const int KindIssue = 3;
+    private const int KindS1Read = WalkEventKinds.Stage1Read;
+    private const int KindS2Read = WalkEventKinds.Stage2Read;
 
-    private readonly SmmuWalkerOptions _options;
     private readonly SmmuWalkCaches _caches;
     private readonly SmmuTlb _tlb;
     private readonly PhysicalMemory _mem;
-    private readonly MemoryTimingModel _timing;
-    private readonly Scheduler _sched;
-    private readonly ClockDomain _clock;
     private readonly int _cacheLookupCycles;
-    private readonly ISmmuWalkCompletion _owner;
-    private readonly SmmuWalk?[] _active;
-    private readonly Stack<SmmuWalk> _pool = new();
-    private SmmuTransaction? _queueHead, _queueTail;
-    private int _activeCount;
+    private readonly WalkerSlots<SmmuWalk, SmmuTransaction, Ops> _slots;
 
     public SmmuWalker(SmmuWalkerOptions options, SmmuWalkCaches caches, SmmuTlb tlb, PhysicalMemory mem, MemoryTimingModel timing,
         Scheduler sched, ClockDomain clock, int cacheLookupCycles, ISmmuWalkCompletion owner)
     {
-        _options = options;
         _caches = caches;
         _tlb = tlb;
         _mem = mem;
-        _timing = timing;
-        _sched = sched;
-        _clock = clock;
         _cacheLookupCycles = caches.Enabled ? cacheLookupCycles : 0;
-        _owner = owner;
-        _active = new SmmuWalk?[options.Count];
-        for (int i = 0; i < options.Count; i++) _pool.Push(new SmmuWalk());
+        _slots = new WalkerSlots<SmmuWalk, SmmuTransaction, Ops>(options.Count, options.Coalesce, mem, timing, sched, clock, this, "smmu.");
+        _slots.Ops = new Ops(this, owner);
     }
 
-    public long Count { get; private set; }
-    public long Coalesced { get; private set; }
-    public long Queued { get; private set; }
-    public long Stage1Reads { get; private set; }
-    public long Stage2Reads { get; private set; }
+    public long Count => _slots.Count;
+    public long Coalesced => _slots.Coalesced;
+    public long Queued => _slots.Queued;
+    public long Stage1Reads => _slots.Stage1Reads;
+    public long Stage2Reads => _slots.Stage2Reads;
     public long HardwareUpdates { get; private set; }
-    public LatencyHistogram WalkReads { get; } = new("smmu.walkReads");
-    public LatencyHistogram WalkLatency { get; } = new("smmu.walk");
+    public LatencyHistogram WalkReads => _slots.WalkReads;
+    public LatencyHistogram WalkLatency => _slots.WalkLatency;
     /// <summary>Hooks (statistics, tracing), set by the SMMU.</summary>
-    internal HardwareObserver? Observer;
+    internal HardwareObserver? Observer { get => _slots.Observer; set => _slots.Observer = value; }
 
+    /// <summary>Handles a TLB miss: join, start or queue a walk.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Submit(SmmuTransaction t)
-    {
-        if (_options.Coalesce)
-        {
-            for (int i = 0; i < _active.Length; i++)
-            {
-                var w = _active[i];
-                if (w is not null && w.Covers(t.Config, t.Address))
-                {
-                    Coalesced++;
-                    w.AddWaiter(t);
-                    Observer?.OnSmmuWalkJoined(i, t);
-                    return;
-                }
-            }
-        }
-        if (_activeCount < _active.Length) Start(t);
-        else
-        {
-            Queued++;
-            t.Next = null;
-            if (_queueTail is null) _queueHead = _queueTail = t;
-            else { _queueTail.Next = t; _queueTail = t; }
-        }
-    }
+    public void Submit(SmmuTransaction t) => _slots.Submit(t);
 
-    private void Start(SmmuTransaction t)
+    /// <summary>The first step of a walk a walker just took.</summary>
+    private void Begin(SmmuWalk w)
     {
-        var w = _pool.Pop();
-        w.Init(t);
-        w.StartPs = _sched.Now;
-        for (int i = 0; i < _active.Length; i++)
-            if (_active[i] is null) { _active[i] = w; w.Slot = i; break; }
-        _activeCount++;
-        Count++;
-        Observer?.OnSmmuWalkStarted(w.Slot, t);
         ref readonly var c = ref w.Config;
         if (c.Stage1)
         {
@@ -163,37 +120,14 @@ public sealed class SmmuWalker : IEventHandler, IResettable
             extraCycles + _cacheLookupCycles);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void IssueRead(SmmuWalk w, ulong entryAddress, int kind, int extraCycles)
-    {
-        w.PendingAddress = entryAddress;
-        w.PendingValue = _mem.ReadU64(entryAddress);
-        if (extraCycles > 0)
-        {
-            // The read goes to memory when the walk-cache lookup is over: an event then, so it takes DRAM
-            // bandwidth at that time and not reserved ahead (as the configuration fetch's reads).
-            w.PendingKind = kind;
-            _sched.ScheduleAt(_clock.EdgeAfter(_sched.Now, extraCycles), this, KindIssue, 0, w);
-            return;
-        }
-        Issue(w, kind);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Issue(SmmuWalk w, int kind)
-    {
-        long now = _sched.Now, done = _timing.WalkRead(now);
-        Observer?.OnWalkRead(w.Slot, kind == KindS1Read ? TableStage.First : TableStage.Second, kind == KindS1Read ? w.S1Level : w.S2Level,
-            w.PendingAddress, now, done);
-        _sched.ScheduleAt(done, this, kind, 0, w);
-    }
+    private void IssueRead(SmmuWalk w, ulong entryAddress, int kind, int extraCycles) => _slots.IssueRead(w, entryAddress, kind, extraCycles);
 
     public void OnEvent(int kind, long arg, object? payload)
     {
         var w = (SmmuWalk)payload!;
-        if (kind == KindIssue)
+        if (kind == WalkEventKinds.Issue)
         {
-            Issue(w, w.PendingKind);
+            _slots.IssuePending(w);
             return;
         }
         w.Reads++;
@@ -203,7 +137,7 @@ public sealed class SmmuWalker : IEventHandler, IResettable
 
     private void OnStage1Descriptor(SmmuWalk w)
     {
-        Stage1Reads++;
+        _slots.Stage1Reads++;
         ulong d = w.PendingValue;
         var cd = w.Config.Cd;
         if (!VmsaDescriptor.IsValid(d)) { Fault(w, SmmuEventType.Translation, false); return; }
@@ -233,7 +167,7 @@ public sealed class SmmuWalker : IEventHandler, IResettable
 
     private void OnStage2Descriptor(SmmuWalk w)
     {
-        Stage2Reads++;
+        _slots.Stage2Reads++;
         ulong d = w.PendingValue;
         var ste = w.Config.Ste;
         if (!VmsaDescriptor.IsValid(d) || (!VmsaDescriptor.IsLeaf(d, w.S2Level) ? false : w.S2Level < 3 && !ste.S2Granule.LeafAllowed(w.S2Level)))
@@ -304,7 +238,7 @@ public sealed class SmmuWalker : IEventHandler, IResettable
         ulong mask = (1UL << shift) - 1;
         _tlb.Insert(w.Config.Vmid, w.Config.Asid, w.Config.Stage1, w.Address, shift, w.OutputAddress & ~mask, rights, dirty,
             w.HasS1Leaf ? w.S1Rights : Access.ReadWrite, w.HasS1Leaf ? w.S1LeafShift : shift);
-        Finish(w, rights);
+        _slots.Finish(w, rights, w.Reads);
     }
 
     private bool MarkDirty(SmmuStage stage, ulong leafPa, bool hardwareDirty)
@@ -321,24 +255,32 @@ public sealed class SmmuWalker : IEventHandler, IResettable
         w.Faulted = true;
         w.Fault = type;
         w.FaultInStage2 = stage2;
-        Finish(w, Access.None);
+        _slots.Finish(w, Access.None, w.Reads);
     }
 
-    private void Finish(SmmuWalk w, Access rights)
+    public void Reset()
     {
-        WalkReads.Record(w.Reads);
-        WalkLatency.Record(_sched.Now - w.StartPs);
-        Observer?.OnWalkFinished(w.Slot, w.StartPs, w.Reads, w.Faulted);
-        for (int i = 0; i < _active.Length; i++)
-            if (ReferenceEquals(_active[i], w)) { _active[i] = null; break; }
-        _activeCount--;
-        var t = w.Head;
-        bool first = true;
-        while (t is not null)
+        HardwareUpdates = 0;
+        _slots.Reset();
+    }
+
+    /// <summary>The SMMU side of the walker slots: transactions linked through <see cref="SmmuTransaction.Next"/>.</summary>
+    private readonly struct Ops(SmmuWalker walker, ISmmuWalkCompletion owner) : IWalkerOps<SmmuWalk, SmmuTransaction>
+    {
+        public SmmuTransaction? GetNext(SmmuTransaction r) => r.Next;
+        public void SetNext(SmmuTransaction r, SmmuTransaction? next) => r.Next = next;
+        public bool IsWrite(SmmuTransaction r) => r.IsWrite;
+        public bool Covers(SmmuWalk w, SmmuTransaction r) => w.Covers(r.Config, r.Address);
+        public void Init(SmmuWalk w, SmmuTransaction first) => w.Init(first);
+        public void Begin(SmmuWalk w) => walker.Begin(w);
+        public void OnStarted(HardwareObserver o, int slot, SmmuTransaction r) => o.OnSmmuWalkStarted(slot, r);
+        public void OnJoined(HardwareObserver o, int slot, SmmuTransaction r) => o.OnSmmuWalkJoined(slot, r);
+        public void Done(SmmuTransaction r) => owner.OnWalkDone(r);
+        public bool TryCompleteFromTlb(SmmuTransaction r) => owner.TryCompleteFromTlb(r);
+
+        public void Deliver(SmmuWalk w, SmmuTransaction t, Access rights, int reads, bool first)
         {
-            var next = t.Next;
-            t.Next = null;
-            if (first) { t.WalkReads = w.Reads; first = false; }
+            if (first) t.WalkReads = reads;
             if (w.Faulted)
             {
                 t.Faulted = true;
@@ -356,26 +298,6 @@ public sealed class SmmuWalker : IEventHandler, IResettable
                 t.FaultIpa = t.FaultInStage2 ? w.S2Input : 0;
             }
             else t.OutputAddress = (w.OutputAddress & ~0xFFFUL) + ((t.Address & ~0xFFFUL) - (w.Address & ~0xFFFUL)) + (t.Address & 0xFFF);
-            _owner.OnWalkDone(t);
-            t = next;
         }
-        w.Head = w.Tail = null;
-        _pool.Push(w);
-        while (_queueHead is not null && _activeCount < _active.Length)
-        {
-            var q = _queueHead;
-            _queueHead = q.Next;
-            if (_queueHead is null) _queueTail = null;
-            q.Next = null;
-            if (_owner.TryCompleteFromTlb(q)) continue;
-            Submit(q);
-        }
-    }
-
-    public void Reset()
-    {
-        Count = Coalesced = Queued = Stage1Reads = Stage2Reads = HardwareUpdates = 0;
-        WalkReads.Reset();
-        WalkLatency.Reset();
     }
 }
