@@ -288,9 +288,15 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
         AddPhase(PhStalled, c.ResumePs);
         AddPhase(PhConfigLookup, c.ConfigPs);
         AddPhase(PhConfigFetch, c.FetchDonePs);
+        LookupPhases(c, PhTlbLookup);
+    }
+
+    /// <summary>The translation lookup (VT-d: context + IOTLB; SMMUv3: TLB), then the walk or the fault, on either IOMMU.</summary>
+    private void LookupPhases(TlpInfo c, JsonEncodedText lookup)
+    {
         if (c.MissPs >= 0)
         {
-            AddPhase(PhTlbLookup, c.MissPs);
+            AddPhase(lookup, c.MissPs);
             if (c.WalkStartPs >= 0)
             {
                 AddPhase(PhWalkQueue, c.WalkStartPs);
@@ -301,10 +307,10 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
         }
         else if (c.FaultPs >= 0)
         {
-            AddPhase(PhTlbLookup, c.FaultPs);
+            AddPhase(lookup, c.FaultPs);
             AddPhase(PhFaultRecord, c.TranslatedPs);
         }
-        else AddPhase(PhTlbLookup, c.TranslatedPs);
+        else AddPhase(lookup, c.TranslatedPs);
     }
 
     /// <summary>
@@ -326,23 +332,7 @@ internal sealed partial class TimelineRecorder : HardwareObserver, IDisposable
             else if (c.AcceptPs >= 0)
             {
                 AddPhase(PhHeld, c.AcceptPs);
-                if (c.MissPs >= 0)
-                {
-                    AddPhase(PhLookup, c.MissPs);
-                    if (c.WalkStartPs >= 0)
-                    {
-                        AddPhase(PhWalkQueue, c.WalkStartPs);
-                        AddPhase(PhWalk, c.WalkEndPs);
-                        AddPhase(c.Faulted ? PhFaultRecord : PhAfterWalk, c.TranslatedPs);
-                    }
-                    else AddPhase(PhWalkQueue, c.TranslatedPs); // served by an entry filled while it waited
-                }
-                else if (c.FaultPs >= 0)
-                {
-                    AddPhase(PhLookup, c.FaultPs);
-                    AddPhase(PhFaultRecord, c.TranslatedPs);
-                }
-                else AddPhase(PhLookup, c.TranslatedPs);
+                LookupPhases(c, PhLookup);
             }
             if (c.MemStartPs >= 0)
             {

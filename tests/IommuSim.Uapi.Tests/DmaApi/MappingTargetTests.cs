@@ -15,22 +15,6 @@ namespace IommuSim.Uapi.Tests.DmaApi;
 /// </summary>
 public class MappingTargetTests
 {
-    private sealed class Client : IDmaApiClient
-    {
-        public ulong Iova;
-        public bool Done;
-        public void OnMapped(long tag, ulong iova) { Iova = iova; Done = true; }
-        public void OnUnmapped(long tag) => Done = true;
-    }
-
-    private static ulong Call(Platform hw, Client c, Action call)
-    {
-        c.Done = false;
-        call();
-        hw.RunUntil(() => c.Done);
-        Assert.True(c.Done);
-        return c.Iova;
-    }
 
     private static readonly DmaApiCosts Strict = DmaApiCosts.FromNs("strict", 200, 150, 100, 1500, 400, 4, 50);
     private static readonly DmaApiCosts Lazy = DmaApiCosts.FromNs("lazy", 200, 150, 100, 1500, 400, 4, 50);
@@ -74,8 +58,8 @@ public class MappingTargetTests
         var api = new KernelDmaApi(sys.Kernel.Port, mode == "lazy" ? Lazy : Strict);
         api.Register(dev, MappingTargets.ForKernelDomain((Uapi.Driver.VtdPagingDomain)sys.Devices[Sim.Dev3].KernelDomain!,
             new MappingWindow(pool, 4UL << 20, 0x7000_0000_0000, 1UL << 36)));
-        var c = new Client();
-        Call(hw, c, () => api.MapAt(dev, 0x7000_0020_0000, 2 << 20, Access.ReadWrite, c, 1));
+        var c = new DmaApiTestClient();
+        c.Call(hw, () => api.MapAt(dev, 0x7000_0020_0000, 2 << 20, Access.ReadWrite, c, 1));
         long tables = hw.Frames.TableFramesInUse;
         long flushes = api.Stats.Flushes;
         c.Done = false;
@@ -106,10 +90,10 @@ public class MappingTargetTests
         var iopt = ((Ioas)pd.Context!.Lookup(pd.IoasId)!).Iopt;
         var api = new KernelDmaApi(sys.Kernel.Port, Strict);
         api.Register(dev, MappingTargets.ForIoas(pd.Context, pd.IoasId, pd.HwptId, via == "vfio-container", 4UL << 20, 0x7000_0000_0000, 1UL << 36, 0));
-        var c = new Client();
+        var c = new DmaApiTestClient();
         const ulong At = 0x7000_0010_0000;
-        Call(hw, c, () => api.MapAt(dev, At, 0x2000, Access.ReadWrite, c, 1));
-        Call(hw, c, () => api.UnmapAt(dev, At, 0x1000, c, 1));
+        c.Call(hw, () => api.MapAt(dev, At, 0x2000, Access.ReadWrite, c, 1));
+        c.Call(hw, () => api.UnmapAt(dev, At, 0x1000, c, 1));
         // iopt_cut_iova split the area: the first page is gone, the second still mapped.
         Assert.Null(iopt.FirstArea(At, At));
         Assert.Equal(At + 0x1000, iopt.FirstArea(At + 0x1000, At + 0x1000)!.Iova);
@@ -117,7 +101,7 @@ public class MappingTargetTests
         Assert.False(hw.ExecuteDma(dev.RequesterId, null, At + 0x1000, 64, Access.Write).Faulted);
 
         long iotlb = hw.Iommu.Invalidation.DescriptorsByType(InvalidationType.Iotlb);
-        Call(hw, c, () => api.UnmapAt(dev, 0x7000_0800_0000, 0x1000, c, 1));
+        c.Call(hw, () => api.UnmapAt(dev, 0x7000_0800_0000, 0x1000, c, 1));
         Assert.Equal(iotlb + 1, hw.Iommu.Invalidation.DescriptorsByType(InvalidationType.Iotlb));
         Assert.Single(iopt.Areas);
     }
@@ -138,8 +122,8 @@ public class MappingTargetTests
         var target = MappingTargets.ForGuestStage1(pd.Context!, pd.HwptId, pd.Table!, new MappingWindow(poolGpa, 16UL << 20, 0x7000_0000_0000, 1UL << 36));
         var api = new KernelDmaApi(sys.Kernel.Port, Strict);
         api.Register(dev, target);
-        var c = new Client();
-        ulong iova = Call(hw, c, () => api.Map(dev, 2048, Access.ReadWrite, c, 1));
+        var c = new DmaApiTestClient();
+        ulong iova = c.Call(hw, () => api.Map(dev, 2048, Access.ReadWrite, c, 1));
         Assert.True(pd.Table!.TryTranslate(iova, out ulong gpa, out _, out _));
         Assert.Equal(poolGpa, gpa);
         var r = hw.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write);
@@ -147,7 +131,7 @@ public class MappingTargetTests
         Assert.Equal(pd.Vm!.GpaToHpa(gpa), r.PhysicalAddress);
 
         long flushes = sys.Kernel.Vtd!.FlushCount;
-        Call(hw, c, () => api.Unmap(dev, iova, 2048, c, 1));
+        c.Call(hw, () => api.Unmap(dev, iova, 2048, c, 1));
         Assert.Equal(flushes + 1, sys.Kernel.Vtd!.FlushCount); // one HWPT_INVALIDATE entry, flushed by the driver
         Assert.False(pd.Table.TryTranslate(iova, out _, out _, out _));
         Assert.True(hw.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
@@ -164,8 +148,8 @@ public class MappingTargetTests
         var target = MappingTargets.ForShadow(pd.Context, pd.IoasId, pd.HwptId, pd.Vm, guest, poolGpa, 16UL << 20, 0x7000_0000_0000, 1UL << 36, 0, 0);
         var api = new KernelDmaApi(sys.Kernel.Port, Strict);
         api.Register(dev, target);
-        var c = new Client();
-        ulong iova = Call(hw, c, () => api.Map(dev, 2048, Access.ReadWrite, c, 1));
+        var c = new DmaApiTestClient();
+        ulong iova = c.Call(hw, () => api.Map(dev, 2048, Access.ReadWrite, c, 1));
         Assert.True(guest.TryTranslate(iova, out ulong gpa, out _, out _));
         Assert.Equal(poolGpa, gpa);
         var area = ioas.FirstArea(iova, iova);
@@ -173,7 +157,7 @@ public class MappingTargetTests
         Assert.Equal(pd.Vm.RamUserVa + gpa, area!.SourceAddress);
         Assert.Equal(pd.Vm.GpaToHpa(gpa), hw.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).PhysicalAddress);
 
-        Call(hw, c, () => api.Unmap(dev, iova, 2048, c, 1));
+        c.Call(hw, () => api.Unmap(dev, iova, 2048, c, 1));
         Assert.False(guest.TryTranslate(iova, out _, out _, out _));
         Assert.Null(ioas.FirstArea(iova, iova));
         Assert.Equal(areas, ioas.Areas.Count);

@@ -18,22 +18,6 @@ namespace IommuSim.Uapi.Tests.DmaApi;
 /// </summary>
 public class NeutralFlushTests
 {
-    private sealed class Client : IDmaApiClient
-    {
-        public ulong Iova;
-        public bool Done;
-        public void OnMapped(long tag, ulong iova) { Iova = iova; Done = true; }
-        public void OnUnmapped(long tag) => Done = true;
-    }
-
-    private static ulong Call(Platform hw, Client c, Action call)
-    {
-        c.Done = false;
-        call();
-        hw.RunUntil(() => c.Done);
-        Assert.True(c.Done);
-        return c.Iova;
-    }
 
     private static long Stale(Platform hw) => hw.Iommu.StaleTranslationsUsed + (hw.Smmu?.StaleTranslationsUsed ?? 0);
 
@@ -62,14 +46,14 @@ public class NeutralFlushTests
         Assert.IsType(arch == "vtd" ? typeof(VtdIotlbGather) : typeof(SmmuIotlbGather), target.CreateGather());
         long tlbiVa0 = hw.Smmu?.CommandQueue.Executed ?? 0;
 
-        var c = new Client();
+        var c = new DmaApiTestClient();
         for (int i = 0; i < 4; i++)
         {
-            ulong iova = Call(hw, c, () => api.Map(dev, 4096, Access.ReadWrite, c, i));
+            ulong iova = c.Call(hw, () => api.Map(dev, 4096, Access.ReadWrite, c, i));
             Assert.False(hw.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted); // fills the IOTLB / TLB
             long stale = Stale(hw);
             long flushes = api.Stats.Flushes;
-            Call(hw, c, () => api.Unmap(dev, iova, 4096, c, i));
+            c.Call(hw, () => api.Unmap(dev, iova, 4096, c, i));
             if (mode == "strict")
             {
                 // The wait (wait descriptor / CMD_SYNC) completed before the unmap returned.

@@ -17,22 +17,6 @@ namespace IommuSim.Uapi.Tests.DmaApi;
 /// </summary>
 public class SmmuShadowTargetTests
 {
-    private sealed class Client : IDmaApiClient
-    {
-        public ulong Iova;
-        public bool Done;
-        public void OnMapped(long tag, ulong iova) { Iova = iova; Done = true; }
-        public void OnUnmapped(long tag) => Done = true;
-    }
-
-    private static ulong Call(Platform hw, Client c, Action call)
-    {
-        c.Done = false;
-        call();
-        hw.RunUntil(() => c.Done);
-        Assert.True(c.Done);
-        return c.Iova;
-    }
 
     private static (Platform Hw, KernelDmaApi Api, IommuSim.Hardware.Devices.DmaEngine Dev, ProvisionedDevice Pd) Shadow(string mode)
     {
@@ -53,8 +37,8 @@ public class SmmuShadowTargetTests
     {
         var (hw, api, dev, pd) = Shadow("strict");
         var smmu = hw.Smmu!;
-        var c = new Client();
-        ulong iova = Call(hw, c, () => api.Map(dev, 2048, Access.ReadWrite, c, 1));
+        var c = new DmaApiTestClient();
+        ulong iova = c.Call(hw, () => api.Map(dev, 2048, Access.ReadWrite, c, 1));
         var first = hw.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write);
         Assert.False(first.Faulted);
         Assert.Equal(pd.Vm!.GpaToHpa(64UL << 20), first.PhysicalAddress);
@@ -62,7 +46,7 @@ public class SmmuShadowTargetTests
 
         var q = smmu.CommandQueue;
         uint prod = q.Prod;
-        Call(hw, c, () => api.Unmap(dev, iova, 2048, c, 1));
+        c.Call(hw, () => api.Unmap(dev, iova, 2048, c, 1));
         var sent = new List<SmmuCommand>();
         for (uint i = prod; i != q.Prod; i = (i + 1) & ((q.Entries << 1) - 1))
         {
@@ -81,10 +65,10 @@ public class SmmuShadowTargetTests
     {
         var (hw, api, dev, _) = Shadow("lazy");
         var smmu = hw.Smmu!;
-        var c = new Client();
-        ulong iova = Call(hw, c, () => api.Map(dev, 2048, Access.ReadWrite, c, 1));
+        var c = new DmaApiTestClient();
+        ulong iova = c.Call(hw, () => api.Map(dev, 2048, Access.ReadWrite, c, 1));
         Assert.False(hw.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted);
-        Call(hw, c, () => api.Unmap(dev, iova, 2048, c, 1));
+        c.Call(hw, () => api.Unmap(dev, iova, 2048, c, 1));
         Assert.False(hw.ExecuteDma(dev.RequesterId, null, iova, 64, Access.Write).Faulted); // the stale TLB entry
         Assert.Equal(1, smmu.StaleTranslationsUsed);
         long asidFlushes = smmu.Tlb.InvalidatedEntries;
