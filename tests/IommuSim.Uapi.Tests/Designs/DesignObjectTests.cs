@@ -86,16 +86,15 @@ public class DesignObjectTests
     }
 
     [Theory]
-    [InlineData(0x10_0000ul, 0x1000ul, "4K", 0x10_0000ul)]
-    [InlineData(0x10_0001ul, 0x1000ul, "4K", 0x10_1000ul)]
-    [InlineData(0x10_0000ul, 0x1000ul, "2M", 0x20_0000ul)]
-    [InlineData(0xFEDF_F000ul, 0x1000ul, "4K", 0xFEDF_F000ul)] // ends just below the MSI window
-    [InlineData(0xFEDF_F000ul, 0x2000ul, "4K", 0xFEF0_0000ul)] // would straddle it
-    [InlineData(0xFEC0_1000ul, 0x1000ul, "2M", 0xFF00_0000ul)] // aligned up to the window's start: not in it either
-    [InlineData(0xFEE0_0800ul, 0x1000ul, "4K", 0xFEF0_0000ul)] // a cursor inside the window
-    public void GuestBuffers_AreAligned_AndNeverInTheMsiWindow(ulong cursor, ulong bytes, string leaf, ulong expected)
+    [InlineData(0x10_0000ul, 0x1000ul, PageSize.Size4K, 0x10_0000ul)]
+    [InlineData(0x10_0001ul, 0x1000ul, PageSize.Size4K, 0x10_1000ul)]
+    [InlineData(0x10_0000ul, 0x1000ul, PageSize.Size2M, 0x20_0000ul)]
+    [InlineData(0xFEDF_F000ul, 0x1000ul, PageSize.Size4K, 0xFEDF_F000ul)] // ends just below the MSI window
+    [InlineData(0xFEDF_F000ul, 0x2000ul, PageSize.Size4K, 0xFEF0_0000ul)] // would straddle it
+    [InlineData(0xFEC0_1000ul, 0x1000ul, PageSize.Size2M, 0xFF00_0000ul)] // aligned up to the window's start: not in it either
+    [InlineData(0xFEE0_0800ul, 0x1000ul, PageSize.Size4K, 0xFEF0_0000ul)] // a cursor inside the window
+    public void GuestBuffers_AreAligned_AndNeverInTheMsiWindow(ulong cursor, ulong bytes, PageSize size, ulong expected)
     {
-        Assert.True(PageSizes.TryParse(leaf, out var size));
         Assert.Equal(expected, VmDesign.GuestBufferGpa(cursor, bytes, size));
     }
 
